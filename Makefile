@@ -1,0 +1,25 @@
+# Two commands on a fresh machine:  `make train`  (set up + run the main job)  and  `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+EPOCHS  ?= 100
+MODEL   ?= both
+OUT     ?= runs/torch
+ARGS    ?=
+
+.PHONY: setup train test
+setup: $(VENV)/.installed
+
+# torch first and pinned: that CPU build is the one this project is tested with, and asking for
+# it alone keeps pip from resolving a multi-GB CUDA build when the extras name `torch`.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[torch,jax,dev]"
+	touch $@
+
+train: setup
+	$(PY) -m torch_ref.train --model $(MODEL) --epochs $(EPOCHS) --out $(OUT) $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(ARGS)

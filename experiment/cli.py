@@ -1,0 +1,77 @@
+"""The command-line flags both frameworks share, so `torch_ref.train` and `flax_impl.train` match
+flag for flag, and the one-line error every bad flag gets."""
+import argparse
+import sys
+
+from experiment.data import SOURCES_HELP
+from experiment.split import DEFAULT_VAL_FRACTION
+
+MODELS = ("baseline", "dropout")
+DEFAULT_BATCH_SIZE = 64  # the tutorial states none; 64 divides the 40,000 training images exactly
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag prints one line (`prog: error: ...`) and exits 2."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {v}")
+    return v
+
+
+def dropout_rate(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {v}")
+    return v
+
+
+def train_parser(prog, framework, devices):
+    p = OneLineParser(prog=prog, description=f"Train the tutorial's LeNet models on CIFAR-10 ({framework}).")
+    p.add_argument("--model", choices=MODELS + ("both",), default="both")
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
+    p.add_argument("--seed", type=int, default=0, help="init, dropout and batch order")
+    p.add_argument("--data", default=None, help=SOURCES_HELP)
+    p.add_argument("--out", default=f"runs/{framework}", help="output folder (default %(default)s)")
+    p.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION)
+    p.add_argument("--split-seed", type=int, default=0, help="train/val split (same for all seeds)")
+    p.add_argument("--subset", type=positive_int, default=None,
+                   help="use only the first N training images (smoke runs)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
+    p.add_argument("--dropout-rate", type=dropout_rate, default=0.5)
+    p.add_argument("--device", choices=devices, default=devices[0])
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
+    return p
+
+
+def evaluate_parser(prog, framework, devices):
+    p = OneLineParser(prog=prog, description=f"Test accuracy and confusion matrix of a checkpoint ({framework}).")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--data", default=None, help=SOURCES_HELP)
+    p.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
+    p.add_argument("--device", choices=devices, default=devices[0])
+    return p

@@ -1,0 +1,84 @@
+"""The train and evaluate commands, written once for both frameworks.
+
+A framework passes a trainer factory (train) or a checkpoint loader (evaluate); everything else
+(flags, data, split, outputs, messages) is identical, so the two CLIs cannot drift apart.
+"""
+import json
+import os
+
+import numpy as np
+
+from experiment.cli import MODELS, evaluate_parser, train_parser
+from experiment.data import load_cifar10
+from experiment.errors import UserError
+from experiment.history import atomic_write_text, new_history
+from experiment.loop import prepare_out_dir, train_and_evaluate
+from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves
+from experiment.split import make_splits
+
+
+def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None):
+    """make_trainer(model, splits, args) -> Trainer (see experiment.loop), with .device and .versions.
+    add_flags(parser) adds a framework's own flags."""
+    parser = train_parser(prog, framework, devices)
+    if add_flags:
+        add_flags(parser)
+    args = parser.parse_args(argv)
+    models = MODELS if args.model == "both" else (args.model,)
+    out_dirs = {m: os.path.join(args.out, m) for m in models}
+    for d in out_dirs.values():  # refuse before spending minutes on data
+        prepare_out_dir(d, args.overwrite)
+    data = load_cifar10(args.data)
+    splits = make_splits(data, args.val_fraction, args.split_seed, args.subset)
+    if args.batch_size > len(splits.train_x):
+        raise UserError(f"--batch-size {args.batch_size} is larger than the {len(splits.train_x)} training images")
+    data_info = {"source": data.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x),
+                 "n_test": len(splits.test_x), "val_fraction": args.val_fraction, "split_seed": args.split_seed,
+                 "subset": args.subset}
+    config = {k: v for k, v in vars(args).items() if k not in ("overwrite", "no_progress")}
+    histories = {}
+    for m in models:
+        trainer = make_trainer(m, splits, args)
+        print(f"{prog}: {m} on {trainer.device}, {len(splits.train_x)} train / {len(splits.val_x)} val images")
+        history = new_history(framework, m, dict(config, model=m), args.seed, trainer.device,
+                              trainer.versions, data_info)
+        histories[m] = train_and_evaluate(trainer, splits, args.epochs, args.seed, history, out_dirs[m])
+    if len(models) == 2:
+        path = os.path.join(args.out, "curves.png")
+        plot_curves({TUTORIAL_PREFIX[m]: h for m, h in histories.items()}, path,
+                    title=f"{framework}: BaseLine vs Dropout (seed {args.seed})")
+        print(f"{prog}: wrote {path}")
+    return histories
+
+
+def run_evaluate(prog, framework, devices, load_predictor, argv=None):
+    """load_predictor(ckpt, device) -> (model name, predict(x_nhwc_float32) -> logits)."""
+    args = evaluate_parser(prog, framework, devices).parse_args(argv)
+    if not os.path.isfile(args.ckpt):
+        raise UserError(f"checkpoint {args.ckpt!r} does not exist")
+    model, predict = load_predictor(args.ckpt, args.device)
+    data = load_cifar10(args.data)
+    splits = make_splits(data)  # only the test arrays are used; normalisation is shared
+    logits = predict(splits.test_x)
+    report = evaluation_report(logits, splits.test_y, data.classes)
+    report.update(framework=framework, model=model, checkpoint=os.path.abspath(args.ckpt), data=data.source)
+    out = args.out or os.path.dirname(os.path.abspath(args.ckpt))
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")
+    plot_confusion(np.array(report["confusion_matrix"]), data.classes,
+                   os.path.join(out, "confusion_matrix.png"),
+                   title=f"{framework} {model}: test accuracy {100 * report['test_acc']:.2f}%")
+    print(f"{prog}: {model} test accuracy {100 * report['test_acc']:.2f}% on {report['n_test']} images")
+    for c, a in report["per_class_acc"].items():
+        print(f"  {c:<11s} {100 * a:6.2f}%")
+    print(f"{prog}: wrote {out}/evaluation.json and confusion_matrix.png")
+    return report
+
+
+def evaluation_report(logits, labels, classes):
+    preds = np.asarray(logits).argmax(axis=1)
+    cm = confusion_matrix(labels, preds, len(classes))
+    per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
+    return {"test_acc": float((preds == labels).mean()), "n_test": int(len(labels)),
+            "per_class_acc": {c: float(a) for c, a in zip(classes, per_class)},
+            "confusion_matrix": cm.tolist(), "predictions": preds.tolist()}

@@ -1,0 +1,95 @@
+"""An image-folder tree `<root>/{train,test}/<class>/*.(png|jpg)`, as a folder or a (gzipped) tar.
+
+A tar is streamed in place: nothing is unpacked to disk.
+"""
+import io
+import os
+import tarfile
+import zlib
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from experiment.dataset import CLASSES, IMAGE_SHAPE, Cifar10
+from experiment.errors import UserError
+
+SPLITS = ("train", "test")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def _split_and_class(relpath):
+    """('train', 'cat') for '.../train/cat/0001.jpg', else None."""
+    parts = relpath.replace("\\", "/").split("/")
+    if len(parts) < 3 or not parts[-1].lower().endswith(IMAGE_EXTENSIONS):
+        return None
+    split, cls = parts[-3], parts[-2]
+    return (split, cls) if split in SPLITS else None
+
+
+def _decode(blob, name, source):
+    try:
+        img = Image.open(io.BytesIO(blob))
+        img = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UserError(f"{source}: cannot decode image {name} ({e})") from None
+    if img.shape != IMAGE_SHAPE:
+        h, w = img.shape[:2]
+        raise UserError(f"{source}: image {name} is {w}x{h}, expected 32x32")
+    return img
+
+
+def _iter_folder(root):
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            full = os.path.join(dirpath, f)
+            rel = os.path.relpath(full, root)
+            if _split_and_class(rel):
+                with open(full, "rb") as fh:
+                    yield rel, fh.read()
+
+
+def _iter_tar(path):
+    with tarfile.open(path, "r|*") as tar:  # stream mode: one pass, no index
+        for m in tar:
+            if m.isfile() and _split_and_class(m.name):
+                yield m.name, tar.extractfile(m).read()
+
+
+def _collect(items, source):
+    found = {s: [] for s in SPLITS}
+    extra = set()
+    for name, blob in items:
+        split, cls = _split_and_class(name)
+        if cls not in CLASSES:
+            extra.add(cls)
+            continue
+        found[split].append((name, CLASSES.index(cls), _decode(blob, name, source)))
+    if extra:
+        raise UserError(f"{source}: unknown class folder(s) {', '.join(sorted(extra))}; "
+                        f"expected exactly {', '.join(CLASSES)}")
+    arrays = []
+    for split in SPLITS:
+        rows = sorted(found[split], key=lambda r: r[0])  # file order, not archive order
+        if not rows:
+            raise UserError(f"{source}: no images under {split}/<class>/ (expected {split}/ and test/ folders)")
+        missing = sorted(set(CLASSES) - {CLASSES[r[1]] for r in rows})
+        if missing:
+            raise UserError(f"{source}: {split}/ has no images of class {', '.join(missing)}")
+        arrays.append(np.stack([r[2] for r in rows]))
+        arrays.append(np.array([r[1] for r in rows], dtype=np.int64))
+    return Cifar10(*arrays, CLASSES, source)
+
+
+def looks_imagefolder(path):
+    if os.path.isdir(path):
+        return True
+    return path.endswith((".tar", ".tar.gz", ".tgz"))
+
+
+def load_imagefolder(path):
+    if os.path.isdir(path):
+        return _collect(_iter_folder(path), path)
+    try:
+        return _collect(_iter_tar(path), path)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: truncated or corrupt archive ({type(e).__name__}: {e})") from None

@@ -1,0 +1,48 @@
+import os
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiment.dataset import CLASSES
+from experiment.sources.synthetic import make_synthetic
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_COPY = os.path.join(REPO, "..", "shared", "datasets", "cifar10-jpeg.tar.gz")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test gets its own decoded-array cache, so no test sees another's files."""
+    monkeypatch.setenv("CIFAR10_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tiny():
+    return make_synthetic(200, 50, seed=7)
+
+
+def write_imagefolder(data, root, ext="png", classes=CLASSES):
+    for split in ("train", "test"):
+        x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+        for i, (img, label) in enumerate(zip(x, y)):
+            d = os.path.join(root, split, classes[label])
+            os.makedirs(d, exist_ok=True)
+            Image.fromarray(img).save(os.path.join(d, f"{i:05d}.{ext}"))
+    return root
+
+
+def tar_folder(folder, path):
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname="cifar10-images")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The real CIFAR-10 copy: $CIFAR10, else the shared JPEG copy beside the checkout."""
+    path = os.environ.get("CIFAR10") or SHARED_COPY
+    if not os.path.exists(path):
+        pytest.skip("real CIFAR-10 not available (set CIFAR10=path)")
+    return path

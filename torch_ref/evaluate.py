@@ -1,0 +1,28 @@
+"""python -m torch_ref.evaluate --ckpt runs/torch/baseline/best.pt: test accuracy, per-class
+accuracy and confusion_matrix.png."""
+import torch
+
+from experiment.entry import run_evaluate
+from experiment.errors import exit_on_user_error
+from torch_ref.checkpoint import model_from_checkpoint
+from torch_ref.train import pick_device, predict
+
+
+def load_predictor(ckpt_path, device):
+    name, model = model_from_checkpoint(ckpt_path)
+    dev = pick_device(device)
+    model.to(dev)
+    return name, lambda x: predict(model, x, dev).numpy()
+
+
+PROG = "torch_ref.evaluate"
+
+
+@exit_on_user_error(PROG)
+def main(argv=None):
+    torch.use_deterministic_algorithms(True)
+    return run_evaluate(PROG, "torch", ("cpu", "cuda"), load_predictor, argv)
+
+
+if __name__ == "__main__":
+    main()
