@@ -48,12 +48,24 @@ def dropout_rate(text):
     return v
 
 
+def seed_list(text):
+    try:
+        seeds = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"repeated seed in {text!r}")
+    return seeds
+
+
 def train_parser(prog, framework, devices):
     p = OneLineParser(prog=prog, description=f"Train the tutorial's LeNet models on CIFAR-10 ({framework}).")
     p.add_argument("--model", choices=MODELS + ("both",), default="both")
     p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--seed", type=int, default=0, help="init, dropout and batch order")
+    p.add_argument("--seeds", type=seed_list, default=None,
+                   help="train several seeds at once, e.g. 0,1,2,3,4 (one history per seed + mean/std figure)")
     p.add_argument("--data", default=None, help=SOURCES_HELP)
     p.add_argument("--out", default=f"runs/{framework}", help="output folder (default %(default)s)")
     p.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION)

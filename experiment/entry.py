@@ -13,21 +13,23 @@ from experiment.data import load_cifar10
 from experiment.errors import UserError
 from experiment.history import atomic_write_text, new_history
 from experiment.loop import prepare_out_dir, train_and_evaluate
-from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves
+from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
 from experiment.split import make_splits
 
 
 def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None):
-    """make_trainer(model, splits, args) -> Trainer (see experiment.loop), with .device and .versions.
-    add_flags(parser) adds a framework's own flags."""
+    """make_trainer(model, splits, args, seeds) -> Trainer (see experiment.loop), with .device and
+    .versions. add_flags(parser) adds a framework's own flags."""
     parser = train_parser(prog, framework, devices)
     if add_flags:
         add_flags(parser)
     args = parser.parse_args(argv)
     models = MODELS if args.model == "both" else (args.model,)
-    out_dirs = {m: os.path.join(args.out, m) for m in models}
-    for d in out_dirs.values():  # refuse before spending minutes on data
-        prepare_out_dir(d, args.overwrite)
+    seeds = args.seeds or [args.seed]
+    out_dirs = {m: run_dirs(args.out, m, seeds) for m in models}
+    for dirs in out_dirs.values():  # refuse before spending minutes on data
+        for d in dirs:
+            prepare_out_dir(d, args.overwrite)
     data = load_cifar10(args.data)
     splits = make_splits(data, args.val_fraction, args.split_seed, args.subset)
     if args.batch_size > len(splits.train_x):
@@ -35,20 +37,35 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None)
     data_info = {"source": data.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x),
                  "n_test": len(splits.test_x), "val_fraction": args.val_fraction, "split_seed": args.split_seed,
                  "subset": args.subset}
-    config = {k: v for k, v in vars(args).items() if k not in ("overwrite", "no_progress")}
+    config = {k: v for k, v in vars(args).items() if k not in ("overwrite", "no_progress", "seeds")}
     histories = {}
     for m in models:
-        trainer = make_trainer(m, splits, args)
-        print(f"{prog}: {m} on {trainer.device}, {len(splits.train_x)} train / {len(splits.val_x)} val images")
-        history = new_history(framework, m, dict(config, model=m), args.seed, trainer.device,
-                              trainer.versions, data_info)
-        histories[m] = train_and_evaluate(trainer, splits, args.epochs, args.seed, history, out_dirs[m])
+        trainer = make_trainer(m, splits, args, seeds)
+        print(f"{prog}: {m} on {trainer.device}, seeds {seeds}, "
+              f"{len(splits.train_x)} train / {len(splits.val_x)} val images")
+        hs = [new_history(framework, m, dict(config, model=m, seed=s), s, trainer.device, trainer.versions,
+                          data_info) for s in seeds]
+        histories[m] = train_and_evaluate(trainer, splits, args.epochs, hs, out_dirs[m])
+        if len(seeds) > 1:
+            plot_mean_std({"": hs}, os.path.join(args.out, m, "curves_mean_std.png"),
+                          title=f"{framework} {m}, seeds {seeds}")
     if len(models) == 2:
         path = os.path.join(args.out, "curves.png")
-        plot_curves({TUTORIAL_PREFIX[m]: h for m, h in histories.items()}, path,
-                    title=f"{framework}: BaseLine vs Dropout (seed {args.seed})")
+        groups = {TUTORIAL_PREFIX[m]: hs for m, hs in histories.items()}
+        if len(seeds) == 1:
+            plot_curves({p: hs[0] for p, hs in groups.items()}, path,
+                        title=f"{framework}: BaseLine vs Dropout (seed {seeds[0]})")
+        else:
+            plot_mean_std(groups, path, title=f"{framework}: BaseLine vs Dropout, seeds {seeds}")
         print(f"{prog}: wrote {path}")
     return histories
+
+
+def run_dirs(out, model, seeds):
+    """OUT/<model> for one seed (the tutorial's layout), OUT/<model>/seed_<s> for several."""
+    if len(seeds) == 1:
+        return [os.path.join(out, model)]
+    return [os.path.join(out, model, f"seed_{s}") for s in seeds]
 
 
 def run_evaluate(prog, framework, devices, load_predictor, argv=None):
@@ -61,7 +78,7 @@ def run_evaluate(prog, framework, devices, load_predictor, argv=None):
     splits = make_splits(data)  # only the test arrays are used; normalisation is shared
     logits = predict(splits.test_x)
     report = evaluation_report(logits, splits.test_y, data.classes)
-    report.update(framework=framework, model=model, checkpoint=os.path.abspath(args.ckpt), data=data.source)
+    report.update(framework=framework, model=model, checkpoint=args.ckpt, data=data.source)
     out = args.out or os.path.dirname(os.path.abspath(args.ckpt))
     os.makedirs(out, exist_ok=True)
     atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")

@@ -1,13 +1,18 @@
 """The tutorial's Train_Eval loop, framework-neutral: each epoch trains then validates, the
-checkpoint with the best validation loss is kept. A framework supplies a Trainer:
+checkpoint with the best validation loss is kept.
 
-    trainer.train_epoch(epoch, order) -> (mean train loss, train accuracy)  # order: image indices
-    trainer.evaluate(x, y)            -> (mean loss, accuracy)
-    trainer.save(path, **meta)        # a checkpoint file, written atomically
-    trainer.ckpt_ext                  # '.pt', '.msgpack', ...
+A trainer trains one or more seeds ("lanes") of one model at once and supplies:
+
+    trainer.seeds                         # the lanes' seeds
+    trainer.train_epoch(epoch, orders)    # orders[lane] = image indices -> (losses[lane], accs[lane])
+    trainer.evaluate(x, y)                # -> (losses[lane], accs[lane]), deterministic
+    trainer.save(lane, path, **meta)      # one lane's checkpoint, written atomically
+    trainer.ckpt_ext                      # '.pt', '.msgpack'
 """
 import os
 import time
+
+import numpy as np
 
 from experiment.errors import UserError
 from experiment.history import add_epoch, save_history
@@ -29,23 +34,29 @@ def prepare_out_dir(path, overwrite):
         raise UserError(f"cannot write to output folder {path} ({e.strerror})") from None
 
 
-def train_and_evaluate(trainer, splits, epochs, seed, history, out_dir, log=print):
+def train_and_evaluate(trainer, splits, epochs, histories, out_dirs, log=print):
+    """histories[lane] and out_dirs[lane] belong to trainer.seeds[lane]; returns the histories."""
     n = len(splits.train_x)
-    tag = f"[{history['framework']} {history['model']} seed {seed}]"
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        train_loss, train_acc = trainer.train_epoch(epoch, epoch_order(n, seed, epoch))
+        orders = np.stack([epoch_order(n, seed, epoch) for seed in trainer.seeds])
+        train_loss, train_acc = trainer.train_epoch(epoch, orders)
         val_loss, val_acc = trainer.evaluate(splits.val_x, splits.val_y)
         seconds = time.perf_counter() - t0
-        is_best = add_epoch(history, epoch=epoch, train_loss=float(train_loss), train_acc=float(train_acc),
-                            val_loss=float(val_loss), val_acc=float(val_acc), seconds=round(seconds, 3))
-        meta = dict(epoch=epoch, val_loss=float(val_loss), val_acc=float(val_acc))
-        if is_best:
-            trainer.save(os.path.join(out_dir, "best" + trainer.ckpt_ext), **meta)
-        trainer.save(os.path.join(out_dir, "last" + trainer.ckpt_ext), **meta)
-        save_history(history, os.path.join(out_dir, "history.json"))
-        log(f"{tag} epoch {epoch}/{epochs}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%  "
-            f"val loss {val_loss:.4f} acc {100 * val_acc:.2f}%  {seconds:.1f}s{'  *best' if is_best else ''}")
-    plot_curves({"": history}, os.path.join(out_dir, "curves.png"),
-                title=f"{history['framework']} {history['model']} (seed {seed})")
-    return history
+        for lane, (seed, history, out) in enumerate(zip(trainer.seeds, histories, out_dirs)):
+            row = dict(epoch=epoch, train_loss=float(train_loss[lane]), train_acc=float(train_acc[lane]),
+                       val_loss=float(val_loss[lane]), val_acc=float(val_acc[lane]))
+            is_best = add_epoch(history, **row, seconds=round(seconds, 3))
+            meta = dict(epoch=epoch, val_loss=row["val_loss"], val_acc=row["val_acc"])
+            if is_best:
+                trainer.save(lane, os.path.join(out, "best" + trainer.ckpt_ext), **meta)
+            trainer.save(lane, os.path.join(out, "last" + trainer.ckpt_ext), **meta)
+            save_history(history, os.path.join(out, "history.json"))
+            log(f"[{history['framework']} {history['model']} seed {seed}] epoch {epoch}/{epochs}  "
+                f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
+                f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  {seconds:.1f}s"
+                f"{'  *best' if is_best else ''}")
+    for seed, history, out in zip(trainer.seeds, histories, out_dirs):
+        plot_curves({"": history}, os.path.join(out, "curves.png"),
+                    title=f"{history['framework']} {history['model']} (seed {seed})")
+    return histories

@@ -35,6 +35,31 @@ def plot_curves(histories, path, title=""):
     plt.close(fig)
 
 
+def plot_mean_std(groups, path, title=""):
+    """Like plot_curves, but each line is the mean over a group of histories, with a ±1 std band."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for prefix, hs in groups.items():
+        n = min(len(h["epochs"]) for h in hs)
+        epochs = column(hs[0], "epoch")[:n]
+        for split, style in (("train", "-"), ("val", "--")):
+            label = f"{prefix}_{split}" if prefix else split
+            for ax, field, scale in ((ax_loss, "loss", 1), (ax_acc, "acc", 100)):
+                vals = scale * np.stack([column(h, f"{split}_{field}")[:n] for h in hs])
+                mean, std = vals.mean(0), vals.std(0)
+                (line,) = ax.plot(epochs, mean, style, label=f"{label} (n={len(hs)})")
+                ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name + ", mean ± std over seeds")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_confusion(matrix, classes, path, title=""):
     fig, ax = plt.subplots(figsize=(7, 6))
     im = ax.imshow(matrix, cmap="Blues")

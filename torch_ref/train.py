@@ -26,27 +26,45 @@ def pick_device(name):
     return torch.device(name)
 
 
+class TorchLane:
+    """One seed: its model, Adam optimiser and private RNG state (so seeds trained together equal
+    seeds trained alone)."""
+
+    def __init__(self, model_name, args, seed, device):
+        torch.manual_seed(seed)
+        self.model = build_model(model_name, args.dropout_rate).to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.rng_state = torch.get_rng_state()
+
+
 class TorchTrainer:
-    """One model, its Adam optimiser and the data on the device (see experiment.loop)."""
+    """The seeds of one model, trained one after the other each epoch (see experiment.loop)."""
 
     ckpt_ext = ".pt"
 
-    def __init__(self, model_name, splits, args):
+    def __init__(self, model_name, splits, args, seeds):
         self.dev = pick_device(args.device)
-        torch.manual_seed(args.seed)  # per model, so `--model both` == two single-model runs
         torch.use_deterministic_algorithms(True)
-        self.name, self.config = model_name, vars(args)
-        self.model = build_model(model_name, args.dropout_rate).to(self.dev)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.name, self.config, self.seeds = model_name, vars(args), list(seeds)
+        self.lanes = [TorchLane(model_name, args, s, self.dev) for s in self.seeds]
         self.loss_fn = nn.CrossEntropyLoss()
         self.batch_size, self.progress = args.batch_size, not args.no_progress
         self.train_x, self.train_y = to_nchw(splits.train_x).to(self.dev), torch.from_numpy(splits.train_y).to(self.dev)
         self.device = str(self.dev) if self.dev.type != "cuda" else torch.cuda.get_device_name(self.dev)
         self.versions = {"torch": torch.__version__}
 
-    def train_epoch(self, epoch, order):
+    def train_epoch(self, epoch, orders):
+        results = []
+        for lane, order in zip(self.lanes, orders):
+            torch.set_rng_state(lane.rng_state)
+            results.append(self._train_lane(lane, epoch, order))
+            lane.rng_state = torch.get_rng_state()
+        return tuple(np.array(r) for r in zip(*results))
+
+    def _train_lane(self, lane, epoch, order):
         """The tutorial's Train step: running loss and accuracy over the epoch, dropout active."""
-        self.model.train()
+        model, opt = lane.model, lane.opt
+        model.train()
         order = torch.from_numpy(order).to(self.dev)
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(batch_slices(len(order), self.batch_size), desc=f"{self.name} epoch {epoch}",
@@ -54,11 +72,11 @@ class TorchTrainer:
         for s in bar:
             idx = order[s]
             x, y = self.train_x[idx], self.train_y[idx]
-            self.opt.zero_grad()
-            out = self.model(x)
+            opt.zero_grad()
+            out = model(x)
             loss = self.loss_fn(out, y)
             loss.backward()
-            self.opt.step()
+            opt.step()
             loss_sum += loss.item() * len(y)
             correct += (out.argmax(1) == y).sum().item()
             seen += len(y)
@@ -67,17 +85,16 @@ class TorchTrainer:
 
     @torch.no_grad()
     def evaluate(self, x, y):
-        logits = self.predict(x)
         y = torch.from_numpy(y)
-        loss = self.loss_fn(logits, y).item()
-        return loss, (logits.argmax(1) == y).float().mean().item()
+        results = []
+        for lane in self.lanes:
+            logits = predict(lane.model, x, self.dev)
+            results.append((self.loss_fn(logits, y).item(), (logits.argmax(1) == y).float().mean().item()))
+        return tuple(np.array(r) for r in zip(*results))
 
-    @torch.no_grad()
-    def predict(self, x_nhwc):
-        return predict(self.model, x_nhwc, self.dev)
-
-    def save(self, path, **meta):
-        save_checkpoint(path, self.name, self.model, self.opt, self.config, **meta)
+    def save(self, lane, path, **meta):
+        config = dict(self.config, seed=self.seeds[lane])
+        save_checkpoint(path, self.name, self.lanes[lane].model, self.lanes[lane].opt, config, **meta)
 
 
 @torch.no_grad()

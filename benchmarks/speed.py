@@ -1,0 +1,130 @@
+"""python -m benchmarks.speed: training throughput of both frameworks, side by side in one run.
+
+Each configuration runs in its own subprocess (no thread pool of one framework spinning while the
+other is timed) and trains through the real trainers (torch_ref.train.TorchTrainer,
+flax_impl.train.FlaxTrainer) on random CIFAR-shaped data. Reported: median and min-max img/s
+over --repeats timed epochs after one warm-up epoch, whose extra time is the compile time.
+Writes <out>/speed.json and <out>/speed.md.
+"""
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from experiment.history import atomic_write_text, cpu_name
+from experiment.split import Splits
+
+# framework, variant -> extra trainer arguments
+VARIANTS = {
+    "torch-eager": ("torch", {}),
+    "flax-scan-matmul": ("flax", {"fuse": "scan", "impl": "matmul"}),
+    "flax-step-matmul": ("flax", {"fuse": "step", "impl": "matmul"}),
+    "flax-scan-xla": ("flax", {"fuse": "scan", "impl": "xla"}),
+    "flax-step-xla": ("flax", {"fuse": "step", "impl": "xla"}),
+    "flax-scan-matmul-vmap8": ("flax", {"fuse": "scan", "impl": "matmul", "seeds": 8}),
+}
+
+
+def random_splits(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, size=n)
+    return Splits(x, y, x[:1000], y[:1000], x[:10], y[:10])
+
+
+def measure_one(variant, model, batch, images, repeats, device):
+    """Run in a subprocess: times warm-up + `repeats` epochs of `images` random images."""
+    framework, extra = VARIANTS[variant][0], dict(VARIANTS[variant][1])
+    seeds = list(range(extra.pop("seeds", 1)))
+    args = SimpleNamespace(seed=0, batch_size=batch, lr=1e-3, dropout_rate=0.5, no_progress=True,
+                           device=device, init="torch", **extra)
+    splits = random_splits(images)
+    if framework == "torch":
+        from torch_ref.train import TorchTrainer as Trainer
+    else:
+        from flax_impl.train import FlaxTrainer as Trainer
+    trainer = Trainer(model, splits, args, seeds)
+    times = []
+    for epoch in range(repeats + 1):
+        orders = np.stack([np.random.default_rng([s, epoch]).permutation(images) for s in seeds])
+        t0 = time.perf_counter()
+        trainer.train_epoch(epoch, orders)
+        times.append(time.perf_counter() - t0)
+    steady = float(np.median(times[1:]))
+    rates = [images * len(seeds) / t for t in times[1:]]  # model-images per second
+    return {"variant": variant, "framework": framework, "model": model, "batch": batch, "images": images,
+            "seeds": len(seeds),
+            "img_per_s": float(np.median(rates)), "img_per_s_min": min(rates), "img_per_s_max": max(rates),
+            "compile_s": max(0.0, times[0] - steady), "device": trainer.device, "versions": trainer.versions}
+
+
+def run_subprocess(variant, model, batch, images, repeats, device):
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--one", variant, model, str(batch),
+           "--images", str(images), "--repeats", str(repeats), "--device", device]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{variant} {model} {batch} failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def table(rows, baseline="torch-eager"):
+    ref = {(r["model"], r["batch"]): r["img_per_s"] for r in rows if r["variant"] == baseline}
+    lines = ["| model | batch | variant | img/s (median) | min-max | vs torch eager | compile s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["batch"], r["variant"])):
+        base = ref.get((r["model"], r["batch"]))
+        ratio = f"{r['img_per_s'] / base:.2f}x" if base else "-"
+        lines.append(f"| {r['model']} | {r['batch']} | {r['variant']} | {r['img_per_s']:,.0f} | "
+                     f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {r['compile_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def machine_info():
+    info = {"cpu": cpu_name(), "cores": os.cpu_count()}
+    try:
+        import jax
+        info["jax_devices"] = [str(d.device_kind) for d in jax.devices()]
+    except Exception:  # jax missing or no backend: report what we have
+        pass
+    return info
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="benchmarks.speed", description=__doc__.splitlines()[0])
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--models", default="baseline,dropout")
+    p.add_argument("--batches", default="64,128,256")
+    p.add_argument("--images", type=int, default=10240, help="images per timed epoch")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="default benchmarks/results/<cpu|gpu>-speed")
+    p.add_argument("--one", nargs=3, metavar=("VARIANT", "MODEL", "BATCH"), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.one:
+        v, m, b = a.one
+        print(json.dumps(measure_one(v, m, int(b), a.images, a.repeats, a.device)))
+        return
+    rows = []
+    for model, batch, variant in itertools.product(a.models.split(","), map(int, a.batches.split(",")),
+                                                   a.variants.split(",")):
+        row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device)
+        print(f"{model:8s} batch {batch:4d} {variant:18s} {row['img_per_s']:9,.0f} img/s "
+              f"(compile {row['compile_s']:.1f}s)", flush=True)
+        rows.append(row)
+    out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
+    os.makedirs(out, exist_ok=True)
+    result = {"command": "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "machine": machine_info(), "rows": rows}
+    atomic_write_text(os.path.join(out, "speed.json"), json.dumps(result, indent=1) + "\n")
+    atomic_write_text(os.path.join(out, "speed.md"), table(rows) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The JAX/Flax implementation of the experiment: same models, flags and outputs as torch_ref."""

@@ -1,0 +1,71 @@
+"""The tutorial's networks as Flax Linen modules (NHWC inside, 62,006 parameters each).
+
+Layer names match torch_ref (conv1, conv2, fc1..fc3) so weights convert one to one. The conv
+output is flattened in PyTorch's (C, H, W) order, so fc1's weights line up with PyTorch's.
+"""
+import flax.linen as nn
+import jax.numpy as jnp
+
+from flax_impl.init import torch_uniform
+from flax_impl.ops import conv_valid, max_pool_2x2
+
+INITS = ("torch", "flax")
+
+
+class Conv(nn.Module):
+    features: int
+    kernel_size: int = 5
+    init_scheme: str = "torch"
+    impl: str = "matmul"
+
+    @nn.compact
+    def __call__(self, x):
+        k, cin = self.kernel_size, x.shape[-1]
+        if self.init_scheme == "torch":
+            w_init = b_init = torch_uniform(k * k * cin)
+        else:  # Flax's nn.Conv defaults
+            w_init, b_init = nn.initializers.lecun_normal(), nn.initializers.zeros_init()
+        kernel = self.param("kernel", w_init, (k, k, cin, self.features))
+        bias = self.param("bias", b_init, (self.features,))
+        return conv_valid(x, kernel, bias, self.impl)
+
+
+def dense(features, fan_in, init, name):
+    if init == "torch":
+        return nn.Dense(features, kernel_init=torch_uniform(fan_in), bias_init=torch_uniform(fan_in), name=name)
+    return nn.Dense(features, name=name)
+
+
+class LeNet(nn.Module):
+    """BaseLineModel when dropout_rate is None, DropoutModel otherwise."""
+    dropout_rate: float | None = None
+    init_scheme: str = "torch"
+    impl: str = "matmul"
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        x = max_pool_2x2(nn.relu(Conv(6, init_scheme=self.init_scheme, impl=self.impl, name="conv1")(x)), self.impl)
+        x = max_pool_2x2(nn.relu(Conv(16, init_scheme=self.init_scheme, impl=self.impl, name="conv2")(x)), self.impl)
+        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # PyTorch's flatten order
+        x = nn.relu(dense(120, 400, self.init_scheme, "fc1")(self._drop(1, x, train)))
+        x = nn.relu(dense(84, 120, self.init_scheme, "fc2")(self._drop(2, x, train)))
+        return dense(10, 84, self.init_scheme, "fc3")(self._drop(3, x, train))
+
+    def _drop(self, i, x, train):
+        """dropout_1..3 before fc1..fc3, as in the tutorial; masks from the 'dropout' rng."""
+        if self.dropout_rate is None:
+            return x
+        return nn.Dropout(self.dropout_rate, deterministic=not train, name=f"dropout_{i}")(x)
+
+
+def build_model(name, dropout_rate=0.5, init_scheme="torch", impl="matmul"):
+    if name == "baseline":
+        return LeNet(None, init_scheme, impl)
+    if name == "dropout":
+        return LeNet(dropout_rate, init_scheme, impl)
+    raise ValueError(f"unknown model {name!r}")
+
+
+def count_parameters(params):
+    import jax
+    return sum(p.size for p in jax.tree_util.tree_leaves(params))

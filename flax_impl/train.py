@@ -1,0 +1,132 @@
+"""python -m flax_impl.train: the tutorial's training in JAX/Flax, same flags and outputs as torch_ref.
+
+  python -m flax_impl.train --model both --epochs 100 --data PATH --out runs/flax
+"""
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiment.entry import run_train
+from experiment.errors import exit_on_user_error
+from flax_impl.checkpoint import save_checkpoint
+from flax_impl.device import DEVICES, describe, pick_device
+from flax_impl.models import INITS, build_model
+from flax_impl.ops import IMPLS
+from flax_impl.steps import init_state, make_epoch_fn, make_eval_fn, make_optimizer, make_train_step
+
+PROG = "flax_impl.train"
+EVAL_BATCH = 1000
+FUSES = ("scan", "step")
+
+
+def add_flax_flags(p):
+    p.add_argument("--init", choices=INITS, default="torch",
+                   help="torch: PyTorch's default init (comparable curves); flax: Flax's defaults")
+    p.add_argument("--impl", choices=IMPLS, default="matmul",
+                   help="conv/pool formulation: matmul (im2col, fast on CPU) or xla (lax.conv)")
+    p.add_argument("--fuse", choices=FUSES, default="scan",
+                   help="scan: each epoch is one compiled lax.scan; step: one jit call per batch")
+
+
+def over_seeds(f, n_seeds, in_axes):
+    """jax.vmap(f) over a leading seed axis. With one seed the axis is squeezed away instead:
+    XLA's CPU batched matmuls are ~1.5x slower than plain ones, even for a batch of one."""
+    if n_seeds > 1:
+        return jax.vmap(f, in_axes=in_axes)
+    tm = jax.tree_util.tree_map
+
+    def one(*args):
+        args = [tm(lambda a: a[0], x) if ax == 0 else x for x, ax in zip(args, in_axes)]
+        return tm(lambda a: a[None], f(*args))
+
+    return one
+
+
+def batched(x, size):
+    """Split the leading axis into full batches of `size` and the remainder."""
+    nb = len(x) // size
+    return x[: nb * size].reshape(nb, size, *x.shape[1:]), x[nb * size:]
+
+
+class FlaxTrainer:
+    """All seeds of one model in one compiled program: the state has a leading seed axis and every
+    function is jax.vmap-ped over it (see experiment.loop)."""
+
+    ckpt_ext = ".msgpack"
+
+    def __init__(self, model_name, splits, args, seeds):
+        self.dev = pick_device(args.device)
+        self.device, self.name, self.config, self.seeds = describe(self.dev), model_name, vars(args), list(seeds)
+        self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
+        self.batch_size, self.fuse = args.batch_size, args.fuse
+        self.model = build_model(model_name, args.dropout_rate, args.init, args.impl)
+        tx = make_optimizer(args.lr)
+        put = lambda a: jax.device_put(a, self.dev)  # noqa: E731
+        n = len(self.seeds)
+        self.state = jax.jit(over_seeds(lambda s: init_state(self.model, tx, s), n, (0,)))(put(np.array(self.seeds)))
+        self.train_x, self.train_y = put(splits.train_x), put(splits.train_y.astype(np.int32))
+        self.val_host = splits.val_x  # the validation set goes to the device once
+        self.val = [(put(x), put(y.astype(np.int32))) for x, y in eval_batches(splits.val_x, splits.val_y)]
+        step = make_train_step(self.model, tx)
+        # Per-seed batches are gathered inside the compiled code: data stays put, indices travel.
+        gather_step = lambda st, x, y, idx: step(st, x[idx], y[idx])  # noqa: E731
+        self.step = jax.jit(over_seeds(gather_step, n, (0, None, None, 0)), donate_argnums=0)
+        self.epoch_fn = jax.jit(over_seeds(make_epoch_fn(step), n, (0, None, None, 0)), donate_argnums=0)
+        self.eval_fn = jax.jit(over_seeds(make_eval_fn(self.model), n, (0, None, None)))
+
+    def train_epoch(self, epoch, orders):
+        """Full batches in one compiled scan (or one jit call each); the last partial batch, if
+        any, as one more step of its own size, as PyTorch's DataLoader(drop_last=False) does."""
+        orders = orders.astype(np.int32)
+        nb = orders.shape[1] // self.batch_size
+        full = orders[:, : nb * self.batch_size].reshape(len(orders), nb, self.batch_size)
+        rest = orders[:, nb * self.batch_size:]
+        if self.fuse == "scan":
+            self.state, losses, corrects = self.epoch_fn(self.state, self.train_x, self.train_y, full)
+        else:
+            outs = []
+            for b in range(nb):
+                self.state, out = self.step(self.state, self.train_x, self.train_y, full[:, b])
+                outs.append(out)
+            losses, corrects = (jnp.stack(o, axis=1) for o in zip(*outs))
+        loss_sum = np.asarray(jnp.sum(losses, axis=1)) * self.batch_size
+        correct = np.asarray(jnp.sum(corrects, axis=1))
+        if rest.shape[1]:
+            self.state, (loss, c) = self.step(self.state, self.train_x, self.train_y, rest)
+            loss_sum = loss_sum + np.asarray(loss) * rest.shape[1]
+            correct = correct + np.asarray(c)
+        n = orders.shape[1]
+        return loss_sum / n, correct / n
+
+    def evaluate(self, x, y):
+        val = self.val if x is self.val_host else eval_batches(x, y.astype(np.int32))
+        loss_sum, correct = 0.0, 0
+        for xs, ys in val:
+            l, c = self.eval_fn(self.state["params"], xs, ys)
+            loss_sum, correct = loss_sum + np.asarray(l), correct + np.asarray(c)
+        return loss_sum / len(x), correct / len(x)
+
+    def lane_state(self, lane):
+        return jax.tree_util.tree_map(lambda a: a[lane], self.state)
+
+    def save(self, lane, path, **meta):
+        config = dict(self.config, seed=self.seeds[lane])
+        save_checkpoint(path, self.name, self.lane_state(lane), config, **meta)
+
+
+def eval_batches(x, y):
+    """[(x[nb, B, ...], y[nb, B])]: the full eval batches, then the remainder as a batch of one."""
+    (xf, xr), (yf, yr) = batched(x, EVAL_BATCH), batched(y, EVAL_BATCH)
+    parts = [(xf, yf)] if len(xf) else []
+    return parts + ([(xr[None], yr[None])] if len(xr) else [])
+
+
+@exit_on_user_error(PROG)
+def main(argv=None):
+    return run_train(PROG, "flax", DEVICES, FlaxTrainer, argv, add_flags=add_flax_flags)
+
+
+if __name__ == "__main__":
+    main()
