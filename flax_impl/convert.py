@@ -17,7 +17,8 @@ def torch_to_flax(state_dict):
         params[n] = {"kernel": sd[f"{n}.weight"].transpose(2, 3, 1, 0), "bias": sd[f"{n}.bias"]}
     for n in DENSES:
         params[n] = {"kernel": sd[f"{n}.weight"].T, "bias": sd[f"{n}.bias"]}
-    return {n: {k: np.ascontiguousarray(v) for k, v in p.items()} for n, p in params.items()}
+    # Copy: .numpy() shares memory with the tensors, and an optimiser step would change them.
+    return {n: {k: np.array(v, dtype=np.float32, copy=True) for k, v in p.items()} for n, p in params.items()}
 
 
 def flax_to_torch(params):
@@ -30,7 +31,7 @@ def flax_to_torch(params):
     for n in DENSES:
         sd[f"{n}.weight"] = np.asarray(params[n]["kernel"]).T
         sd[f"{n}.bias"] = np.asarray(params[n]["bias"])
-    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32, copy=True)) for k, v in sd.items()}
 
 
 def _numpy(v):

@@ -27,17 +27,43 @@ def loss_and_logits(model, params, x, y, key, train):
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
 
 
-def make_train_step(model, tx):
-    """(state, x, y) -> (state, (loss, correct)); loss is the batch mean, as CrossEntropyLoss."""
+MICRO_BATCH = 64
+
+
+def make_train_step(model, tx, micro_batch=MICRO_BATCH):
+    """(state, x, y) -> (state, (loss, correct)); loss is the batch mean, as CrossEntropyLoss.
+
+    A batch that is a multiple of `micro_batch` is processed in chunks of that size whose
+    gradients are averaged (the same gradient as the whole batch's, summed in another order):
+    on CPU a chunk's activations stay in cache, so batch 256 trains as fast per image as 64.
+    """
     grad_fn = jax.value_and_grad(lambda p, x, y, k: loss_and_logits(model, p, x, y, k, True), has_aux=True)
+
+    def loss_grads_correct(params, x, y, key):
+        (loss, logits), grads = grad_fn(params, x, y, key)
+        return loss, grads, jnp.sum(jnp.argmax(logits, -1) == y)
+
+    def chunked(params, x, y, key):
+        n = x.shape[0] // micro_batch
+        xs, ys = x.reshape(n, micro_batch, *x.shape[1:]), y.reshape(n, micro_batch)
+
+        def body(acc, chunk):
+            i, xc, yc = chunk
+            out = loss_grads_correct(params, xc, yc, jax.random.fold_in(key, i))
+            return jax.tree_util.tree_map(jnp.add, acc, out), None
+
+        zero = (jnp.float32(0), jax.tree_util.tree_map(jnp.zeros_like, params), jnp.int32(0))
+        (loss, grads, correct), _ = jax.lax.scan(body, zero, (jnp.arange(n), xs, ys))
+        return loss / n, jax.tree_util.tree_map(lambda g: g / n, grads), correct
 
     def step(state, x, y):
         key = jax.random.fold_in(state["key"], state["step"])
-        (loss, logits), grads = grad_fn(state["params"], x, y, key)
+        split = x.shape[0] > micro_batch and x.shape[0] % micro_batch == 0
+        loss, grads, correct = (chunked if split else loss_grads_correct)(state["params"], x, y, key)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         new = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
                "step": state["step"] + 1, "key": state["key"]}
-        return new, (loss, jnp.sum(jnp.argmax(logits, -1) == y))
+        return new, (loss, correct)
 
     return step
 

@@ -1,0 +1,20 @@
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import private_cache, real_data  # noqa: F401  (shared fixtures)
+
+
+@pytest.fixture(scope="session")
+def real_batch(real_data):
+    """512 normalised real training images (NHWC) and labels."""
+    from experiment.data import load_cifar10
+    from experiment.split import make_splits
+    s = make_splits(load_cifar10(real_data), subset=640)
+    return s.train_x[:512], s.train_y[:512]
+
+
+@pytest.fixture(autouse=True)
+def deterministic_torch():
+    torch.use_deterministic_algorithms(True)
+    np.random.seed(0)
