@@ -1,10 +1,12 @@
 # Two commands on a fresh machine:  `make train`  (set up + run the main job)  and  `make test`.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+FRAMEWORK ?= flax
 EPOCHS  ?= 100
 MODEL   ?= both
-OUT     ?= runs/torch
+OUT     ?= runs/$(FRAMEWORK)
 ARGS    ?=
+TRAIN_MODULE := $(if $(filter torch,$(FRAMEWORK)),torch_ref.train,flax_impl.train)
 
 .PHONY: setup train test
 setup: $(VENV)/.installed
@@ -19,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 train: setup
-	$(PY) -m torch_ref.train --model $(MODEL) --epochs $(EPOCHS) --out $(OUT) $(ARGS)
+	$(PY) -m $(TRAIN_MODULE) --model $(MODEL) --epochs $(EPOCHS) --out $(OUT) $(ARGS)
 
 test: setup
 	$(PY) -m pytest $(ARGS)
