@@ -42,6 +42,8 @@ def measure_one(variant, model, batch, images, repeats, device):
     framework, extra = VARIANTS[variant][0], dict(VARIANTS[variant][1])
     seeds = list(range(extra.pop("seeds", 1)))
     images //= len(seeds)  # same model-images per timed epoch for every variant
+    if framework == "torch":  # the frameworks name accelerators differently
+        device = {"gpu": "cuda", "auto": "cpu"}.get(device, device)
     args = SimpleNamespace(seed=0, batch_size=batch, lr=1e-3, dropout_rate=0.5, no_progress=True,
                            device=device, init="torch", **extra)
     splits = random_splits(images)

@@ -26,7 +26,7 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None)
     args = parser.parse_args(argv)
     models = MODELS if args.model == "both" else (args.model,)
     seeds = args.seeds or [args.seed]
-    out_dirs = {m: run_dirs(args.out, m, seeds) for m in models}
+    out_dirs = {m: run_dirs(args.out, m, seeds, per_seed=args.seeds is not None) for m in models}
     for dirs in out_dirs.values():  # refuse before spending minutes on data
         for d in dirs:
             prepare_out_dir(d, args.overwrite)
@@ -46,13 +46,13 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None)
         hs = [new_history(framework, m, dict(config, model=m, seed=s), s, trainer.device, trainer.versions,
                           data_info) for s in seeds]
         histories[m] = train_and_evaluate(trainer, splits, args.epochs, hs, out_dirs[m])
-        if len(seeds) > 1:
+        if args.seeds is not None:
             plot_mean_std({"": hs}, os.path.join(args.out, m, "curves_mean_std.png"),
                           title=f"{framework} {m}, seeds {seeds}")
     if len(models) == 2:
         path = os.path.join(args.out, "curves.png")
         groups = {TUTORIAL_PREFIX[m]: hs for m, hs in histories.items()}
-        if len(seeds) == 1:
+        if args.seeds is None:
             plot_curves({p: hs[0] for p, hs in groups.items()}, path,
                         title=f"{framework}: BaseLine vs Dropout (seed {seeds[0]})")
         else:
@@ -61,9 +61,9 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None)
     return histories
 
 
-def run_dirs(out, model, seeds):
-    """OUT/<model> for one seed (the tutorial's layout), OUT/<model>/seed_<s> for several."""
-    if len(seeds) == 1:
+def run_dirs(out, model, seeds, per_seed):
+    """OUT/<model> for --seed (the tutorial's layout), OUT/<model>/seed_<s> for --seeds."""
+    if not per_seed:
         return [os.path.join(out, model)]
     return [os.path.join(out, model, f"seed_{s}") for s in seeds]
 

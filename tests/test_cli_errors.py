@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from flax_impl import evaluate as flax_evaluate
+from flax_impl import train as flax_train
 from torch_ref import evaluate, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,13 +28,30 @@ def fails(main, argv, capsys):
     (["--batch-size", "5000"], "larger than the"),
     (["--dropout-rate", "1.0"], "must be in [0, 1)"),
     (["--val-fraction", "1.5"], "must be in (0, 1)"),
-    (["--device", "tpu"], "invalid choice: 'tpu'"),
+    (["--device", "mps"], "invalid choice: 'mps'"),
     (["--data", "/nonexistent/cifar"], "does not exist"),
     (["--seed", "x"], "invalid int value"),
+    (["--subset", "1"], "--subset must be between 2"),
 ])
-def test_bad_train_flags(argv, expected, tmp_path, capsys):
-    err = fails(train.main, ["--data", "synthetic:1000", "--out", str(tmp_path / "o"), *argv], capsys)
+@pytest.mark.parametrize("main", [train.main, flax_train.main], ids=["torch", "flax"])
+def test_bad_train_flags(main, argv, expected, tmp_path, capsys):
+    err = fails(main, ["--data", "synthetic:1000", "--out", str(tmp_path / "o"), *argv], capsys)
     assert expected in err
+    assert not os.path.exists(tmp_path / "o" / "baseline" / "history.json")
+
+
+def test_flax_device_that_is_not_there(tmp_path, capsys):
+    import jax
+    missing = next(d for d in ("tpu", "gpu") if d != jax.default_backend())
+    err = fails(flax_train.main, ["--data", "synthetic:500", "--device", missing, "--out", str(tmp_path)], capsys)
+    assert f"JAX sees no {missing}" in err
+
+
+def test_flax_rejects_unconvertible_torch_checkpoint(tmp_path, capsys):
+    import torch
+    torch.save({"model": "baseline", "state_dict": {"conv1.weight": torch.zeros(6, 3, 5, 5)}}, tmp_path / "x.pt")
+    err = fails(flax_evaluate.main, ["--ckpt", str(tmp_path / "x.pt"), "--data", "synthetic:500"], capsys)
+    assert "not convertible" in err
 
 
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
