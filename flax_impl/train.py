@@ -62,7 +62,7 @@ class FlaxTrainer:
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
         self.batch_size, self.fuse = args.batch_size, args.fuse
         self.model = build_model(model_name, args.dropout_rate, args.init, args.impl)
-        tx = make_optimizer(args.lr)
+        self.tx = tx = make_optimizer(args.lr)
         put = lambda a: jax.device_put(a, self.dev)  # noqa: E731
         n = len(self.seeds)
         self.state = jax.jit(over_seeds(lambda s: init_state(self.model, tx, s), n, (0,)))(put(np.array(self.seeds)))

@@ -37,7 +37,7 @@ def torch_loss_and_grads(tm, x, y):
     loss = torch.nn.functional.cross_entropy(tm(nchw(x)), torch.from_numpy(y))
     loss.backward()
     grads = torch_to_flax({k: p.grad for k, p in tm.named_parameters()})
-    return float(loss), grads
+    return loss.item(), grads
 
 
 def flax_loss_and_grads(fm, params, x, y):

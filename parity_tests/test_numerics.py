@@ -1,14 +1,18 @@
 """Same weights, same images: same logits, loss, gradients and Adam trajectory in both frameworks."""
 import numpy as np
+from flax.errors import FlaxError
 import pytest
 import torch
 
 from flax_impl.convert import flax_to_torch, torch_to_flax
+from flax_impl.models import build_model as build_flax
 from flax_impl.models import count_parameters
 from flax_impl.steps import init_state, make_optimizer
 from parity_tests.helpers import (flax_logits, flax_loss_and_grads, leaves, nchw, torch_logits,
                                   torch_loss_and_grads, twin_models)
+from parity_tests.mutants import BrokenLeNet
 from parity_tests.tolerances import GRAD_RTOL_OF_MAX, LOGITS_ATOL, LOSS_ATOL
+from torch_ref.models import build_model as build_torch
 
 MODELS = ["baseline", "dropout"]
 
@@ -36,13 +40,55 @@ def test_eval_logits_agree_on_real_images(name, real_batch):
     assert diff <= LOGITS_ATOL
 
 
-def test_loss_and_every_gradient_agree(real_batch):
+@pytest.mark.parametrize("name", MODELS)
+def test_loss_and_every_gradient_agree(name, real_batch):
+    """Eval mode (no dropout) gradients; dropout's own part is covered by the injected-mask test."""
     x, y = real_batch[0][:64], real_batch[1][:64]
-    tm, fm, params = twin_models("baseline", seed=1)
+    tm, fm, params = twin_models(name, seed=1)
     lt, gt = torch_loss_and_grads(tm, x, y)
     lf, gf = flax_loss_and_grads(fm, params, x, y)
+    print(f"{name}: |loss diff| {abs(lt - lf):.2e} (tol {LOSS_ATOL})")
     assert abs(lt - lf) <= LOSS_ATOL, (lt, lf)
+    worst = 0.0
     for k, g in leaves(gt).items():
         f = leaves(gf)[k]
         tol = GRAD_RTOL_OF_MAX * max(1.0, np.abs(g).max())
         assert np.abs(g - f).max() <= tol, (k, np.abs(g - f).max(), tol)
+        worst = max(worst, np.abs(g - f).max() / max(1.0, np.abs(g).max()))
+    print(f"{name}: max gradient diff / max(1, max|g|) {worst:.2e} (tol {GRAD_RTOL_OF_MAX})")
+
+
+def forward_diff(flax_model, x, name="baseline"):
+    """Max |logit difference| against PyTorch with converted weights; inf when it cannot even run."""
+    tm, _, params = twin_models(name)
+    try:
+        return float(np.abs(torch_logits(tm, x) - flax_logits(flax_model, params, x)).max())
+    except (ValueError, TypeError, FlaxError) as e:  # shape mismatch: the bug changed the architecture
+        print(f"  {type(e).__name__}: {str(e).splitlines()[0][:100]}")
+        return float("inf")
+
+
+def test_the_mutant_without_bugs_is_correct(real_batch):
+    assert forward_diff(BrokenLeNet(), real_batch[0]) <= LOGITS_ATOL
+
+
+@pytest.mark.parametrize("bug", [dict(flatten_nhwc=True), dict(same_padding=True), dict(pool_stride_1=True)],
+                         ids=str)
+def test_negative_control_forward_bugs_are_caught(bug, real_batch):
+    diff = forward_diff(BrokenLeNet(**bug), real_batch[0])
+    print(f"{bug}: max |logit diff| {diff:.2e}")
+    assert diff > LOGITS_ATOL
+
+
+def test_forward_agrees_after_training(real_batch, tmp_path, real_data):
+    """A checkpoint the test trains (300 steps on real images) converted to Flax: same logits."""
+    from torch_ref import train
+    train.main(["--data", real_data, "--subset", "24000", "--epochs", "1", "--model", "dropout",
+                "--out", str(tmp_path), "--no-progress"])  # 19,200 images / 64 = 300 steps
+    ckpt = torch.load(tmp_path / "dropout" / "last.pt", weights_only=True)
+    tm = build_torch("dropout")
+    tm.load_state_dict(ckpt["state_dict"])
+    x = real_batch[0]
+    diff = np.abs(torch_logits(tm, x) - flax_logits(build_flax("dropout"), torch_to_flax(tm.state_dict()), x)).max()
+    print(f"trained DropoutModel: max |logit diff| {diff:.2e} (tol {LOGITS_ATOL})")
+    assert diff <= LOGITS_ATOL

@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.errors import FlaxError
 import optax
 import pytest
 import torch
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from flax_impl.convert import torch_to_flax
 from flax_impl.steps import make_optimizer
 from parity_tests.helpers import leaves, nchw, twin_models
+from parity_tests.mutants import BrokenLeNet
 from parity_tests.tolerances import TRAJECTORY_LOSS_ATOL, TRAJECTORY_PARAM_ATOL
 
 STEPS, BATCH = 200, 64
@@ -61,20 +63,25 @@ def flax_step_fn(fm, tx, train):
     return step
 
 
-def run_side_by_side(name, x_all, y_all, seed=2):
+def run_side_by_side(name, x_all, y_all, seed=2, flax_model=None, flax_tx=None, steps=STEPS,
+                     shuffle_flax_batch=False):
+    """Per-step |loss difference|, final max |param difference| and the last masks; a broken
+    flax_model / flax_tx (negative controls) replaces the real one."""
     tm, fm, params = twin_models(name, seed)
+    fm = flax_model or fm
     tm = tm.double().train()
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
     opt_t = torch.optim.Adam(tm.parameters(), lr=1e-3)
-    tx = make_optimizer(1e-3)
+    tx = flax_tx or make_optimizer(1e-3)
     opt_state = tx.init(params)
     step = flax_step_fn(fm, tx, train=(name == "dropout"))
     run_key = jax.random.PRNGKey(seed)
     loss_diffs = []
-    for i in range(STEPS):
+    for i in range(steps):
         idx = np.random.default_rng([seed, i]).choice(len(x_all), BATCH, replace=False)
         x, y = x_all[idx].astype(np.float64), y_all[idx]
-        params, opt_state, loss_f, masks = step(params, opt_state, jnp.asarray(x), jnp.asarray(y),
+        x_flax = x[np.random.default_rng(i).permutation(BATCH)] if shuffle_flax_batch else x
+        params, opt_state, loss_f, masks = step(params, opt_state, jnp.asarray(x_flax), jnp.asarray(y),
                                                 jax.random.fold_in(run_key, i))
         opt_t.zero_grad()
         if masks:
@@ -118,3 +125,30 @@ def test_dropout_trajectory_with_injected_masks(real_batch):
           f"final max |param diff| {final:.2e}")
     assert diffs.max() <= TRAJECTORY_LOSS_ATOL
     assert final <= TRAJECTORY_PARAM_ATOL
+
+
+def fails(run):
+    """True when a side-by-side run breaks its tolerance (or cannot even run: shapes differ)."""
+    try:
+        diffs, final, _ = run()
+    except (ValueError, TypeError, RuntimeError, FlaxError) as e:
+        print(f"  negative control raised {type(e).__name__}")
+        return True
+    print(f"  negative control: max loss diff {diffs.max():.2e}, final param diff {final:.2e}")
+    return diffs.max() > TRAJECTORY_LOSS_ATOL or final > TRAJECTORY_PARAM_ATOL
+
+
+@pytest.mark.parametrize("bug", [dict(unscaled_dropout=True), dict(dropout_after_fc=True)], ids=str)
+def test_negative_control_dropout_bugs_are_caught(bug, real_batch):
+    broken = BrokenLeNet(dropout_rate=0.5, **bug)
+    assert fails(lambda: run_side_by_side("dropout", *real_batch, flax_model=broken, steps=20))
+
+
+def test_negative_control_wrong_adam_epsilon_is_caught(real_batch):
+    wrong = optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-4)
+    assert fails(lambda: run_side_by_side("baseline", *real_batch, flax_tx=wrong, steps=50))
+
+
+def test_negative_control_shuffled_batch_is_caught(real_batch):
+    """The Flax side sees each batch's images in another order than their labels."""
+    assert fails(lambda: run_side_by_side("baseline", *real_batch, shuffle_flax_batch=True, steps=20))

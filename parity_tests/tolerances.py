@@ -11,3 +11,17 @@ GRAD_RTOL_OF_MAX = 1e-5
 # number of steps (Adam divides by sqrt(v) ~ |g|, so it amplifies tiny gradient differences).
 TRAJECTORY_LOSS_ATOL = 1e-4
 TRAJECTORY_PARAM_ATOL = 1e-4
+# Keep fraction of 1e6 Bernoulli(0.5) draws: std 0.0005, so 0.002 is 4 sigma.
+KEEP_FRACTION_ATOL = 0.002
+# Correlation of 4096 x 84 independent Bernoulli masks: std ~ 1/sqrt(344k) = 0.0017; 0.01 ~ 6 sigma.
+MASK_CORRELATION_MAX = 0.01
+# Two-sample Kolmogorov-Smirnov test of a layer's init in Flax vs PyTorch (pooled over seeds).
+KS_P_MIN = 0.01
+# Checkpoint interop: predictions may differ only where the top two logits are this close
+# (float32 rounding of two different summation orders can swap a near-tie).
+TOP2_MARGIN = 1e-5
+# Learning curves: 3 seeds x 3 epochs on 10,000 images; seed-to-seed spread of val accuracy is
+# ~1 point there, so the mean curves must agree within 2 points ...
+CURVE_MEAN_ACC_POINTS = 2.0
+# ... and a Welch t-test on the final epoch must not tell the frameworks apart at the 1% level.
+CURVE_WELCH_P_MIN = 0.01

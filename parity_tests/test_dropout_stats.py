@@ -1,0 +1,89 @@
+"""Dropout in each framework: keep rate, 1/(1-p) scaling, eval identity, keys, independence."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from flax_impl.models import build_model
+from flax_impl.steps import init_state, make_optimizer
+from parity_tests.tolerances import KEEP_FRACTION_ATOL, MASK_CORRELATION_MAX
+
+N = 1_000_000  # units per draw
+
+
+def flax_dropout(x, key, train=True, scaled=True):
+    out = nn.Dropout(0.5, deterministic=not train).apply({}, x, rngs={"dropout": key})
+    return out if scaled else out * 0.5  # negative control: dropout without 1/(1-p)
+
+
+def check_keep_and_scale(out, x_value=1.0):
+    out = np.asarray(out).ravel()
+    kept = out != 0
+    assert abs(kept.mean() - 0.5) <= KEEP_FRACTION_ATOL, kept.mean()
+    assert np.all(out[kept] == 2 * x_value), np.unique(out[kept])[:5]
+
+
+def test_flax_keep_fraction_and_scaling():
+    check_keep_and_scale(flax_dropout(jnp.ones(N), jax.random.PRNGKey(0)))
+
+
+def test_torch_keep_fraction_and_scaling():
+    torch.manual_seed(0)
+    check_keep_and_scale(F.dropout(torch.ones(N), 0.5, training=True).numpy())
+
+
+def test_negative_control_unscaled_dropout_is_caught():
+    with pytest.raises(AssertionError):
+        check_keep_and_scale(flax_dropout(jnp.ones(N), jax.random.PRNGKey(0), scaled=False))
+
+
+def test_eval_is_identity_in_both():
+    x = np.random.default_rng(0).normal(size=(1000,)).astype(np.float32)
+    np.testing.assert_array_equal(flax_dropout(jnp.asarray(x), jax.random.PRNGKey(0), train=False), x)
+    np.testing.assert_array_equal(F.dropout(torch.from_numpy(x), 0.5, training=False).numpy(), x)
+
+
+def test_keys_decide_masks():
+    x, k = jnp.ones(10_000), jax.random.PRNGKey(5)
+    same = [np.asarray(flax_dropout(x, k)) for _ in range(2)]
+    np.testing.assert_array_equal(*same)
+    next_step = np.asarray(flax_dropout(x, jax.random.fold_in(k, 1)))
+    other_seed = np.asarray(flax_dropout(x, jax.random.PRNGKey(6)))
+    assert (next_step != same[0]).mean() > 0.4 and (other_seed != same[0]).mean() > 0.4
+
+
+def layer_masks(model, params, key, batch=4096):
+    masks = []
+
+    def capture(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if isinstance(context.module, nn.Dropout):
+            masks.append(np.asarray(out != 0))
+        return out
+
+    x = jnp.ones((batch, 32, 32, 3))  # all-positive activations: every unit's mask is visible
+    params = jax.tree_util.tree_map(jnp.abs, params)
+    with nn.intercept_methods(capture):
+        model.apply({"params": params}, x, train=True, rngs={"dropout": key})
+    return masks
+
+
+def max_mask_correlation(masks):
+    cols = [m[:, :84].ravel().astype(np.float64) for m in masks]
+    return max(abs(np.corrcoef(cols[i], cols[j])[0, 1]) for i in range(3) for j in range(i + 1, 3))
+
+
+def test_three_layers_masks_are_independent():
+    model = build_model("dropout")
+    params = init_state(model, make_optimizer(1e-3), 0)["params"]
+    masks = layer_masks(model, params, jax.random.PRNGKey(1))
+    assert [m.shape[1] for m in masks] == [400, 120, 84]
+    r = max_mask_correlation(masks)
+    print(f"max |correlation| between the three layers' masks: {r:.4f} (tol {MASK_CORRELATION_MAX})")
+    assert r <= MASK_CORRELATION_MAX
+    # Negative control: one mask reused by all three layers (a single key, no per-layer fold).
+    one = np.asarray(flax_dropout(jnp.ones((4096, 400)), jax.random.PRNGKey(1)) != 0)
+    assert max_mask_correlation([one, one[:, :120], one[:, :84]]) > MASK_CORRELATION_MAX

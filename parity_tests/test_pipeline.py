@@ -1,0 +1,134 @@
+"""The whole pipeline agrees: same batches, interchangeable checkpoints, same learning curves."""
+import os
+from types import SimpleNamespace
+
+import jax
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from experiment.data import load_cifar10
+from experiment.split import epoch_order, make_splits
+from flax_impl import evaluate as flax_evaluate
+from flax_impl.convert import flax_to_torch, torch_to_flax
+from flax_impl.train import FlaxTrainer
+from parity_tests.tolerances import CURVE_MEAN_ACC_POINTS, CURVE_WELCH_P_MIN, TOP2_MARGIN
+from torch_ref import evaluate as torch_evaluate
+from torch_ref import train as torch_train
+from torch_ref.models import build_model as build_torch
+from torch_ref.train import TorchTrainer, predict
+
+
+def trainer_args(**kw):
+    base = dict(seed=0, batch_size=64, lr=1e-3, dropout_rate=0.5, no_progress=True, device="cpu",
+                init="torch", impl="matmul", fuse="step")
+    return SimpleNamespace(**{**base, **kw})
+
+
+def batches_seen(splits, order, shuffle_flax=False):
+    """The normalised batches each framework's trainer feeds its model for one epoch's order."""
+    seen = {"torch": [], "flax": []}
+    tt = TorchTrainer("baseline", splits, trainer_args(device="cpu"), [0])
+    hook = tt.lanes[0].model.register_forward_pre_hook(
+        lambda m, a: seen["torch"].append(a[0].numpy().transpose(0, 2, 3, 1).copy()))
+    tt.train_epoch(1, order[None])
+    hook.remove()
+    ft = FlaxTrainer("baseline", splits, trainer_args(), [0])
+    step = ft.step
+
+    def spy(state, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
+        idx = np.asarray(idx)[0]
+        if shuffle_flax:
+            idx = np.random.default_rng(len(seen["flax"])).permutation(idx)
+        seen["flax"].append(np.asarray(x)[idx])
+        return step(state, x, y, idx[None])
+
+    ft.step = spy
+    ft.train_epoch(1, order[None])
+    return seen
+
+
+@pytest.fixture(scope="module")
+def small_splits(real_data):
+    return make_splits(load_cifar10(real_data), subset=1000)
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["real", "negative-control-shuffled-batch"])
+def test_both_frameworks_see_identical_batches(small_splits, shuffle):
+    order = epoch_order(len(small_splits.train_x), seed=3, epoch=1)
+    seen = batches_seen(small_splits, order, shuffle_flax=shuffle)
+    same = len(seen["torch"]) == len(seen["flax"]) == 13 and all(
+        np.array_equal(a, b) for a, b in zip(seen["torch"], seen["flax"]))  # 800 = 12 x 64 + 32
+    assert same != shuffle
+
+
+def top2_ambiguous(logits):
+    top = np.sort(logits, axis=1)[:, -2:]
+    return (top[:, 1] - top[:, 0]) <= TOP2_MARGIN
+
+
+def compare_predictions(a, b):
+    pa, pb = a.argmax(1), b.argmax(1)
+    disagree = pa != pb
+    print(f"  predictions differ on {disagree.sum()} of {len(pa)} images, max |logit diff| {np.abs(a - b).max():.2e}")
+    assert not (disagree & ~top2_ambiguous(a)).any()
+    return pa
+
+
+def test_checkpoints_interoperate(tmp_path, real_data):
+    data = load_cifar10(real_data)
+    test_x = make_splits(data).test_x
+    # A torch_ref best.pt, evaluated by both frameworks on the 10,000 test images.
+    torch_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "baseline",
+                      "--out", str(tmp_path / "t"), "--no-progress"])
+    ckpt = str(tmp_path / "t" / "baseline" / "best.pt")
+    _, torch_predict = torch_evaluate.load_predictor(ckpt, "cpu")
+    _, flax_predict = flax_evaluate.load_predictor(ckpt, "cpu")
+    preds = compare_predictions(torch_predict(test_x), flax_predict(test_x))
+    cm_t = torch_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "et")])["confusion_matrix"]
+    cm_f = flax_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "ef")])["confusion_matrix"]
+    assert cm_t == cm_f and np.trace(np.array(cm_t)) == (preds == data.test_y).sum()
+    # A Flax checkpoint, evaluated by PyTorch after conversion.
+    from flax_impl import train as flax_train
+    flax_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "dropout",
+                     "--out", str(tmp_path / "f"), "--no-progress"])
+    fckpt = str(tmp_path / "f" / "dropout" / "best.msgpack")
+    _, _, params = flax_evaluate.load_params(fckpt)
+    tm = build_torch("dropout")
+    tm.load_state_dict(flax_to_torch(params))
+    compare_predictions(flax_evaluate.load_predictor(fckpt, "cpu")[1](test_x), predict(tm, test_x, "cpu").numpy())
+
+
+def train_curves(framework, model, seed, splits, epochs):
+    """Validation accuracy per epoch, starting from the PyTorch init of `seed` in both frameworks."""
+    torch.manual_seed(seed)
+    init = build_torch(model).state_dict()
+    if framework == "torch":
+        trainer = TorchTrainer(model, splits, trainer_args(seed=seed), [seed])
+        trainer.lanes[0].model.load_state_dict(init)
+    else:
+        trainer = FlaxTrainer(model, splits, trainer_args(seed=seed, fuse="scan"), [seed])
+        params = jax.tree_util.tree_map(lambda a: a[None], torch_to_flax(init))
+        trainer.state["params"] = params
+        trainer.state["opt_state"] = jax.vmap(trainer.tx.init)(params)
+    accs = []
+    for epoch in range(1, epochs + 1):
+        trainer.train_epoch(epoch, epoch_order(len(splits.train_x), seed, epoch)[None])
+        accs.append(float(trainer.evaluate(splits.val_x, splits.val_y)[1][0]))
+    return accs
+
+
+@pytest.mark.parametrize("model", ["baseline", "dropout"])
+def test_learning_curves_agree_on_real_data(model, real_data):
+    """3 epochs on 10,000 real images, 3 seeds, from the same converted init in both frameworks."""
+    splits = make_splits(load_cifar10(real_data), subset=10000)
+    seeds, epochs = (0, 1, 2), 3
+    acc = {fw: np.array([train_curves(fw, model, s, splits, epochs) for s in seeds]) for fw in ("torch", "flax")}
+    gap = np.abs(acc["torch"].mean(0) - acc["flax"].mean(0)) * 100
+    p = stats.ttest_ind(acc["torch"][:, -1], acc["flax"][:, -1], equal_var=False).pvalue
+    p = 1.0 if np.isnan(p) else p  # identical samples give nan
+    print(f"{model}: mean val acc per epoch torch {np.round(100 * acc['torch'].mean(0), 2)} "
+          f"flax {np.round(100 * acc['flax'].mean(0), 2)}; max gap {gap.max():.2f} points; Welch p {p:.3f}")
+    assert gap.max() <= CURVE_MEAN_ACC_POINTS
+    assert p > CURVE_WELCH_P_MIN
