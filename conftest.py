@@ -11,12 +11,14 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    import jax
     if config.getoption("--device") == "gpu":
-        import jax
         import torch
         jax.config.update("jax_default_matmul_precision", "highest")
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+    else:  # CPU mode stays on the CPU even on a machine with a GPU
+        jax.config.update("jax_platforms", "cpu")
 
 
 @pytest.fixture(scope="session")

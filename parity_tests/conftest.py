@@ -14,6 +14,13 @@ def real_batch(real_data):
     return s.train_x[:512], s.train_y[:512]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def parity_device(compute_device):
+    """Run PyTorch on the GPU in --device gpu mode (JAX then uses its default, the GPU)."""
+    from parity_tests import helpers
+    helpers.TORCH_DEVICE = "cuda" if compute_device == "gpu" else "cpu"
+
+
 @pytest.fixture(autouse=True)
 def deterministic_torch():
     torch.use_deterministic_algorithms(True)

@@ -10,21 +10,29 @@ from flax_impl.models import build_model as build_flax
 from torch_ref.models import build_model as build_torch
 
 
+# Where PyTorch runs: 'cpu', or 'cuda' under `pytest parity_tests --device gpu` (set by conftest).
+TORCH_DEVICE = "cpu"
+
+
+def on_device(t):
+    return t.to(TORCH_DEVICE)
+
+
 def twin_models(name, seed=0):
     torch.manual_seed(seed)
-    tm = build_torch(name)
+    tm = on_device(build_torch(name))
     fm = build_flax(name)
     return tm, fm, torch_to_flax(tm.state_dict())
 
 
 def nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return on_device(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))))
 
 
 def torch_logits(tm, x):
     tm.eval()
     with torch.no_grad():
-        return tm(nchw(x)).numpy()
+        return tm(nchw(x)).cpu().numpy()
 
 
 def flax_logits(fm, params, x):
@@ -34,7 +42,7 @@ def flax_logits(fm, params, x):
 def torch_loss_and_grads(tm, x, y):
     tm.eval()
     tm.zero_grad()
-    loss = torch.nn.functional.cross_entropy(tm(nchw(x)), torch.from_numpy(y))
+    loss = torch.nn.functional.cross_entropy(tm(nchw(x)), on_device(torch.from_numpy(y)))
     loss.backward()
     grads = torch_to_flax({k: p.grad for k, p in tm.named_parameters()})
     return loss.item(), grads

@@ -13,6 +13,7 @@ from experiment.split import epoch_order, make_splits
 from flax_impl import evaluate as flax_evaluate
 from flax_impl.convert import flax_to_torch, torch_to_flax
 from flax_impl.train import FlaxTrainer
+from parity_tests import helpers
 from parity_tests.tolerances import CURVE_MEAN_ACC_POINTS, CURVE_WELCH_P_MIN, TOP2_MARGIN
 from torch_ref import evaluate as torch_evaluate
 from torch_ref import train as torch_train
@@ -20,8 +21,10 @@ from torch_ref.models import build_model as build_torch
 from torch_ref.train import TorchTrainer, predict
 
 
-def trainer_args(**kw):
-    base = dict(seed=0, batch_size=64, lr=1e-3, dropout_rate=0.5, no_progress=True, device="cpu",
+def trainer_args(framework, **kw):
+    gpu = helpers.TORCH_DEVICE == "cuda"
+    device = ("cuda" if gpu else "cpu") if framework == "torch" else ("gpu" if gpu else "cpu")
+    base = dict(seed=0, batch_size=64, lr=1e-3, dropout_rate=0.5, no_progress=True, device=device,
                 init="torch", impl="matmul", fuse="step")
     return SimpleNamespace(**{**base, **kw})
 
@@ -29,12 +32,12 @@ def trainer_args(**kw):
 def batches_seen(splits, order, shuffle_flax=False):
     """The normalised batches each framework's trainer feeds its model for one epoch's order."""
     seen = {"torch": [], "flax": []}
-    tt = TorchTrainer("baseline", splits, trainer_args(device="cpu"), [0])
+    tt = TorchTrainer("baseline", splits, trainer_args("torch"), [0])
     hook = tt.lanes[0].model.register_forward_pre_hook(
-        lambda m, a: seen["torch"].append(a[0].numpy().transpose(0, 2, 3, 1).copy()))
+        lambda m, a: seen["torch"].append(a[0].cpu().numpy().transpose(0, 2, 3, 1).copy()))
     tt.train_epoch(1, order[None])
     hook.remove()
-    ft = FlaxTrainer("baseline", splits, trainer_args(), [0])
+    ft = FlaxTrainer("baseline", splits, trainer_args("flax"), [0])
     step = ft.step
 
     def spy(state, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
@@ -83,8 +86,9 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     torch_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "baseline",
                       "--out", str(tmp_path / "t"), "--no-progress"])
     ckpt = str(tmp_path / "t" / "baseline" / "best.pt")
-    _, torch_predict = torch_evaluate.load_predictor(ckpt, "cpu")
-    _, flax_predict = flax_evaluate.load_predictor(ckpt, "cpu")
+    t_dev, f_dev = trainer_args("torch").device, trainer_args("flax").device
+    _, torch_predict = torch_evaluate.load_predictor(ckpt, t_dev)
+    _, flax_predict = flax_evaluate.load_predictor(ckpt, f_dev)
     preds = compare_predictions(torch_predict(test_x), flax_predict(test_x))
     cm_t = torch_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "et")])["confusion_matrix"]
     cm_f = flax_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "ef")])["confusion_matrix"]
@@ -97,18 +101,19 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     _, _, params = flax_evaluate.load_params(fckpt)
     tm = build_torch("dropout")
     tm.load_state_dict(flax_to_torch(params))
-    compare_predictions(flax_evaluate.load_predictor(fckpt, "cpu")[1](test_x), predict(tm, test_x, "cpu").numpy())
+    tm.to(t_dev)
+    compare_predictions(flax_evaluate.load_predictor(fckpt, f_dev)[1](test_x), predict(tm, test_x, t_dev).numpy())
 
 
 def train_curves(framework, model, seed, splits, epochs):
     """Validation accuracy per epoch, starting from the PyTorch init of `seed` in both frameworks."""
     torch.manual_seed(seed)
-    init = build_torch(model).state_dict()
+    init = {k: v.clone() for k, v in build_torch(model).state_dict().items()}
     if framework == "torch":
-        trainer = TorchTrainer(model, splits, trainer_args(seed=seed), [seed])
+        trainer = TorchTrainer(model, splits, trainer_args("torch", seed=seed), [seed])
         trainer.lanes[0].model.load_state_dict(init)
     else:
-        trainer = FlaxTrainer(model, splits, trainer_args(seed=seed, fuse="scan"), [seed])
+        trainer = FlaxTrainer(model, splits, trainer_args("flax", seed=seed, fuse="scan"), [seed])
         params = jax.tree_util.tree_map(lambda a: a[None], torch_to_flax(init))
         trainer.state["params"] = params
         trainer.state["opt_state"] = jax.vmap(trainer.tx.init)(params)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from flax_impl.convert import torch_to_flax
 from flax_impl.steps import make_optimizer
-from parity_tests.helpers import leaves, nchw, twin_models
+from parity_tests.helpers import leaves, nchw, on_device, twin_models
 from parity_tests.mutants import BrokenLeNet
 from parity_tests.tolerances import TRAJECTORY_LOSS_ATOL, TRAJECTORY_PARAM_ATOL
 
@@ -85,11 +85,11 @@ def run_side_by_side(name, x_all, y_all, seed=2, flax_model=None, flax_tx=None, 
                                                 jax.random.fold_in(run_key, i))
         opt_t.zero_grad()
         if masks:
-            tmasks = [torch.from_numpy(np.asarray(m, np.float64)) for m in masks]
+            tmasks = [on_device(torch.from_numpy(np.asarray(m, np.float64))) for m in masks]
             logits = torch_forward_with_masks(tm, nchw(x), tmasks, keep=0.5)
         else:
             logits = tm(nchw(x))
-        loss_t = F.cross_entropy(logits, torch.from_numpy(y))
+        loss_t = F.cross_entropy(logits, on_device(torch.from_numpy(y)))
         loss_t.backward()
         opt_t.step()
         loss_diffs.append(abs(loss_t.item() - float(loss_f)))
