@@ -17,7 +17,8 @@ import numpy as np
 from scipy import stats
 
 from experiment.cli import MODELS, seed_list
-from experiment.history import atomic_write_text, column, load_history
+from experiment.atomic import atomic_write_text
+from experiment.history import column, load_history
 
 FRAMEWORKS = {"flax": ("flax_impl.train", "flax_impl.evaluate", ".msgpack"),
               "torch": ("torch_ref.train", "torch_ref.evaluate", ".pt")}

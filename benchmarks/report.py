@@ -16,8 +16,9 @@ import numpy as np  # noqa: E402
 from benchmarks.convergence import seed_dir  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
-from experiment.history import atomic_write_text, column, load_history  # noqa: E402
-from experiment.plots import TUTORIAL_PREFIX, plot_mean_std  # noqa: E402
+from experiment.atomic import atomic_write_text  # noqa: E402
+from experiment.history import column, load_history  # noqa: E402
+from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa: E402
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
 
@@ -89,16 +90,8 @@ def figures(conv_dir, out, frameworks, seeds, n):
                     (line,) = ax.plot(np.arange(1, k + 1), v.mean(0), style, label=f"{fw} {split}")
                     ax.fill_between(np.arange(1, k + 1), v.mean(0) - v.std(0), v.mean(0) + v.std(0),
                                     color=line.get_color(), alpha=0.15)
-        for ax, name in zip(axes, ("loss", "accuracy (%)")):
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(name)
-            ax.grid(alpha=0.3)
-            ax.legend()
-        fig.suptitle(f"{NAMES[m]}: frameworks overlaid (mean ± std over {n} seeds)")
-        fig.tight_layout()
         path = f"fig_{m}_frameworks.png"
-        fig.savefig(os.path.join(out, path), dpi=110)
-        plt.close(fig)
+        save_panels(fig, axes, os.path.join(out, path), f"{NAMES[m]}: frameworks overlaid (mean ± std over {n} seeds)")
         files.append((f"{NAMES[m]}: both frameworks", path))
     return files
 

@@ -17,7 +17,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from experiment.history import atomic_write_text, cpu_name
+from experiment.atomic import atomic_write_text
+from experiment.history import cpu_name
 from experiment.split import Splits
 
 # framework, variant -> extra trainer arguments

@@ -18,34 +18,23 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
-    return v
+def checked(convert, ok, requirement):
+    """An argparse type: convert the text, then insist on ok(value)."""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            kind = "an integer" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {v}")
+        return v
+    return parse
 
 
-def fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {v}")
-    return v
-
-
-def dropout_rate(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {v}")
-    return v
+positive_int = checked(int, lambda v: v > 0, "> 0")
+fraction = checked(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
+dropout_rate = checked(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 def seed_list(text):

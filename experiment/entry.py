@@ -11,7 +11,8 @@ import numpy as np
 from experiment.cli import MODELS, evaluate_parser, train_parser
 from experiment.data import load_cifar10
 from experiment.errors import UserError
-from experiment.history import atomic_write_text, new_history
+from experiment.atomic import atomic_write_text
+from experiment.history import new_history
 from experiment.loop import prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
 from experiment.split import make_splits

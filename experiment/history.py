@@ -2,9 +2,10 @@
 import json
 import os
 import platform
-import tempfile
 
 import numpy as np
+
+from experiment.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
@@ -40,23 +41,6 @@ def add_epoch(history, **row):
 
 def column(history, field):
     return np.array([e[field] for e in history["epochs"]])
-
-
-def atomic_write_text(path, text):
-    """Write via a temp file + fsync + rename, so a kill mid-write never leaves half a file."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_history(history, path):

@@ -11,6 +11,20 @@ from experiment.history import column  # noqa: E402
 TUTORIAL_PREFIX = {"baseline": "normal", "dropout": "drop"}
 
 
+def save_panels(fig, axes, path, title="", ylabel_suffix=""):
+    """Label the (loss, accuracy) panels, add the title and write the figure."""
+    for ax, name in zip(axes, ("loss", "accuracy (%)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name + ylabel_suffix)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_curves(histories, path, title=""):
     """Two panels (loss, accuracy); one train and one val line per history.
 
@@ -23,16 +37,7 @@ def plot_curves(histories, path, title=""):
             label = f"{prefix}_{split}" if prefix else split
             ax_loss.plot(epochs, column(h, f"{split}_loss"), style, label=label)
             ax_acc.plot(epochs, 100 * column(h, f"{split}_acc"), style, label=label)
-    for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_panels(fig, (ax_loss, ax_acc), path, title)
 
 
 def plot_mean_std(groups, path, title=""):
@@ -48,16 +53,7 @@ def plot_mean_std(groups, path, title=""):
                 mean, std = vals.mean(0), vals.std(0)
                 (line,) = ax.plot(epochs, mean, style, label=f"{label} (n={len(hs)})")
                 ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy (%)")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name + ", mean ± std over seeds")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_panels(fig, (ax_loss, ax_acc), path, title, ", mean ± std over seeds")
 
 
 def plot_confusion(matrix, classes, path, title=""):

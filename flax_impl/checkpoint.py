@@ -1,13 +1,12 @@
 """Flax checkpoints: params, optimiser state, step and run key in one msgpack file (flax.serialization),
 written atomically; loaded with shape checks and one-line errors."""
 import json
-import os
-import tempfile
 
 import jax
 import numpy as np
 from flax import serialization
 
+from experiment.atomic import atomic_write
 from experiment.errors import UserError
 
 
@@ -16,19 +15,7 @@ def save_checkpoint(path, model_name, state, config, **meta):
         "framework": "flax", "model": model_name, "config": json.dumps(config),
         "params": state["params"], "opt_state": serialization.to_state_dict(state["opt_state"]),
         "step": state["step"], "key": state["key"], "meta": json.dumps(meta)})
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".msgpack")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(blob))
 
 
 def load_checkpoint(path):

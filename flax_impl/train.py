@@ -104,8 +104,8 @@ class FlaxTrainer:
         val = self.val if x is self.val_host else eval_batches(x, y.astype(np.int32))
         loss_sum, correct = 0.0, 0
         for xs, ys in val:
-            l, c = self.eval_fn(self.state["params"], xs, ys)
-            loss_sum, correct = loss_sum + np.asarray(l), correct + np.asarray(c)
+            batch_loss, batch_correct = self.eval_fn(self.state["params"], xs, ys)
+            loss_sum, correct = loss_sum + np.asarray(batch_loss), correct + np.asarray(batch_correct)
         return loss_sum / len(x), correct / len(x)
 
     def lane_state(self, lane):

@@ -6,7 +6,7 @@ from tests.conftest import private_cache, real_data  # noqa: F401  (shared fixtu
 
 
 @pytest.fixture(scope="session")
-def real_batch(real_data):
+def real_batch(real_data):  # noqa: F811  (the shared fixture)
     """512 normalised real training images (NHWC) and labels."""
     from experiment.data import load_cifar10
     from experiment.split import make_splits

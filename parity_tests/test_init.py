@@ -1,5 +1,4 @@
 """`--init torch` draws every Flax parameter from PyTorch's default distribution; `--init flax` does not."""
-import jax
 import numpy as np
 import torch
 from scipy import stats

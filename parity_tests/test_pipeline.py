@@ -1,5 +1,4 @@
 """The whole pipeline agrees: same batches, interchangeable checkpoints, same learning curves."""
-import os
 from types import SimpleNamespace
 
 import jax

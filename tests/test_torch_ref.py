@@ -2,7 +2,6 @@
 import json
 import os
 
-import pytest
 import torch
 
 from torch_ref import evaluate, train

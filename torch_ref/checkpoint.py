@@ -1,9 +1,7 @@
 """Checkpoints of the PyTorch reference: saved atomically, loaded with one-line errors."""
-import os
-import tempfile
-
 import torch
 
+from experiment.atomic import atomic_write
 from experiment.errors import UserError
 from torch_ref.models import build_model
 
@@ -11,19 +9,7 @@ from torch_ref.models import build_model
 def save_checkpoint(path, model_name, model, optimizer, config, **meta):
     state = {"framework": "torch", "model": model_name, "config": config,
              "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), **meta}
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)  # a kill before this line leaves the previous checkpoint intact
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path):
