@@ -92,3 +92,21 @@ def test_forward_agrees_after_training(real_batch, tmp_path, real_data):
     diff = np.abs(torch_logits(tm, x) - flax_logits(build_flax("dropout"), torch_to_flax(tm.state_dict()), x)).max()
     print(f"trained DropoutModel: max |logit diff| {diff:.2e} (tol {LOGITS_ATOL})")
     assert diff <= LOGITS_ATOL
+
+
+def test_negative_control_structure_check_rejects_same_padding():
+    """SAME padding leaves 8x8 maps: fc1 would need 1024 inputs, so the parameter trees differ."""
+    import jax
+    broken = BrokenLeNet(same_padding=True).init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.float32))
+    _, _, params = twin_models("baseline")
+    assert {k: v.shape for k, v in leaves(broken["params"]).items()} != {k: v.shape for k, v in leaves(params).items()}
+
+
+def test_negative_control_gradient_check_rejects_nhwc_flatten(real_batch):
+    x, y = real_batch[0][:64], real_batch[1][:64]
+    tm, _, params = twin_models("baseline", seed=1)
+    _, gt = torch_loss_and_grads(tm, x, y)
+    _, gf = flax_loss_and_grads(BrokenLeNet(flatten_nhwc=True), params, x, y)
+    worst = max(np.abs(leaves(gt)[k] - g).max() / max(1.0, np.abs(leaves(gt)[k]).max()) for k, g in leaves(gf).items())
+    print(f"NHWC flatten: max gradient diff / max(1, max|g|) {worst:.2e}")
+    assert worst > GRAD_RTOL_OF_MAX

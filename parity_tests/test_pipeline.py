@@ -104,6 +104,19 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     compare_predictions(flax_evaluate.load_predictor(fckpt, f_dev)[1](test_x), predict(tm, test_x, t_dev).numpy())
 
 
+def test_negative_control_interop_check_rejects_untransposed_conversion(real_data):
+    """Converting fc weights without the (out, in) -> (in, out) transpose must change predictions."""
+    x = make_splits(load_cifar10(real_data), subset=1000).train_x
+    torch.manual_seed(0)
+    tm = build_torch("baseline")
+    wrong = torch_to_flax(tm.state_dict())
+    wrong["fc2"]["kernel"] = wrong["fc2"]["kernel"].reshape(84, 120).T.reshape(120, 84)  # a plain reshape
+    from flax_impl.models import build_model
+    flax_logits = np.asarray(build_model("baseline").apply({"params": wrong}, x))
+    with pytest.raises(AssertionError):
+        compare_predictions(predict(tm, x, "cpu").numpy(), flax_logits)
+
+
 def train_curves(framework, model, seed, splits, epochs):
     """Validation accuracy per epoch, starting from the PyTorch init of `seed` in both frameworks."""
     torch.manual_seed(seed)
