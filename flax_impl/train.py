@@ -52,7 +52,8 @@ def batched(x, size):
 
 class FlaxTrainer:
     """All seeds of one model in one compiled program: the state has a leading seed axis and every
-    function is jax.vmap-ped over it (see experiment.loop)."""
+    function maps over it (jax.vmap; squeezed away for a single seed, see over_seeds). The
+    Trainer interface is described in experiment.loop."""
 
     ckpt_ext = ".msgpack"
 
