@@ -1,3 +1,4 @@
+import json
 import os
 import tarfile
 
@@ -45,3 +46,9 @@ def real_data():
     if not os.path.exists(path):
         pytest.skip("real CIFAR-10 not available (set CIFAR10=path)")
     return path
+
+
+def history_without_timings(path):
+    """(per-epoch rows without `seconds`, the whole history): what determinism tests compare."""
+    h = json.load(open(path))
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in h["epochs"]], h

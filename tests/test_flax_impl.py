@@ -1,5 +1,4 @@
 """The Flax implementation: shapes, conversion, learning, determinism, dropout, CLI outputs."""
-import json
 import os
 
 import jax
@@ -14,6 +13,7 @@ from flax_impl.convert import flax_to_torch, torch_to_flax
 from flax_impl.models import build_model, count_parameters
 from flax_impl.ops import conv_valid, max_pool_2x2
 from flax_impl.steps import init_state, make_optimizer
+from tests.conftest import history_without_timings
 from torch_ref import train as torch_train
 from torch_ref.models import build_model as build_torch
 
@@ -77,15 +77,10 @@ def run(tmp_path, *extra, name="run"):
     return out
 
 
-def epochs_of(path):
-    h = json.load(open(path))
-    return [{k: v for k, v in e.items() if k != "seconds"} for e in h["epochs"]], h
-
-
 def test_one_epoch_learns_and_writes_torch_ref_outputs(tmp_path):
     out = run(tmp_path, "--epochs", "1", "--batch-size", "48")  # 1600 = 33 x 48 + 16: a partial batch
     for m in ("baseline", "dropout"):
-        epochs, h = epochs_of(os.path.join(out, m, "history.json"))
+        epochs, h = history_without_timings(os.path.join(out, m, "history.json"))
         assert h["framework"] == "flax" and h["versions"]["jax"] == jax.__version__
         assert epochs[0]["val_acc"] > 0.5, (m, epochs)
         for f in ("best.msgpack", "last.msgpack", "curves.png"):
@@ -96,14 +91,14 @@ def test_one_epoch_learns_and_writes_torch_ref_outputs(tmp_path):
 def test_same_seed_bit_identical_other_seed_differs(tmp_path):
     runs = [run(tmp_path, "--model", "dropout", "--epochs", "2", "--seed", s, name=f"r{i}")
             for i, s in enumerate(["1", "1", "2"])]
-    a, b, c = (epochs_of(os.path.join(r, "dropout", "history.json"))[0] for r in runs)
+    a, b, c = (history_without_timings(os.path.join(r, "dropout", "history.json"))[0] for r in runs)
     assert a == b and a != c
 
 
 def test_scan_and_per_step_epochs_agree(tmp_path):
     a = run(tmp_path, "--model", "dropout", "--epochs", "1", "--fuse", "scan", name="scan")
     b = run(tmp_path, "--model", "dropout", "--epochs", "1", "--fuse", "step", name="step")
-    ea, eb = (epochs_of(os.path.join(r, "dropout", "history.json"))[0][0] for r in (a, b))
+    ea, eb = (history_without_timings(os.path.join(r, "dropout", "history.json"))[0][0] for r in (a, b))
     for k in ("train_loss", "val_loss"):
         assert abs(ea[k] - eb[k]) < 1e-4, (ea, eb)
 

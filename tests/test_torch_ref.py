@@ -4,6 +4,7 @@ import os
 
 import torch
 
+from tests.conftest import history_without_timings
 from torch_ref import evaluate, train
 from torch_ref.models import BaseLineModel, DropoutModel, count_parameters
 
@@ -32,21 +33,16 @@ def run(tmp_path, *extra, name="run"):
     return out
 
 
-def read_epochs(path):
-    h = json.load(open(path))
-    return [{k: v for k, v in e.items() if k != "seconds"} for e in h["epochs"]], h
-
-
 def test_one_epoch_on_synthetic_learns_and_writes_outputs(tmp_path):
     out = run(tmp_path, "--model", "both", "--epochs", "1")
     for m in ("baseline", "dropout"):
-        epochs, h = read_epochs(os.path.join(out, m, "history.json"))
+        epochs, h = history_without_timings(os.path.join(out, m, "history.json"))
         assert h["framework"] == "torch" and h["model"] == m and h["best_epoch"] == 1
         assert h["versions"]["torch"] == torch.__version__
         for f in ("best.pt", "last.pt", "curves.png"):
             assert os.path.getsize(os.path.join(out, m, f)) > 0
     assert epochs[0]["val_acc"] > 0.3  # chance is 0.1
-    _, h = read_epochs(os.path.join(out, "baseline", "history.json"))
+    _, h = history_without_timings(os.path.join(out, "baseline", "history.json"))
     assert h["epochs"][0]["val_acc"] > 0.5
     assert os.path.getsize(os.path.join(out, "curves.png")) > 0
 
@@ -54,7 +50,7 @@ def test_one_epoch_on_synthetic_learns_and_writes_outputs(tmp_path):
 def test_same_seed_same_history_other_seed_differs(tmp_path):
     runs = [run(tmp_path, "--model", "dropout", "--epochs", "2", "--seed", s, name=f"r{i}")
             for i, s in enumerate(["5", "5", "6"])]
-    a, b, c = (read_epochs(os.path.join(r, "dropout", "history.json"))[0] for r in runs)
+    a, b, c = (history_without_timings(os.path.join(r, "dropout", "history.json"))[0] for r in runs)
     assert a == b
     assert a != c
 
@@ -73,7 +69,7 @@ def test_short_run_on_real_data_beats_chance(tmp_path, real_data):
     out = str(tmp_path / "real")
     train.main(["--data", real_data, "--subset", "5000", "--epochs", "2", "--out", out, "--no-progress"])
     for m in ("baseline", "dropout"):
-        _, h = read_epochs(os.path.join(out, m, "history.json"))
+        _, h = history_without_timings(os.path.join(out, m, "history.json"))
         assert h["epochs"][-1]["val_acc"] > 0.18, (m, h["epochs"])  # chance is 0.10
     report = evaluate.main(["--ckpt", os.path.join(out, "baseline", "best.pt"), "--data", real_data])
     assert report["test_acc"] > 0.18
