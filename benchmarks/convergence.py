@@ -16,8 +16,8 @@ import sys
 import numpy as np
 from scipy import stats
 
-from experiment.cli import MODELS, seed_list
 from experiment.atomic import atomic_write_text
+from experiment.cli import MODELS, seed_list
 from experiment.history import column, load_history
 
 FRAMEWORKS = {"flax": ("flax_impl.train", "flax_impl.evaluate", ".msgpack"),

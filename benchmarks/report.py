@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.convergence import seed_dir  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
-from experiment.cli import MODELS  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
+from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
 from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa: E402
 

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from experiment.split import Splits
 # framework, variant -> extra trainer arguments
 VARIANTS = {
     "torch-eager": ("torch", {}),
+    "torch-compile": ("torch", {"compile": True}),
     "flax-scan-matmul": ("flax", {"fuse": "scan", "impl": "matmul"}),
     "flax-step-matmul": ("flax", {"fuse": "step", "impl": "matmul"}),
     "flax-scan-xla": ("flax", {"fuse": "scan", "impl": "xla"}),
@@ -31,11 +31,14 @@ VARIANTS = {
 }
 
 
+EVAL_IMAGES = 10000  # the validation set's size
+
+
 def random_splits(n, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 32, 32, 3)).astype(np.float32)
-    y = rng.integers(0, 10, size=n)
-    return Splits(x, y, x[:1000], y[:1000], x[:10], y[:10])
+    x = rng.normal(size=(max(n, EVAL_IMAGES), 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, size=len(x))
+    return Splits(x[:n], y[:n], x[:EVAL_IMAGES], y[:EVAL_IMAGES], x[:10], y[:10])
 
 
 def measure_one(variant, model, batch, images, repeats, device):
@@ -45,13 +48,14 @@ def measure_one(variant, model, batch, images, repeats, device):
     images //= len(seeds)  # same model-images per timed epoch for every variant
     if framework == "torch":  # the frameworks name accelerators differently
         device = {"gpu": "cuda", "auto": "cpu"}.get(device, device)
-    args = SimpleNamespace(seed=0, batch_size=batch, lr=1e-3, dropout_rate=0.5, no_progress=True,
-                           device=device, init="torch", **extra)
-    splits = random_splits(images)
     if framework == "torch":
         from torch_ref.train import TorchTrainer as Trainer
+        from torch_ref.train import default_args
     else:
         from flax_impl.train import FlaxTrainer as Trainer
+        from flax_impl.train import default_args
+    args = default_args(batch_size=batch, device=device, no_progress=True, **extra)
+    splits = random_splits(images)
     trainer = Trainer(model, splits, args, seeds)
     times = []
     for epoch in range(repeats + 1):
@@ -61,10 +65,17 @@ def measure_one(variant, model, batch, images, repeats, device):
         times.append(time.perf_counter() - t0)
     steady = float(np.median(times[1:]))
     rates = [images * len(seeds) / t for t in times[1:]]  # model-images per second
+    eval_times = []
+    for _ in range(repeats + 1):  # validation as the training loop runs it, first call = warm-up
+        t0 = time.perf_counter()
+        trainer.evaluate(splits.val_x, splits.val_y)
+        eval_times.append(time.perf_counter() - t0)
+    eval_rate = EVAL_IMAGES * len(seeds) / float(np.median(eval_times[1:]))
     return {"variant": variant, "framework": framework, "model": model, "batch": batch, "images": images,
             "seeds": len(seeds),
             "img_per_s": float(np.median(rates)), "img_per_s_min": min(rates), "img_per_s_max": max(rates),
-            "compile_s": max(0.0, times[0] - steady), "device": trainer.device, "versions": trainer.versions}
+            "compile_s": max(0.0, times[0] - steady), "eval_img_per_s": eval_rate,
+            "device": trainer.device, "versions": trainer.versions}
 
 
 def run_subprocess(variant, model, batch, images, repeats, device):
@@ -78,13 +89,18 @@ def run_subprocess(variant, model, batch, images, repeats, device):
 
 def table(rows, baseline="torch-eager"):
     ref = {(r["model"], r["batch"]): r["img_per_s"] for r in rows if r["variant"] == baseline}
-    lines = ["| model | batch | variant | img/s (median) | min-max | vs torch eager | compile s |",
-             "|---|---|---|---|---|---|---|"]
+    ref_eval = {(r["model"], r["batch"]): r.get("eval_img_per_s") for r in rows if r["variant"] == baseline}
+    lines = ["| model | batch | variant | train img/s (median) | min-max | vs torch eager | compile s "
+             "| eval img/s | vs torch eager |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["model"], r["batch"], r["variant"])):
-        base = ref.get((r["model"], r["batch"]))
+        base, base_eval, ev = ref.get((r["model"], r["batch"])), ref_eval.get((r["model"], r["batch"])), \
+            r.get("eval_img_per_s")
         ratio = f"{r['img_per_s'] / base:.2f}x" if base else "-"
+        eval_ratio = f"{ev / base_eval:.2f}x" if ev and base_eval else "-"
         lines.append(f"| {r['model']} | {r['batch']} | {r['variant']} | {r['img_per_s']:,.0f} | "
-                     f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {r['compile_s']:.1f} |")
+                     f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {r['compile_s']:.1f} | "
+                     f"{f'{ev:,.0f}' if ev else '-'} | {eval_ratio} |")
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ def checked(convert, ok, requirement):
 positive_int = checked(int, lambda v: v > 0, "> 0")
 fraction = checked(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
 dropout_rate = checked(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+positive_float = checked(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
 
 
 def seed_list(text):
@@ -61,10 +62,12 @@ def train_parser(prog, framework, devices):
     p.add_argument("--split-seed", type=int, default=0, help="train/val split (same for all seeds)")
     p.add_argument("--subset", type=positive_int, default=None,
                    help="use only the first N training images (smoke runs)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
     p.add_argument("--dropout-rate", type=dropout_rate, default=0.5)
     p.add_argument("--device", choices=devices, default=devices[0])
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run in DIR with its saved settings (--epochs may extend it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
     return p
 

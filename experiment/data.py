@@ -60,12 +60,15 @@ def _load_path(path, use_cache):
     if cached and os.path.exists(cached):
         with np.load(cached) as z:
             return Cifar10(z["train_x"], z["train_y"], z["test_x"], z["test_y"], source=path)
-    if looks_official(path):
-        data = load_official(path)
-    elif looks_imagefolder(path):
-        data = load_imagefolder(path)
-    else:
-        raise UserError(f"unknown data layout at {path!r}; expected {SOURCES_HELP}")
+    try:
+        if looks_official(path):
+            data = load_official(path)
+        elif looks_imagefolder(path):
+            data = load_imagefolder(path)
+        else:
+            raise UserError(f"unknown data layout at {path!r}; expected {SOURCES_HELP}")
+    except OSError as e:  # a file inside that cannot be opened or read
+        raise UserError(f"data source {path!r}: cannot read {e.filename or 'it'} ({e.strerror or e})") from None
     data.validate()
     if cached:
         _write_cache(cached, data)

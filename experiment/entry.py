@@ -3,34 +3,48 @@
 A framework passes a trainer factory (train) or a checkpoint loader (evaluate); everything else
 (flags, data, split, outputs, messages) is identical, so the two CLIs cannot drift apart.
 """
+import argparse
+import copy
 import json
 import os
 
 import numpy as np
 
+from experiment.atomic import atomic_write_text
 from experiment.cli import MODELS, evaluate_parser, train_parser
 from experiment.data import load_cifar10
-from experiment.errors import UserError
-from experiment.atomic import atomic_write_text
+from experiment.errors import Interrupted, UserError
 from experiment.history import new_history
-from experiment.loop import prepare_out_dir, train_and_evaluate
+from experiment.loop import TRAIN_STATE, StopRequest, prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
 from experiment.split import make_splits
 
 
-def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None):
+def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None, process_folder=None):
     """make_trainer(model, splits, args, seeds) -> Trainer (see experiment.loop), with .device and
-    .versions. add_flags(parser) adds a framework's own flags."""
+    .versions. add_flags(parser) adds a framework's own flags; process_folder(args) names the
+    subfolder of --out a process other than the first of a multi-host run writes to."""
     parser = train_parser(prog, framework, devices)
     if add_flags:
         add_flags(parser)
     args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one")
+    sub = process_folder(args) if process_folder else None
+    if sub:
+        args.out = os.path.join(args.out, sub)
+        args.resume = args.resume and os.path.join(args.resume, sub)
+    if args.resume:
+        args = resumed_args(parser, args, argv, framework)
     models = MODELS if args.model == "both" else (args.model,)
     seeds = args.seeds or [args.seed]
     out_dirs = {m: run_dirs(args.out, m, seeds, per_seed=args.seeds is not None) for m in models}
+    if os.path.exists(os.path.join(args.out, RUN_FILE)) and not (args.overwrite or args.resume):
+        raise UserError(f"{args.out} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                        f"or choose another --out")
     for dirs in out_dirs.values():  # refuse before spending minutes on data
         for d in dirs:
-            prepare_out_dir(d, args.overwrite)
+            prepare_out_dir(d, args.overwrite, args.resume)
     data = load_cifar10(args.data)
     splits = make_splits(data, args.val_fraction, args.split_seed, args.subset)
     if args.batch_size > len(splits.train_x):
@@ -38,18 +52,17 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None)
     data_info = {"source": data.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x),
                  "n_test": len(splits.test_x), "val_fraction": args.val_fraction, "split_seed": args.split_seed,
                  "subset": args.subset}
-    config = {k: v for k, v in vars(args).items() if k not in ("overwrite", "no_progress", "seeds")}
-    histories = {}
-    for m in models:
-        trainer = make_trainer(m, splits, args, seeds)
-        print(f"{prog}: {m} on {trainer.device}, seeds {seeds}, "
-              f"{len(splits.train_x)} train / {len(splits.val_x)} val images")
-        hs = [new_history(framework, m, dict(config, model=m, seed=s), s, trainer.device, trainer.versions,
-                          data_info) for s in seeds]
-        histories[m] = train_and_evaluate(trainer, splits, args.epochs, hs, out_dirs[m])
-        if args.seeds is not None:
-            plot_mean_std({"": hs}, os.path.join(args.out, m, "curves_mean_std.png"),
-                          title=f"{framework} {m}, seeds {seeds}")
+    config = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
+    resume_cmd = f"python -m {prog} --resume {args.out}"
+    try:
+        with StopRequest(print) as stop:
+            histories = train_models(prog, framework, make_trainer, args, models, seeds, splits, config,
+                                     data_info, out_dirs, stop)
+    except Interrupted as e:
+        e.args = (e.explain(resume_cmd),)
+        raise
+    except KeyboardInterrupt:  # outside an epoch (startup, between models): finished epochs are saved
+        raise Interrupted(None).with_command(resume_cmd) from None
     if len(models) == 2:
         path = os.path.join(args.out, "curves.png")
         groups = {TUTORIAL_PREFIX[m]: hs for m, hs in histories.items()}
@@ -60,6 +73,93 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None)
             plot_mean_std(groups, path, title=f"{framework}: BaseLine vs Dropout, seeds {seeds}")
         print(f"{prog}: wrote {path}")
     return histories
+
+
+def train_models(prog, framework, make_trainer, args, models, seeds, splits, config, data_info, out_dirs, stop):
+    """Each model in turn, from scratch or from its saved train state; returns {model: histories}."""
+    histories, started = {}, False
+    for m in models:
+        trainer = make_trainer(m, splits, args, seeds)
+        hs = [new_history(framework, m, dict(config, model=m, seed=s), s, trainer.device, trainer.versions,
+                          data_info) for s in seeds]
+        state_path = os.path.join(args.out, m, TRAIN_STATE + trainer.ckpt_ext)
+        first = 1
+        if args.resume and os.path.exists(state_path):
+            done, hs = trainer.load_train_state(state_path)
+            if done > args.epochs:
+                raise UserError(f"{state_path} has {done} epochs, more than --epochs {args.epochs}")
+            first = done + 1
+        if not started:  # every input checked: from here on the output folder is ours
+            start_run(args, framework, prog, models, trainer.ckpt_ext)
+            started = True
+        print(f"{prog}: {m} on {trainer.device}, seeds {seeds}, "
+              f"{len(splits.train_x)} train / {len(splits.val_x)} val images"
+              + (f", resuming at epoch {first}" if first > 1 else ""))
+        histories[m] = train_and_evaluate(trainer, splits, args.epochs, hs, out_dirs[m],
+                                          os.path.join(args.out, m), start_epoch=first, stop=stop)
+        if args.seeds is not None:
+            plot_mean_std({"": hs}, os.path.join(args.out, m, "curves_mean_std.png"),
+                          title=f"{framework} {m}, seeds {seeds}")
+    return histories
+
+
+RUN_FILE = "run.json"
+NOT_CONFIG = ("overwrite", "no_progress", "seeds", "resume")
+# What --resume may change: where the data is read from, on which device, for how many epochs.
+RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress",
+                     "coordinator", "num_processes")  # a multi-host run may restart on other hosts
+
+
+def start_run(args, framework, prog, models, ckpt_ext):
+    """Record the run's settings in OUT/run.json (what --resume reads) and, for a fresh run, drop
+    train states an earlier run left, so a kill in the first epoch cannot resume someone else's run."""
+    saved = {k: v for k, v in vars(args).items() if k not in ("overwrite", "resume", "no_progress")}
+    atomic_write_text(os.path.join(args.out, RUN_FILE),
+                      json.dumps({"framework": framework, "program": prog, "args": saved}, indent=1) + "\n")
+    for m in models:
+        folder = os.path.join(args.out, m)
+        stale = [os.path.join(folder, TRAIN_STATE + ckpt_ext)] if not args.resume else []
+        for root, _, files in os.walk(folder):  # temp files of writes a kill cut short
+            stale += [os.path.join(root, f) for f in files if f.startswith(".tmp-")]
+        for path in stale:
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def resumed_args(parser, args, argv, framework):
+    """The run's saved settings from DIR/run.json, with the few flags --resume may change applied."""
+    d = args.resume
+    path = os.path.join(d, RUN_FILE)
+    if not os.path.isfile(path):
+        raise UserError(f"--resume {d}: no {RUN_FILE} there, so it is not a run folder of this project")
+    try:
+        with open(path) as f:
+            run = json.load(f)
+        saved = dict(run["args"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"--resume {d}: {RUN_FILE} is unreadable ({type(e).__name__})") from None
+    if run.get("framework") != framework:
+        raise UserError(f"--resume {d}: it is a {run.get('framework')} run; continue it with "
+                        f"python -m {run.get('program')} --resume {d}")
+    merged = vars(parser.parse_args([]))  # defaults, for settings an older run.json lacks
+    merged.update(saved, out=d)
+    given = explicit_flags(parser, argv)
+    changed = sorted(f for f in given if f not in RESUME_MAY_CHANGE and getattr(args, f) != merged.get(f))
+    if changed:
+        flags = ", ".join(f"--{f.replace('_', '-')} {getattr(args, f)}" for f in changed)
+        raise UserError(f"--resume continues with the run's saved settings; drop {flags} "
+                        f"(only --epochs, --data, --device, --no-progress may change)")
+    merged.update({k: getattr(args, k) for k in given})
+    merged.update(resume=d, out=d, overwrite=False)
+    return argparse.Namespace(**merged)
+
+
+def explicit_flags(parser, argv):
+    """The dests of the flags actually given on the command line."""
+    quiet = copy.deepcopy(parser)
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+    return list(vars(quiet.parse_args(argv)))
 
 
 def run_dirs(out, model, seeds, per_seed):

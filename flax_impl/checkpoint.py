@@ -18,6 +18,34 @@ def save_checkpoint(path, model_name, state, config, **meta):
     atomic_write(path, lambda f: f.write(blob))
 
 
+def save_train_state(path, model_name, seeds, epoch, state, histories):
+    """What --resume needs, all seeds in one file: the whole state with its leading seed axis."""
+    blob = serialization.to_bytes({
+        "framework": "flax", "kind": "train_state", "model": model_name, "seeds": json.dumps(list(seeds)),
+        "epoch": epoch, "state": serialization.to_state_dict(state), "histories": json.dumps(histories)})
+    atomic_write(path, lambda f: f.write(blob))
+
+
+def load_train_state(path, model_name, seeds, template):
+    """(epoch, state shaped as `template`, histories), or UserError."""
+    try:
+        with open(path, "rb") as f:
+            raw = serialization.msgpack_restore(f.read())
+    except Exception as e:  # msgpack raises several types for bad bytes
+        raise UserError(f"{path} is not a readable Flax train state ({type(e).__name__})") from None
+    if not isinstance(raw, dict) or raw.get("kind") != "train_state":
+        raise UserError(f"{path} is not a Flax train state of this project")
+    saved_seeds = json.loads(raw["seeds"])
+    if raw["model"] != model_name or saved_seeds != list(seeds):
+        raise UserError(f"{path} holds {raw['model']} seeds {saved_seeds}, not {model_name} seeds {list(seeds)}")
+    try:
+        state = serialization.from_state_dict(template, raw["state"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} does not fit this run's {model_name} model ({type(e).__name__})") from None
+    check_shapes(path, state, template)
+    return int(raw["epoch"]), state, json.loads(raw["histories"])
+
+
 def load_checkpoint(path):
     """The raw checkpoint dict (numpy leaves), or UserError."""
     try:

@@ -1,19 +1,79 @@
-"""Pick the JAX device from --device, with a one-line error when it is not there."""
+"""Pick the JAX devices from --device, with a one-line error when they are not there, and lay
+them out as a mesh: one axis over seeds, one over the batch.
+
+    seeds  several seeds train in one vmapped program; the seed axis of the state is sharded over
+           this mesh axis, so each device trains its own seeds (no per-device Python loop)
+    data   one model's batch is split over this axis (--data-parallel); gradients are all-reduced
+"""
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from experiment.errors import UserError
 
 DEVICES = ("auto", "cpu", "gpu", "tpu")
 
 
-def pick_device(name):
+def pick_devices(name):
     if name == "auto":
-        return jax.devices()[0]
+        return jax.devices()
     try:
-        return jax.devices(name)[0]
+        return jax.devices(name)
     except RuntimeError:
         raise UserError(f"--device {name}: JAX sees no {name} (backends: {jax.default_backend()})") from None
 
 
+def pick_device(name):
+    return pick_devices(name)[0]
+
+
 def describe(device):
     return f"{device.platform}:{device.device_kind}"
+
+
+def make_mesh(devices, n_seeds, data_parallel):
+    """A (seeds, data) mesh. Seeds use the most devices that divide their number (5 seeds on 4
+    devices: 1; 8 on 4: 4); --data-parallel puts every device on the batch axis instead."""
+    n = len(devices)
+    if data_parallel:
+        shape = (1, n)
+    else:
+        shape = (max(d for d in range(1, n + 1) if n_seeds % d == 0), 1)
+    grid = np.array(devices[: shape[0] * shape[1]]).reshape(shape)
+    return Mesh(grid, ("seeds", "data"))
+
+
+def sharding(mesh, *spec):
+    return NamedSharding(mesh, P(*spec))
+
+
+def put(x, sharding_):
+    """Host array -> global array laid out as `sharding_`. Built from the host copy shard by
+    shard, so it also works when the mesh spans several processes (each holds the same data)."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding_, lambda index: x[index])
+
+
+def fetch(tree):
+    """Device arrays -> host NumPy arrays, gathering the shards other processes hold when the
+    mesh spans several hosts."""
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+    return jax.tree_util.tree_map(one, tree)
+
+
+def start_distributed(args):
+    """jax.distributed.initialize from --coordinator/--num-processes/--process-id (all or none)."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if all(v is None for v in given):
+        return
+    if any(v is None for v in given):
+        raise UserError("--coordinator, --num-processes and --process-id go together")
+    if not 0 <= args.process_id < args.num_processes:
+        raise UserError(f"--process-id {args.process_id} must be in [0, {args.num_processes})")
+    if not jax.distributed.is_initialized():
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)

@@ -58,7 +58,7 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
 
     def step(state, x, y):
         key = jax.random.fold_in(state["key"], state["step"])
-        split = x.shape[0] > micro_batch and x.shape[0] % micro_batch == 0
+        split = micro_batch and x.shape[0] > micro_batch and x.shape[0] % micro_batch == 0
         loss, grads, correct = (chunked if split else loss_grads_correct)(state["params"], x, y, key)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         new = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,

@@ -2,19 +2,23 @@
 
   python -m flax_impl.train --model both --epochs 100 --data PATH --out runs/flax
 """
+import argparse
+
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiment.cli import train_parser
 from experiment.entry import run_train
-from experiment.errors import exit_on_user_error
-from flax_impl.checkpoint import save_checkpoint
-from flax_impl.device import DEVICES, describe, pick_device
+from experiment.errors import UserError, exit_on_user_error
+from experiment.loop import finite_or_raise
+from flax_impl.checkpoint import load_train_state, save_checkpoint, save_train_state
+from flax_impl.device import DEVICES, describe, fetch, make_mesh, pick_devices, put, sharding, start_distributed
 from flax_impl.models import INITS, build_model
 from flax_impl.ops import IMPLS
-from flax_impl.steps import init_state, make_epoch_fn, make_eval_fn, make_optimizer, make_train_step
+from flax_impl.steps import MICRO_BATCH, init_state, make_epoch_fn, make_eval_fn, make_optimizer, make_train_step
 
 PROG = "flax_impl.train"
 EVAL_BATCH = 1000
@@ -28,6 +32,12 @@ def add_flax_flags(p):
                    help="conv/pool formulation: matmul (im2col, fast on CPU) or xla (lax.conv)")
     p.add_argument("--fuse", choices=FUSES, default="scan",
                    help="scan: each epoch is one compiled lax.scan; step: one jit call per batch")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="split each batch over all devices of --device (default: devices split the seeds)")
+    p.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                   help="several hosts: process 0's address for jax.distributed.initialize")
+    p.add_argument("--num-processes", type=int, default=None, help="several hosts: how many processes")
+    p.add_argument("--process-id", type=int, default=None, help="several hosts: this process's id")
 
 
 def over_seeds(f, n_seeds, in_axes):
@@ -52,25 +62,37 @@ def batched(x, size):
 
 class FlaxTrainer:
     """All seeds of one model in one compiled program: the state has a leading seed axis and every
-    function maps over it (jax.vmap; squeezed away for a single seed, see over_seeds). The
-    Trainer interface is described in experiment.loop."""
+    function maps over it (jax.vmap; squeezed away for a single seed, see over_seeds). The seed
+    axis is sharded over the devices' "seeds" mesh axis and, with --data-parallel, each batch over
+    the "data" axis (flax_impl.device). The Trainer interface is described in experiment.loop."""
 
     ckpt_ext = ".msgpack"
 
     def __init__(self, model_name, splits, args, seeds):
-        self.dev = pick_device(args.device)
-        self.device, self.name, self.config, self.seeds = describe(self.dev), model_name, vars(args), list(seeds)
+        start_distributed(args)
+        devices = pick_devices(args.device)
+        self.name, self.config, self.seeds = model_name, vars(args), list(seeds)
+        n = len(self.seeds)
+        self.mesh = make_mesh(devices, n, args.data_parallel)
+        n_seed_dev, n_data_dev = self.mesh.devices.shape
+        if args.batch_size % n_data_dev:
+            raise UserError(f"--data-parallel: --batch-size {args.batch_size} does not split over {n_data_dev} devices")
+        self.device = describe(devices[0]) + (f" x{self.mesh.devices.size}" if self.mesh.devices.size > 1 else "")
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
         self.batch_size, self.fuse = args.batch_size, args.fuse
         self.model = build_model(model_name, args.dropout_rate, args.init, args.impl)
         self.tx = tx = make_optimizer(args.lr)
-        put = lambda a: jax.device_put(a, self.dev)  # noqa: E731
-        n = len(self.seeds)
-        self.state = jax.jit(over_seeds(lambda s: init_state(self.model, tx, s), n, (0,)))(put(np.array(self.seeds)))
-        self.train_x, self.train_y = put(splits.train_x), put(splits.train_y.astype(np.int32))
+        self.lanes_sh = sharding(self.mesh, "seeds")          # state, keys: leading seed axis
+        self.batch_sh = sharding(self.mesh, "seeds", None, "data")  # batch indices [seed, step, batch]
+        replicated = sharding(self.mesh)
+        rep = lambda a: put(a, replicated)  # noqa: E731
+        init = jax.jit(over_seeds(lambda s: init_state(self.model, tx, s), n, (0,)), out_shardings=self.lanes_sh)
+        self.state = init(put(np.array(self.seeds), self.lanes_sh))
+        self.train_x, self.train_y = rep(splits.train_x), rep(splits.train_y.astype(np.int32))
         self.val_host = splits.val_x  # the validation set goes to the device once
-        self.val = [(put(x), put(y.astype(np.int32))) for x, y in eval_batches(splits.val_x, splits.val_y)]
-        step = make_train_step(self.model, tx)
+        self.val = [(rep(x), rep(y.astype(np.int32))) for x, y in eval_batches(splits.val_x, splits.val_y)]
+        # Chunking a batch into micro-batches (a CPU cache trick) would fight the batch sharding.
+        step = make_train_step(self.model, tx, micro_batch=None if args.data_parallel else MICRO_BATCH)
         # Per-seed batches are gathered inside the compiled code: data stays put, indices travel.
         gather_step = lambda st, x, y, idx: step(st, x[idx], y[idx])  # noqa: E731
         self.step = jax.jit(over_seeds(gather_step, n, (0, None, None, 0)), donate_argnums=0)
@@ -82,7 +104,7 @@ class FlaxTrainer:
         any, as one more step of its own size, as PyTorch's DataLoader(drop_last=False) does."""
         orders = orders.astype(np.int32)
         nb = orders.shape[1] // self.batch_size
-        full = orders[:, : nb * self.batch_size].reshape(len(orders), nb, self.batch_size)
+        full = put(orders[:, : nb * self.batch_size].reshape(len(orders), nb, self.batch_size), self.batch_sh)
         rest = orders[:, nb * self.batch_size:]
         if self.fuse == "scan":
             self.state, losses, corrects = self.epoch_fn(self.state, self.train_x, self.train_y, full)
@@ -92,12 +114,16 @@ class FlaxTrainer:
                 self.state, out = self.step(self.state, self.train_x, self.train_y, full[:, b])
                 outs.append(out)
             losses, corrects = (jnp.stack(o, axis=1) for o in zip(*outs))
-        loss_sum = np.asarray(jnp.sum(losses, axis=1)) * self.batch_size
-        correct = np.asarray(jnp.sum(corrects, axis=1))
+        losses, corrects = fetch((losses, corrects))
+        finite_or_raise(losses)
+        loss_sum = losses.astype(np.float64).sum(axis=1) * self.batch_size  # float32 could overflow
+        correct = corrects.sum(axis=1)
         if rest.shape[1]:
-            self.state, (loss, c) = self.step(self.state, self.train_x, self.train_y, rest)
-            loss_sum = loss_sum + np.asarray(loss) * rest.shape[1]
-            correct = correct + np.asarray(c)
+            self.state, (loss, c) = self.step(self.state, self.train_x, self.train_y, put(rest, self.lanes_sh))
+            loss, c = fetch((loss, c))
+            finite_or_raise(loss[:, None], first_step=nb)
+            loss_sum = loss_sum + loss.astype(np.float64) * rest.shape[1]
+            correct = correct + c
         n = orders.shape[1]
         return loss_sum / n, correct / n
 
@@ -105,16 +131,26 @@ class FlaxTrainer:
         val = self.val if x is self.val_host else eval_batches(x, y.astype(np.int32))
         loss_sum, correct = 0.0, 0
         for xs, ys in val:
-            batch_loss, batch_correct = self.eval_fn(self.state["params"], xs, ys)
-            loss_sum, correct = loss_sum + np.asarray(batch_loss), correct + np.asarray(batch_correct)
+            batch_loss, batch_correct = fetch(self.eval_fn(self.state["params"], xs, ys))
+            loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
         return loss_sum / len(x), correct / len(x)
 
     def lane_state(self, lane):
-        return jax.tree_util.tree_map(lambda a: a[lane], self.state)
+        return jax.tree_util.tree_map(lambda a: a[lane], fetch(self.state))
 
     def save(self, lane, path, **meta):
         config = dict(self.config, seed=self.seeds[lane])
         save_checkpoint(path, self.name, self.lane_state(lane), config, **meta)
+
+    def save_train_state(self, path, epoch, histories):
+        save_train_state(path, self.name, self.seeds, epoch, fetch(self.state), histories)
+
+    def load_train_state(self, path):
+        """Params, optimiser state, step and run key of every seed, bit for bit, laid out on the
+        devices as before: a resumed run computes exactly what the uninterrupted one would have."""
+        epoch, state, histories = load_train_state(path, self.name, self.seeds, fetch(self.state))
+        self.state = jax.tree_util.tree_map(lambda a, old: put(a, old.sharding), state, self.state)
+        return epoch, histories
 
 
 def eval_batches(x, y):
@@ -124,9 +160,22 @@ def eval_batches(x, y):
     return parts + ([(xr[None], yr[None])] if len(xr) else [])
 
 
+def default_args(**overrides):
+    """The command line's defaults as an args object, for code that builds a trainer itself."""
+    p = train_parser(PROG, "flax", DEVICES)
+    add_flax_flags(p)
+    return argparse.Namespace(**{**vars(p.parse_args([])), **overrides})
+
+
 @exit_on_user_error(PROG)
 def main(argv=None):
-    return run_train(PROG, "flax", DEVICES, FlaxTrainer, argv, add_flags=add_flax_flags)
+    return run_train(PROG, "flax", DEVICES, FlaxTrainer, argv, add_flags=add_flax_flags, process_folder=process_folder)
+
+
+def process_folder(args):
+    """Several hosts: process 0 writes OUT itself, process i its own copy in OUT/process_<i>
+    (what --resume reads there), so processes never write the same file."""
+    return f"process_{args.process_id}" if args.process_id else None
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from flax_impl.convert import torch_to_flax
 from flax_impl.models import build_model as build_flax
 from torch_ref.models import build_model as build_torch
 
-
 # Where PyTorch runs: 'cpu', or 'cuda' under `pytest parity_tests --device gpu` (set by conftest).
 TORCH_DEVICE = "cpu"
 

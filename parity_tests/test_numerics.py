@@ -1,15 +1,21 @@
 """Same weights, same images: same logits, loss, gradients and Adam trajectory in both frameworks."""
 import numpy as np
-from flax.errors import FlaxError
 import pytest
 import torch
+from flax.errors import FlaxError
 
 from flax_impl.convert import flax_to_torch, torch_to_flax
 from flax_impl.models import build_model as build_flax
 from flax_impl.models import count_parameters
 from flax_impl.steps import init_state, make_optimizer
-from parity_tests.helpers import (flax_logits, flax_loss_and_grads, leaves, torch_logits,
-                                  torch_loss_and_grads, twin_models)
+from parity_tests.helpers import (
+    flax_logits,
+    flax_loss_and_grads,
+    leaves,
+    torch_logits,
+    torch_loss_and_grads,
+    twin_models,
+)
 from parity_tests.mutants import BrokenLeNet
 from parity_tests.tolerances import GRAD_RTOL_OF_MAX, LOGITS_ATOL, LOSS_ATOL
 from torch_ref.models import build_model as build_torch

@@ -1,5 +1,4 @@
 """The whole pipeline agrees: same batches, interchangeable checkpoints, same learning curves."""
-from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -10,6 +9,7 @@ from scipy import stats
 from experiment.data import load_cifar10
 from experiment.split import epoch_order, make_splits
 from flax_impl import evaluate as flax_evaluate
+from flax_impl import train as flax_train
 from flax_impl.convert import flax_to_torch, torch_to_flax
 from flax_impl.train import FlaxTrainer
 from parity_tests import helpers
@@ -23,9 +23,8 @@ from torch_ref.train import TorchTrainer, predict
 def trainer_args(framework, **kw):
     gpu = helpers.TORCH_DEVICE == "cuda"
     device = ("cuda" if gpu else "cpu") if framework == "torch" else ("gpu" if gpu else "cpu")
-    base = dict(seed=0, batch_size=64, lr=1e-3, dropout_rate=0.5, no_progress=True, device=device,
-                init="torch", impl="matmul", fuse="step")
-    return SimpleNamespace(**{**base, **kw})
+    defaults = (torch_train if framework == "torch" else flax_train).default_args
+    return defaults(**{"device": device, "no_progress": True, "fuse": "step", **kw})
 
 
 def batches_seen(splits, order, shuffle_flax=False):

@@ -11,11 +11,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax.errors import FlaxError
 import optax
 import pytest
 import torch
 import torch.nn.functional as F
+from flax.errors import FlaxError
 
 from flax_impl.convert import torch_to_flax
 from flax_impl.steps import make_optimizer

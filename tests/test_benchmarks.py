@@ -8,7 +8,7 @@ from benchmarks import convergence, report, speed
 def test_speed_measures_both_frameworks(tmp_path):
     rows = [speed.measure_one(v, "dropout", 32, 256, 1, "cpu")
             for v in ("torch-eager", "flax-scan-matmul", "flax-scan-matmul-vmap8")]
-    assert all(r["img_per_s"] > 0 for r in rows)
+    assert all(r["img_per_s"] > 0 and r["eval_img_per_s"] > 0 for r in rows)
     assert rows[2]["seeds"] == 8
     assert "| dropout | 32 | flax-scan-matmul |" in speed.table(rows)
 

@@ -1,4 +1,6 @@
 """Checkpoints of the PyTorch reference: saved atomically, loaded with one-line errors."""
+import json
+
 import torch
 
 from experiment.atomic import atomic_write
@@ -12,8 +14,30 @@ def save_checkpoint(path, model_name, model, optimizer, config, **meta):
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def save_train_state(path, model_name, seeds, epoch, lanes, histories):
+    """What --resume needs, all seeds in one file: per lane the model, optimiser and RNG state."""
+    state = {"framework": "torch", "kind": "train_state", "model": model_name, "seeds": list(seeds),
+             "epoch": epoch, "lanes": lanes, "histories": json.dumps(histories)}
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_train_state(path, model_name, seeds):
+    """(epoch, lanes, histories) of a train state written by save_train_state, or UserError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for bad files
+        raise UserError(f"{path} is not a readable PyTorch train state ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("kind") != "train_state":
+        raise UserError(f"{path} is not a train state of this project")
+    if state["model"] != model_name or state["seeds"] != list(seeds):
+        raise UserError(f"{path} holds {state['model']} seeds {state['seeds']}, not {model_name} seeds {list(seeds)}")
+    return state["epoch"], state["lanes"], json.loads(state["histories"])
+
+
 def load_checkpoint(path):
     """Return the checkpoint dict, or raise UserError saying why it is not a usable one."""
+    if path.endswith(".msgpack"):  # torch_ref does not depend on JAX; flax_impl reads both formats
+        raise UserError(f"{path} is a Flax checkpoint; evaluate it with python -m flax_impl.evaluate")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad files

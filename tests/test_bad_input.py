@@ -1,0 +1,247 @@
+"""The bad-input catalogue (README, "Bad input"): every case, in both frameworks, exits with code 2,
+prints one line that names the problem and no traceback, and leaves the output folder, which
+holds a finished run, byte for byte as it was."""
+import errno
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiment.sources.official import write_official
+from flax_impl import evaluate as flax_evaluate
+from flax_impl import train as flax_train
+from tests.conftest import REPO, tar_folder, write_imagefolder
+from torch_ref import evaluate as torch_evaluate
+from torch_ref import train as torch_train
+
+TRAIN = {"flax": flax_train.main, "torch": torch_train.main}
+EVALUATE = {"flax": flax_evaluate.main, "torch": torch_evaluate.main}
+EXT = {"flax": ".msgpack", "torch": ".pt"}
+OTHER = {"flax": "torch", "torch": "flax"}
+TINY_RUN = ["--data", "synthetic:300", "--model", "baseline", "--epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+    """One finished tiny run per framework; each test works on a copy."""
+    runs = {}
+    for fw, main in TRAIN.items():
+        runs[fw] = str(tmp_path_factory.mktemp(fw) / "run")
+        main([*TINY_RUN, "--out", runs[fw]])
+    return runs
+
+
+@pytest.fixture(scope="session")
+def bad_data(tmp_path_factory):
+    """Data sources that are wrong in one way each."""
+    from experiment.sources.synthetic import make_synthetic
+    tiny = make_synthetic(200, 50, seed=7)
+    d = tmp_path_factory.mktemp("bad-data")
+    official = write_official(tiny, str(d / "cifar-10-python.tar.gz"))
+    blob = open(official, "rb").read()
+    paths = {"missing": str(d / "missing.tar.gz"), "truncated": str(d / "truncated" / "cifar-10-python.tar.gz"),
+             "corrupt": str(d / "corrupt.tar.gz")}
+    os.makedirs(os.path.dirname(paths["truncated"]))
+    open(paths["truncated"], "wb").write(blob[: len(blob) // 2])
+    open(paths["corrupt"], "wb").write(np.random.default_rng(0).bytes(50_000))
+    paths["wrong_size"] = write_imagefolder(tiny, str(d / "wrong-size"))
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(os.path.join(paths["wrong_size"], "train", "cat", "x.png"))
+    paths["missing_class"] = write_imagefolder(tiny, str(d / "missing-class"))
+    shutil.rmtree(os.path.join(paths["missing_class"], "train", "frog"))
+    paths["no_class_tar"] = tar_folder(paths["missing_class"], str(d / "missing-class.tar.gz"))
+    return paths
+
+
+@pytest.fixture
+def run_copy(finished_runs, tmp_path):
+    def copy(fw):
+        dst = str(tmp_path / f"{fw}-run")
+        shutil.copytree(finished_runs[fw], dst)
+        return dst
+    return copy
+
+
+def snapshot(folder):
+    return {os.path.relpath(os.path.join(r, f), folder): open(os.path.join(r, f), "rb").read()
+            for r, _, files in os.walk(folder) for f in files}
+
+
+def refused(main, argv, folder, capsys):
+    """Run a CLI in-process; assert exit 2, one line, no traceback, `folder` untouched."""
+    before = snapshot(folder)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert snapshot(folder) == before, "the output folder changed"
+    return err
+
+
+# (case, extra argv; {data}, {out}, {other}, {tmp} are filled in, expected text). The run's own
+# flags come first, so a case's flag overrides them; --overwrite is added unless the case is about it.
+TRAIN_CASES = [
+    ("unknown model", ["--model", "lenet"], "argument --model: invalid choice: 'lenet'"),
+    ("epochs 0", ["--epochs", "0"], "argument --epochs: must be > 0, got 0"),
+    ("epochs negative", ["--epochs", "-5"], "argument --epochs: must be > 0, got -5"),
+    ("batch size 0", ["--batch-size", "0"], "argument --batch-size: must be > 0"),
+    ("batch size not a number", ["--batch-size", "big"], "argument --batch-size: expected an integer, got 'big'"),
+    ("batch larger than the data", ["--batch-size", "5000"], "--batch-size 5000 is larger than the 240 training"),
+    ("dropout rate 1", ["--dropout-rate", "1.0"], "argument --dropout-rate: must be in [0, 1)"),
+    ("dropout rate negative", ["--dropout-rate", "-0.1"], "argument --dropout-rate: must be in [0, 1)"),
+    ("val fraction above 1", ["--val-fraction", "1.5"], "argument --val-fraction: must be in (0, 1)"),
+    ("val fraction 0", ["--val-fraction", "0"], "argument --val-fraction: must be in (0, 1)"),
+    ("unknown device", ["--device", "mps"], "argument --device: invalid choice: 'mps'"),
+    ("learning rate 0", ["--lr", "0"], "argument --lr: must be a finite number > 0"),
+    ("learning rate nan", ["--lr", "nan"], "argument --lr: must be a finite number > 0"),
+    ("subset of 1 image", ["--subset", "1"], "--subset must be between 2"),
+    ("seeds malformed", ["--seeds", "0,x"], "expected comma-separated integers like 0,1,2, got '0,x'"),
+    ("seeds empty", ["--seeds", ""], "expected comma-separated integers like 0,1,2, got ''"),
+    ("seeds repeated", ["--seeds", "1,1"], "repeated seed in '1,1'"),
+    ("missing data path", ["--data", "{data[missing]}"], "does not exist"),
+    ("unknown data source", ["--data", "synthetic:many"], "synthetic:N needs an integer"),
+    ("truncated archive", ["--data", "{data[truncated]}"], "truncated or corrupt archive"),
+    ("corrupt archive", ["--data", "{data[corrupt]}"], "truncated or corrupt archive"),
+    ("image of the wrong size", ["--data", "{data[wrong_size]}"], "is 28x28, expected 32x32"),
+    ("folder with a missing class", ["--data", "{data[missing_class]}"], "train/ has no images of class frog"),
+    ("archive with a missing class", ["--data", "{data[no_class_tar]}"], "train/ has no images of class frog"),
+    ("output folder holds another run", ["NO-OVERWRITE"], "already holds a run; pass --resume"),
+    ("resume and overwrite", ["--resume", "{out}"], "--resume and --overwrite contradict"),
+    ("resume a folder with no run", ["NO-OVERWRITE", "--resume", "{tmp}"], "no run.json there"),
+    ("resume with other settings", ["NO-OVERWRITE", "--resume", "{out}", "--batch-size", "32"],
+     "drop --batch-size 32"),
+    ("resume the other framework's run", ["NO-OVERWRITE", "--resume", "{other}"], "it is a {other_fw} run"),
+    ("resume from a corrupt train state", ["NO-OVERWRITE", "CORRUPT-STATE", "--resume", "{out}", "--epochs", "2"],
+     "is not a readable"),
+]
+
+
+@pytest.mark.parametrize("case, extra, expected", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_train_refuses(fw, case, extra, expected, run_copy, bad_data, tmp_path, capsys):
+    out, other = run_copy(fw), run_copy(OTHER[fw])
+    if "CORRUPT-STATE" in extra:
+        open(os.path.join(out, "baseline", "train_state" + EXT[fw]), "wb").write(b"\x93garbage" * 64)
+    fill = dict(data=bad_data, out=out, other=other, tmp=str(tmp_path), other_fw=OTHER[fw])
+    overwrite = [] if "NO-OVERWRITE" in extra else ["--overwrite"]
+    extra = [a.format(**fill) for a in extra if a not in ("NO-OVERWRITE", "CORRUPT-STATE")]
+    base = [] if "--resume" in extra else [*TINY_RUN, "--out", out]
+    err = refused(TRAIN[fw], [*base, *overwrite, *extra], out, capsys)
+    assert expected.format(**fill) in err
+    assert err.startswith(f"{fw}_{'impl' if fw == 'flax' else 'ref'}.train: error: ")
+
+
+def test_unreadable_data(run_copy, bad_data, monkeypatch, capsys):
+    # Root reads anything, so permission bits cannot make a file unreadable here: simulate what
+    # the OS answers a normal user.
+    out = run_copy("torch")
+    monkeypatch.setattr("experiment.data.os.access", lambda path, mode: False)
+    err = refused(torch_train.main, [*TINY_RUN, "--data", bad_data["wrong_size"], "--out", out, "--overwrite"],
+                  out, capsys)
+    assert "is not readable" in err
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_read_only_output_folder(fw, run_copy, monkeypatch, capsys):
+    out = run_copy(fw)
+    real_open = open
+
+    def read_only(path, mode="r", *a, **k):  # what a read-only mount answers (root ignores chmod)
+        if "w" in mode and str(path).startswith(out):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr("builtins.open", read_only)
+    err = refused(TRAIN[fw], [*TINY_RUN, "--out", out, "--overwrite"], out, capsys)
+    assert "cannot write to output folder" in err and "Read-only file system" in err
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_full_disk(fw, run_copy, monkeypatch, capsys):
+    out = run_copy(fw)
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("experiment.atomic.os.fsync", no_space)
+    err = refused(TRAIN[fw], [*TINY_RUN, "--out", out, "--overwrite"], out, capsys)
+    assert "No space left on device" in err and "previous file, if any, is unchanged" in err
+    assert not [f for _, _, fs in os.walk(out) for f in fs if f.startswith(".tmp-")]
+
+
+def _torch_checkpoint_of_other_shapes(path):
+    import torch
+
+    from torch_ref.models import BaseLineModel
+    sd = BaseLineModel().state_dict()
+    sd["fc1.weight"] = torch.zeros(120, 500)
+    torch.save({"model": "baseline", "state_dict": sd}, path)
+
+
+def _unconvertible_torch_checkpoint(path):
+    import torch
+    torch.save({"model": "baseline", "state_dict": {"conv1.weight": torch.zeros(6, 3, 5, 5)}}, path)
+
+
+def _truncated(src):
+    def write(path):
+        blob = open(src, "rb").read()
+        open(path, "wb").write(blob[: len(blob) // 2])
+    return write
+
+
+# (case, framework of the evaluate CLI, file name, writer(path) or None, expected text)
+EVALUATE_CASES = [
+    ("missing checkpoint", "torch", "gone.pt", None, "does not exist"),
+    ("missing checkpoint", "flax", "gone.msgpack", None, "does not exist"),
+    ("random bytes", "torch", "x.pt", lambda p: open(p, "wb").write(os.urandom(4096)),
+     "is not a readable PyTorch checkpoint"),
+    ("random bytes", "flax", "x.msgpack", lambda p: open(p, "wb").write(os.urandom(4096)),
+     "is not a readable Flax checkpoint"),
+    ("truncated", "torch", "t.pt", "TRUNCATED", "is not a readable PyTorch checkpoint"),
+    ("truncated", "flax", "t.msgpack", "TRUNCATED", "is not a readable Flax checkpoint"),
+    ("other framework, not convertible", "torch", "best.msgpack", "COPY-FLAX", "is a Flax checkpoint; evaluate it"),
+    ("other framework, not convertible", "flax", "x.pt", _unconvertible_torch_checkpoint, "not convertible"),
+    ("other shapes", "torch", "x.pt", _torch_checkpoint_of_other_shapes, "does not fit the baseline architecture"),
+    ("other shapes", "flax", "x.pt", _torch_checkpoint_of_other_shapes, "does not fit the architecture"),
+    ("a train state, not a checkpoint", "torch", "train_state.pt", "STATE", "not a checkpoint of this project"),
+    ("a train state, not a checkpoint", "flax", "train_state.msgpack", "STATE", "not a Flax checkpoint"),
+]
+
+
+@pytest.mark.parametrize("case, fw, name, writer, expected", EVALUATE_CASES,
+                         ids=[f"{c[1]}-{c[0]}" for c in EVALUATE_CASES])
+def test_evaluate_refuses(case, fw, name, writer, expected, run_copy, capsys):
+    out = run_copy(fw)
+    folder = os.path.join(out, "baseline")
+    path = os.path.join(folder, name)
+    if writer == "TRUNCATED":
+        writer = _truncated(os.path.join(folder, "best" + EXT[fw]))
+    elif writer == "COPY-FLAX":
+        writer = lambda p: shutil.copy(os.path.join(run_copy("flax"), "baseline", "best.msgpack"), p)  # noqa: E731
+    if writer not in (None, "STATE"):
+        writer(path)
+    err = refused(EVALUATE[fw], ["--ckpt", path, "--data", "synthetic:300"], out, capsys)
+    assert expected in err
+
+
+def test_real_cli_prints_one_line_without_traceback(tmp_path):
+    """The same path through `python -m`, not only in-process."""
+    for prog in ("torch_ref.train", "flax_impl.train"):
+        r = subprocess.run([sys.executable, "-m", prog, "--data", str(tmp_path / "missing")],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2
+        assert r.stderr.strip().splitlines() == [f"{prog}: error: data source '{tmp_path / 'missing'}' does not "
+                                                 "exist; expected " + r.stderr.split("expected ", 1)[1].strip()]
+
+
+def test_flax_device_that_is_not_there(run_copy, capsys):
+    import jax
+    out = run_copy("flax")
+    missing = next(d for d in ("tpu", "gpu") if d != jax.default_backend())
+    err = refused(flax_train.main, [*TINY_RUN, "--device", missing, "--out", out, "--overwrite"], out, capsys)
+    assert f"JAX sees no {missing}" in err

@@ -1,0 +1,221 @@
+"""Kill, Ctrl-C, divergence: a run loses at most the epoch in progress, and a resumed run ends with
+the same history.json and the same final state (params, optimiser, step, key or RNG) as an
+uninterrupted one, bit for bit, in both frameworks.
+
+Real processes, real signals. KILL_TRIALS (default 2) random SIGKILLs per framework.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, history_without_timings
+
+PROGS = {"flax": "flax_impl.train", "torch": "torch_ref.train"}
+EXT = {"flax": ".msgpack", "torch": ".pt"}
+# 2 seeds in one run (the resumed state holds both), 19 batches an epoch incl. a partial one.
+RUN = ["--data", "synthetic:1500", "--model", "dropout", "--seeds", "0,1", "--epochs", "12", "--no-progress"]
+SEEDS = (0, 1)
+TRIALS = int(os.environ.get("KILL_TRIALS", "2"))
+
+
+ENV = dict(os.environ, PYTHONUNBUFFERED="1")  # epoch lines arrive as they are printed
+
+
+def command(fw, *args):
+    return [sys.executable, "-m", PROGS[fw], *args]
+
+
+def run_ok(fw, *args):
+    r = subprocess.run(command(fw, *args), cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+def start(argv, **kw):
+    return subprocess.Popen(argv, cwd=REPO, env=ENV, text=True, **kw)
+
+
+def wait_for_training(p):
+    """Read the child's output up to its first epoch line; return when that arrived."""
+    for line in p.stdout:
+        if "epoch 1/" in line:
+            break
+    return time.perf_counter()
+
+
+def final_state(fw, out):
+    """Every array of the saved train state (all seeds), by name."""
+    path = os.path.join(out, "dropout", "train_state" + EXT[fw])
+    if fw == "flax":
+        from flax import serialization
+        raw = serialization.msgpack_restore(open(path, "rb").read())
+        return dict(_flat(raw["state"])), raw["epoch"]
+    import torch
+    raw = torch.load(path, weights_only=True)
+    arrays = {}
+    for i, lane in enumerate(raw["lanes"]):
+        arrays.update({f"{i}/{k}": np.asarray(v) for k, v in _flat({"model": lane["model"], "rng": lane["rng"],
+                                                                     "opt": lane["optimizer"]["state"]})})
+    return arrays, raw["epoch"]
+
+
+def _flat(tree, prefix=""):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _flat(v, f"{prefix}/{k}")
+    else:
+        yield prefix, np.asarray(tree)
+
+
+def assert_same_run(fw, out, reference):
+    for s in SEEDS:
+        rel = os.path.join("dropout", f"seed_{s}", "history.json")
+        rows, h = history_without_timings(os.path.join(out, rel))
+        ref_rows, ref = history_without_timings(os.path.join(reference, rel))
+        assert rows == ref_rows
+        assert (h["best_epoch"], h["best_val_loss"]) == (ref["best_epoch"], ref["best_val_loss"])
+    got, epoch = final_state(fw, out)
+    want, ref_epoch = final_state(fw, reference)
+    assert epoch == ref_epoch and got.keys() == want.keys()
+    for k in want:
+        assert np.array_equal(got[k], want[k]), k  # bitwise
+
+
+@pytest.fixture(scope="module", params=["flax", "torch"])
+def reference(request, tmp_path_factory):
+    """An uninterrupted run, and the seconds from its first epoch line to its exit: the window
+    the kills are drawn from."""
+    fw = request.param
+    out = str(tmp_path_factory.mktemp(f"ref-{fw}"))
+    p = start(command(fw, *RUN, "--out", out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    t0 = wait_for_training(p)
+    p.communicate(timeout=600)
+    assert p.returncode == 0
+    return fw, out, time.perf_counter() - t0
+
+
+def resume_until_done(fw, out):
+    """What a user does after a kill: --resume, or the original command if nothing was saved yet."""
+    if os.path.exists(os.path.join(out, "run.json")):
+        run_ok(fw, "--resume", out)
+    else:
+        run_ok(fw, *RUN, "--out", out)
+
+
+def test_sigkill_at_random_points_then_resume(reference, tmp_path):
+    fw, ref_out, train_seconds = reference
+    seed = random.randrange(2**31)
+    rng = random.Random(seed)
+    outcomes = []
+    for trial in range(TRIALS):
+        out = str(tmp_path / f"trial{trial}")
+        p = start(command(fw, *RUN, "--out", out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wait_for_training(p)  # then kill anywhere in the rest of the run, writes included
+        time.sleep(rng.uniform(0, train_seconds))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        saved = final_state(fw, out)[1] if os.path.exists(os.path.join(out, "dropout", "train_state" + EXT[fw])) \
+            else 0
+        outcomes.append(f"killed={p.returncode == -signal.SIGKILL} saved_epoch={saved}")
+        resume_until_done(fw, out)
+        assert_same_run(fw, out, ref_out)
+    print(f"{fw}: {TRIALS} kill/resume trials (random seed {seed}): {'; '.join(outcomes)}")
+
+
+# Run in a child: every train-state write after the first writes half its bytes, then hangs,
+# so the parent can kill the process inside the write.
+SLOW_WRITER = """
+import io, os, sys, time
+import experiment.atomic as atomic
+import {module}.checkpoint as ckpt
+from {module}.train import main
+real = atomic.atomic_write
+def half_then_hang(path, write, binary=True):
+    if "train_state" not in path or not os.path.exists(path):
+        return real(path, write, binary)
+    def slow(f):
+        buf = io.BytesIO() if binary else io.StringIO()
+        write(buf)
+        data = buf.getvalue()
+        f.write(data[: len(data) // 2]); f.flush()
+        open(sys.argv[1], "w").close()
+        time.sleep(600)
+    return real(path, slow, binary)
+ckpt.atomic_write = half_then_hang
+main(sys.argv[2:])
+"""
+
+
+def test_kill_inside_a_checkpoint_write_keeps_the_previous_one(reference, tmp_path):
+    fw, ref_out, _ = reference
+    out, marker = str(tmp_path / "run"), str(tmp_path / "writing")
+    module = PROGS[fw].split(".")[0]
+    p = start([sys.executable, "-c", SLOW_WRITER.format(module=module), marker, *RUN, "--out", out],
+              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not os.path.exists(marker):
+        assert p.poll() is None and time.time() < deadline, p.stderr.read()[-2000:]
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    folder = os.path.join(out, "dropout")
+    half_written = [f for f in os.listdir(folder) if f.startswith(".tmp-")]
+    assert half_written, "the kill did not land inside the write"
+    assert final_state(fw, out)[1] == 1  # epoch 2's write was cut: epoch 1's state is intact
+    resume_until_done(fw, out)
+    assert not [f for f in os.listdir(folder) if f.startswith(".tmp-")]  # the resume cleaned up
+    assert_same_run(fw, out, ref_out)
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(reference, tmp_path):
+    fw, ref_out, _ = reference
+    out = str(tmp_path / "run")
+    p = start(command(fw, *RUN, "--out", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_training(p)
+    p.send_signal(signal.SIGINT)
+    rest, err = p.communicate(timeout=300)
+    assert p.returncode == 130
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+    assert last.startswith(f"{PROGS[fw]}: stopped: ") and last.endswith(f"continue with: python -m {PROGS[fw]} "
+                                                                        f"--resume {out}"), last
+    saved = final_state(fw, out)[1]
+    assert f"epoch {saved} is saved" in last and 1 <= saved < 12
+    resume_until_done(fw, out)
+    assert_same_run(fw, out, ref_out)
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(fw, tmp_path):
+    # Adam moves every weight by ~lr in its first step: at lr 1e8 the next forward pass overflows
+    # float32. One batch per epoch (80 training images, batch 80) puts that step in epoch 2.
+    out = str(tmp_path / "run")
+    r = subprocess.run(command(fw, "--data", "synthetic:100", "--batch-size", "80", "--model", "baseline",
+                               "--epochs", "5", "--lr", "1e8", "--no-progress", "--out", out),
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 3, r.stderr[-2000:]
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in r.stderr
+    msg = err[0]
+    epoch, step = (int(msg.split(f"{w} ")[1].split(",")[0].split(" ")[0]) for w in ("epoch", "step"))
+    assert msg.startswith(f"{PROGS[fw]}: error: loss became ") and (epoch, step) == (2, 1), msg
+    assert "last good checkpoint (epoch 1)" in msg
+    h = json.load(open(os.path.join(out, "baseline", "history.json")))
+    assert len(h["epochs"]) == epoch - 1 and np.isfinite(h["epochs"][-1]["train_loss"])
+    if fw == "flax":
+        from flax_impl.checkpoint import load_checkpoint
+        last = load_checkpoint(os.path.join(out, "baseline", "last.msgpack"))
+        assert json.loads(last["meta"])["epoch"] == epoch - 1
+        assert all(np.isfinite(v).all() for _, v in _flat(last["params"]))
+    else:
+        from torch_ref.checkpoint import load_checkpoint
+        last = load_checkpoint(os.path.join(out, "baseline", "last.pt"))
+        assert last["epoch"] == epoch - 1
+        assert all(np.isfinite(v.numpy()).all() for v in last["state_dict"].values())
