@@ -21,7 +21,7 @@ TORCH_DEV=$([ "$DEV" = gpu ] && echo cuda || echo cpu)
 log() { echo "[device_run $(date +%T)] $*"; }
 
 log "speed"
-python -m benchmarks.speed --device "$DEV" --batches "$BATCHES" --images "$IMAGES" \
+python -m benchmarks.speed --device "$DEV" --batches "$BATCHES" --images "$IMAGES" --rounds 1 \
   --variants torch-eager,flax-scan-matmul,flax-scan-xla,flax-scan-matmul-vmap8 --out "$OUT/speed" | tee "$OUT/speed.log"
 
 # Flax trains every seed in one vmapped program; PyTorch eager, one model at a time, gets one seed

@@ -156,7 +156,10 @@ def main(argv=None):
     for caption, path in figures(a.convergence, a.out, frameworks, seeds, n):
         md += [f"### {caption}", "", f"![{caption}]({path})", ""]
     if a.speed:
-        md += ["## Training speed (img/s; ratios against PyTorch eager at the same batch size)", "",
+        md += ["## Speed (img/s; ratios against PyTorch eager at the same batch size)", "",
+               "Training: median over processes of each process's median timed epoch; evaluation: the "
+               "10,000-image validation pass as the training loop runs it. `vmap8` counts images of all "
+               "8 models. Made by `" + sp["command"] + "`.", "",
                speed_table(sp["rows"]), "", f"Machine: {sp['machine']}", ""]
     atomic_write_text(os.path.join(a.out, "REPORT.md"), "\n".join(md) + "\n")
     print(f"wrote {os.path.join(a.out, 'REPORT.md')}")

@@ -3,7 +3,9 @@
 Each configuration runs in its own subprocess (no thread pool of one framework spinning while the
 other is timed) and trains through the real trainers (torch_ref.train.TorchTrainer,
 flax_impl.train.FlaxTrainer) on random CIFAR-shaped data. Reported: median and min-max img/s
-over --repeats timed epochs after one warm-up epoch, whose extra time is the compile time.
+over --repeats timed epochs after one warm-up epoch, whose extra time is the compile time, and
+over --rounds processes per configuration, run in interleaved rounds. Evaluation img/s: the
+validation pass as the training loop runs it (10,000 images).
 Writes <out>/speed.json and <out>/speed.md.
 """
 import argparse
@@ -68,7 +70,7 @@ def measure_one(variant, model, batch, images, repeats, device):
     eval_times = []
     for _ in range(repeats + 1):  # validation as the training loop runs it, first call = warm-up
         t0 = time.perf_counter()
-        trainer.evaluate(splits.val_x, splits.val_y)
+        trainer.validate()
         eval_times.append(time.perf_counter() - t0)
     eval_rate = EVAL_IMAGES * len(seeds) / float(np.median(eval_times[1:]))
     return {"variant": variant, "framework": framework, "model": model, "batch": batch, "images": images,
@@ -85,6 +87,18 @@ def run_subprocess(variant, model, batch, images, repeats, device):
     if r.returncode != 0:
         raise RuntimeError(f"{variant} {model} {batch} failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def combine(rows):
+    """One configuration measured in several processes: the median of the processes' medians
+    (one process can land on a slow or fast spell of a shared machine), min-max over all."""
+    out = dict(rows[0])
+    for k in ("img_per_s", "eval_img_per_s", "compile_s"):
+        out[k] = float(np.median([r[k] for r in rows]))
+    out["img_per_s_min"] = min(r["img_per_s_min"] for r in rows)
+    out["img_per_s_max"] = max(r["img_per_s_max"] for r in rows)
+    out["per_process_img_per_s"] = [r["img_per_s"] for r in rows]
+    return out
 
 
 def table(rows, baseline="torch-eager"):
@@ -120,7 +134,8 @@ def main(argv=None):
     p.add_argument("--models", default="baseline,dropout")
     p.add_argument("--batches", default="64,128,256")
     p.add_argument("--images", type=int, default=10240, help="images per timed epoch")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timed epochs per process")
+    p.add_argument("--rounds", type=int, default=3, help="processes per configuration, interleaved")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="default benchmarks/results/<cpu|gpu>-speed")
     p.add_argument("--one", nargs=3, metavar=("VARIANT", "MODEL", "BATCH"), help=argparse.SUPPRESS)
@@ -129,13 +144,15 @@ def main(argv=None):
         v, m, b = a.one
         print(json.dumps(measure_one(v, m, int(b), a.images, a.repeats, a.device)))
         return
-    rows = []
-    for model, batch, variant in itertools.product(a.models.split(","), map(int, a.batches.split(",")),
-                                                   a.variants.split(",")):
-        row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device)
-        print(f"{model:8s} batch {batch:4d} {variant:18s} {row['img_per_s']:9,.0f} img/s "
-              f"(compile {row['compile_s']:.1f}s)", flush=True)
-        rows.append(row)
+    configs = list(itertools.product(a.models.split(","), map(int, a.batches.split(",")), a.variants.split(",")))
+    runs = {c: [] for c in configs}
+    for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
+        for model, batch, variant in configs:
+            row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device)
+            print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} {row['img_per_s']:9,.0f} img/s "
+                  f"train, {row['eval_img_per_s']:9,.0f} eval (compile {row['compile_s']:.1f}s)", flush=True)
+            runs[(model, batch, variant)].append(row)
+    rows = [combine(rs) for rs in runs.values()]
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
     os.makedirs(out, exist_ok=True)
     result = {"command": "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:]),

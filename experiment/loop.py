@@ -6,7 +6,7 @@ A trainer trains one or more seeds ("lanes") of one model at once and supplies:
     trainer.seeds                         # the lanes' seeds
     trainer.train_epoch(epoch, orders)    # orders[lane] = image indices -> (losses[lane], accs[lane]);
                                           #   raises Diverged on a NaN/Inf loss
-    trainer.evaluate(x, y)                # -> (losses[lane], accs[lane]), deterministic
+    trainer.validate()                    # on the validation set it was built with -> (losses[lane], accs[lane])
     trainer.save(lane, path, **meta)      # one lane's checkpoint, written atomically
     trainer.save_train_state(path, epoch, histories)   # everything needed to resume, all lanes
     trainer.load_train_state(path) -> (epoch, histories)
@@ -86,7 +86,7 @@ def train_and_evaluate(trainer, splits, epochs, histories, out_dirs, state_dir, 
                 train_loss, train_acc = trainer.train_epoch(epoch, orders)
             except Diverged as e:
                 raise e.at(epoch, out_dirs[e.lane], trainer.seeds[e.lane]) from None
-            val_loss, val_acc = trainer.evaluate(splits.val_x, splits.val_y)
+            val_loss, val_acc = trainer.validate()
             seconds = time.perf_counter() - t0
             for lane, (seed, history, out) in enumerate(zip(trainer.seeds, histories, out_dirs)):
                 row = dict(epoch=epoch, train_loss=float(train_loss[lane]), train_acc=float(train_acc[lane]),

@@ -89,8 +89,9 @@ class FlaxTrainer:
         init = jax.jit(over_seeds(lambda s: init_state(self.model, tx, s), n, (0,)), out_shardings=self.lanes_sh)
         self.state = init(put(np.array(self.seeds), self.lanes_sh))
         self.train_x, self.train_y = rep(splits.train_x), rep(splits.train_y.astype(np.int32))
-        self.val_host = splits.val_x  # the validation set goes to the device once
+        # The validation set goes to the device once, in eval batches.
         self.val = [(rep(x), rep(y.astype(np.int32))) for x, y in eval_batches(splits.val_x, splits.val_y)]
+        self.n_val = len(splits.val_x)
         # Chunking a batch into micro-batches (a CPU cache trick) would fight the batch sharding.
         step = make_train_step(self.model, tx, micro_batch=None if args.data_parallel else MICRO_BATCH)
         # Per-seed batches are gathered inside the compiled code: data stays put, indices travel.
@@ -127,13 +128,18 @@ class FlaxTrainer:
         n = orders.shape[1]
         return loss_sum / n, correct / n
 
+    def validate(self):
+        return self._evaluate_batches(self.val, self.n_val)
+
     def evaluate(self, x, y):
-        val = self.val if x is self.val_host else eval_batches(x, y.astype(np.int32))
+        return self._evaluate_batches(eval_batches(x, y.astype(np.int32)), len(x))
+
+    def _evaluate_batches(self, batches, n):
         loss_sum, correct = 0.0, 0
-        for xs, ys in val:
+        for xs, ys in batches:
             batch_loss, batch_correct = fetch(self.eval_fn(self.state["params"], xs, ys))
             loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
-        return loss_sum / len(x), correct / len(x)
+        return loss_sum / n, correct / n
 
     def lane_state(self, lane):
         return jax.tree_util.tree_map(lambda a: a[lane], fetch(self.state))

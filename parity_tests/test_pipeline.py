@@ -131,7 +131,7 @@ def train_curves(framework, model, seed, splits, epochs):
     accs = []
     for epoch in range(1, epochs + 1):
         trainer.train_epoch(epoch, epoch_order(len(splits.train_x), seed, epoch)[None])
-        accs.append(float(trainer.evaluate(splits.val_x, splits.val_y)[1][0]))
+        accs.append(float(trainer.validate()[1][0]))
     return accs
 
 

@@ -30,7 +30,7 @@ orders = lambda epoch: np.stack([epoch_order(len(splits.train_x), s, epoch) for 
 full = orders(1)[:, : 8 * args.batch_size].reshape(len(seeds), 8, args.batch_size)
 hlo = tr.epoch_fn.lower(tr.state, tr.train_x, tr.train_y, put(full, tr.batch_sh)).compile().as_text()
 losses = [tr.train_epoch(e, orders(e))[0] for e in (1, 2)]
-val = tr.evaluate(splits.val_x, splits.val_y)[0]
+val = tr.validate()[0]
 leaf = tr.state["params"]["fc1"]["kernel"]
 flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v)
         for path, v in jax.tree_util.tree_flatten_with_path(tr.state["params"])[0]}

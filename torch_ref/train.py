@@ -57,6 +57,7 @@ class TorchTrainer:
         self.loss_fn = nn.CrossEntropyLoss()
         self.batch_size, self.progress = args.batch_size, not args.no_progress
         self.train_x, self.train_y = to_nchw(splits.train_x).to(self.dev), torch.from_numpy(splits.train_y).to(self.dev)
+        self.val_x, self.val_y = splits.val_x, splits.val_y
         self.device = str(self.dev) if self.dev.type != "cuda" else torch.cuda.get_device_name(self.dev)
         self.versions = {"torch": torch.__version__}
 
@@ -97,6 +98,9 @@ class TorchTrainer:
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%", refresh=False)
         return loss_sum / seen, correct / seen
+
+    def validate(self):
+        return self.evaluate(self.val_x, self.val_y)
 
     @torch.no_grad()
     def evaluate(self, x, y):
