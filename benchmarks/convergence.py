@@ -3,7 +3,8 @@
 Trains both models for every seed in each framework (`<fw>.train --seeds`), evaluates every seed's
 best-validation-loss checkpoint on the test set, and writes OUT/convergence.json with per-seed
 metrics and their mean ± 95% CI. Resumable: a seed whose history already has all its epochs (and
-its test evaluation) is reused; the others are trained again.
+its test evaluation) is reused; the group of seeds that was training when the run was killed
+continues from its last finished epoch (`--resume`); the others are trained from the start.
 
   python -m benchmarks.convergence --seeds 0,1,2 --epochs 100 --data $CIFAR10 --out benchmarks/results/cpu/convergence
 """
@@ -39,6 +40,18 @@ def is_finished(out, fw, model, seed, epochs):
     return done and os.path.exists(os.path.join(d, "evaluation.json"))
 
 
+def killed_during(out, model, group, args, ext):
+    """Whether the last training run in `out` was this group's, stopped after some epochs."""
+    try:
+        with open(os.path.join(out, "run.json")) as f:
+            run = json.load(f)["args"]
+    except (OSError, ValueError, KeyError):
+        return False
+    same = (run.get("model"), run.get("seeds"), run.get("epochs"), run.get("batch_size")) == \
+        (model, group, args.epochs, args.batch_size)
+    return same and os.path.exists(os.path.join(out, model, "train_state" + ext))
+
+
 def run_framework(fw, args):
     train, evaluate, ext = FRAMEWORKS[fw]
     for model in args.models:
@@ -50,9 +63,13 @@ def run_framework(fw, args):
         # All seeds in one run (Flax: one vmapped program), or one run per seed where that is
         # faster (on a 2-core CPU XLA's batched matmuls lose to one seed at a time).
         for group in ([[s] for s in todo] if args.one_seed_at_a_time else [todo]):
-            cmd = [sys.executable, "-m", train, "--model", model, "--seeds", ",".join(map(str, group)),
-                   "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                   "--out", os.path.join(args.out, fw), "--overwrite", "--no-progress"]
+            out = os.path.join(args.out, fw)
+            if killed_during(out, model, group, args, ext):  # continue from its last finished epoch
+                cmd = [sys.executable, "-m", train, "--resume", out, "--no-progress"]
+            else:
+                cmd = [sys.executable, "-m", train, "--model", model, "--seeds", ",".join(map(str, group)),
+                       "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+                       "--out", out, "--overwrite", "--no-progress"]
             if args.data:
                 cmd += ["--data", args.data]
             subprocess.run(cmd + args.extra.get(fw, []), check=True)

@@ -13,7 +13,7 @@ def test_speed_measures_both_frameworks(tmp_path):
     assert "| dropout | 32 | flax-scan-matmul |" in speed.table(rows)
 
 
-def test_convergence_resumes_and_report_has_verdicts(tmp_path, capsys):
+def test_convergence_resumes_and_report_has_verdicts(tmp_path, capfd):
     out = str(tmp_path / "conv")
     args = ["--seeds", "0,1", "--epochs", "2", "--data", "synthetic:600", "--out", out, "--batch-size", "32"]
     convergence.main(args)
@@ -22,11 +22,27 @@ def test_convergence_resumes_and_report_has_verdicts(tmp_path, capsys):
     assert len(result["flax"]["per_seed"]["dropout"]) == 2
     stamp = os.path.getmtime(os.path.join(out, "torch", "baseline", "seed_1", "history.json"))
     os.remove(os.path.join(out, "flax", "dropout", "seed_0", "evaluation.json"))  # as if killed there
-    capsys.readouterr()
+    capfd.readouterr()
     convergence.main(args)
-    log = capsys.readouterr().out
+    log = capfd.readouterr().out
     assert "torch baseline: all seeds done, reusing" in log and "flax dropout: training seeds [0]" in log
     assert os.path.getmtime(os.path.join(out, "torch", "baseline", "seed_1", "history.json")) == stamp
+    # Killed inside a seed: its finished epochs are kept, the rest is trained (--resume).
+    from torch_ref import train as torch_train
+    torch_train.main(["--model", "dropout", "--seeds", "1", "--epochs", "1", "--batch-size", "32", "--data",
+                      "synthetic:600", "--out", os.path.join(out, "torch"), "--overwrite", "--no-progress"])
+    run_json = os.path.join(out, "torch", "run.json")
+    run = json.load(open(run_json))
+    run["args"]["epochs"] = 2  # what a run of 2 epochs killed after its first looks like
+    json.dump(run, open(run_json, "w"))
+    seed_1 = os.path.join(out, "torch", "dropout", "seed_1")
+    os.remove(os.path.join(seed_1, "evaluation.json"))
+    first = json.load(open(os.path.join(seed_1, "history.json")))["epochs"][0]
+    capfd.readouterr()
+    convergence.main(args)
+    assert "dropout on cpu, seeds [1], 480 train / 120 val images, resuming at epoch 2" in capfd.readouterr().out
+    epochs = json.load(open(os.path.join(seed_1, "history.json")))["epochs"]
+    assert len(epochs) == 2 and epochs[0] == first  # epoch 1 (timing included) was not trained again
     report.main(["--convergence", out, "--out", str(tmp_path / "rep")])
     text = open(tmp_path / "rep" / "REPORT.md").read()
     for claim in ("(a)", "(b)", "(c)", "(d)"):
