@@ -72,6 +72,11 @@ def train_parser(prog, framework, devices):
     return p
 
 
+def default_args(parser, **overrides):
+    """The command line's defaults as an args object, for code that builds a trainer itself."""
+    return argparse.Namespace(**{**vars(parser.parse_args([])), **overrides})
+
+
 def evaluate_parser(prog, framework, devices):
     p = OneLineParser(prog=prog, description=f"Test accuracy and confusion matrix of a checkpoint ({framework}).")
     p.add_argument("--ckpt", required=True)

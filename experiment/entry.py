@@ -58,8 +58,7 @@ def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None,
             histories = train_models(prog, framework, make_trainer, args, models, seeds, splits, config,
                                      data_info, out_dirs, stop)
     except Interrupted as e:
-        e.args = (e.explain(resume_cmd),)
-        raise
+        raise e.with_command(resume_cmd) from None
     except KeyboardInterrupt:  # outside an epoch (startup, between models): finished epochs are saved
         raise Interrupted(None).with_command(resume_cmd) from None
     if len(models) == 2:

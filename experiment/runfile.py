@@ -6,6 +6,7 @@ import json
 import os
 
 from experiment.atomic import atomic_write_text
+from experiment.cli import default_args
 from experiment.errors import UserError
 from experiment.loop import TRAIN_STATE
 
@@ -46,7 +47,7 @@ def resumed_args(parser, args, argv, framework):
     if run.get("framework") != framework:
         raise UserError(f"--resume {d}: it is a {run.get('framework')} run; continue it with "
                         f"python -m {run.get('program')} --resume {d}")
-    merged = vars(parser.parse_args([]))  # defaults, for settings an older run.json lacks
+    merged = vars(default_args(parser))  # defaults, for settings an older run.json lacks
     merged.update(saved, out=d)
     given = explicit_flags(parser, argv)
     changed = sorted(f for f in given if f not in RESUME_MAY_CHANGE and getattr(args, f) != merged.get(f))

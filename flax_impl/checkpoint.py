@@ -26,13 +26,18 @@ def save_train_state(path, model_name, seeds, epoch, state, histories):
     atomic_write(path, lambda f: f.write(blob))
 
 
-def load_train_state(path, model_name, seeds, template):
-    """(epoch, state shaped as `template`, histories), or UserError."""
+def read_msgpack(path, what):
+    """The file's msgpack tree, or UserError naming `what` it should have been."""
     try:
         with open(path, "rb") as f:
-            raw = serialization.msgpack_restore(f.read())
+            return serialization.msgpack_restore(f.read())
     except Exception as e:  # msgpack raises several types for bad bytes
-        raise UserError(f"{path} is not a readable Flax train state ({type(e).__name__})") from None
+        raise UserError(f"{path} is not a readable Flax {what} ({type(e).__name__})") from None
+
+
+def load_train_state(path, model_name, seeds, template):
+    """(epoch, state shaped as `template`, histories), or UserError."""
+    raw = read_msgpack(path, "train state")
     if not isinstance(raw, dict) or raw.get("kind") != "train_state":
         raise UserError(f"{path} is not a Flax train state of this project")
     saved_seeds = json.loads(raw["seeds"])
@@ -48,11 +53,7 @@ def load_train_state(path, model_name, seeds, template):
 
 def load_checkpoint(path):
     """The raw checkpoint dict (numpy leaves), or UserError."""
-    try:
-        with open(path, "rb") as f:
-            raw = serialization.msgpack_restore(f.read())
-    except Exception as e:  # msgpack raises several types for bad bytes
-        raise UserError(f"{path} is not a readable Flax checkpoint ({type(e).__name__})") from None
+    raw = read_msgpack(path, "checkpoint")
     if not isinstance(raw, dict) or raw.get("framework") != "flax" or "params" not in raw:
         raise UserError(f"{path} is not a Flax checkpoint of this project")
     raw["config"] = json.loads(raw["config"])

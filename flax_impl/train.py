@@ -2,14 +2,13 @@
 
   python -m flax_impl.train --model both --epochs 100 --data PATH --out runs/flax
 """
-import argparse
-
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiment import cli
 from experiment.cli import train_parser
 from experiment.entry import run_train
 from experiment.errors import UserError, exit_on_user_error
@@ -74,7 +73,7 @@ class FlaxTrainer:
         self.name, self.config, self.seeds = model_name, vars(args), list(seeds)
         n = len(self.seeds)
         self.mesh = make_mesh(devices, n, args.data_parallel)
-        n_seed_dev, n_data_dev = self.mesh.devices.shape
+        n_data_dev = self.mesh.shape["data"]
         if args.batch_size % n_data_dev:
             raise UserError(f"--data-parallel: --batch-size {args.batch_size} does not split over {n_data_dev} devices")
         self.device = describe(devices[0]) + (f" x{self.mesh.devices.size}" if self.mesh.devices.size > 1 else "")
@@ -142,7 +141,7 @@ class FlaxTrainer:
         return loss_sum / n, correct / n
 
     def lane_state(self, lane):
-        return jax.tree_util.tree_map(lambda a: a[lane], fetch(self.state))
+        return fetch(jax.tree_util.tree_map(lambda a: a[lane], self.state))
 
     def save(self, lane, path, **meta):
         config = dict(self.config, seed=self.seeds[lane])
@@ -170,7 +169,7 @@ def default_args(**overrides):
     """The command line's defaults as an args object, for code that builds a trainer itself."""
     p = train_parser(PROG, "flax", DEVICES)
     add_flax_flags(p)
-    return argparse.Namespace(**{**vars(p.parse_args([])), **overrides})
+    return cli.default_args(p, **overrides)
 
 
 @exit_on_user_error(PROG)

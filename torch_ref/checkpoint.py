@@ -21,12 +21,17 @@ def save_train_state(path, model_name, seeds, epoch, lanes, histories):
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def read_torch(path, what):
+    """torch.load of the file on the CPU, or UserError naming `what` it should have been."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for bad files
+        raise UserError(f"{path} is not a readable PyTorch {what} ({type(e).__name__})") from None
+
+
 def load_train_state(path, model_name, seeds):
     """(epoch, lanes, histories) of a train state written by save_train_state, or UserError."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for bad files
-        raise UserError(f"{path} is not a readable PyTorch train state ({type(e).__name__})") from None
+    state = read_torch(path, "train state")
     if not isinstance(state, dict) or state.get("kind") != "train_state":
         raise UserError(f"{path} is not a train state of this project")
     if state["model"] != model_name or state["seeds"] != list(seeds):
@@ -38,10 +43,7 @@ def load_checkpoint(path):
     """Return the checkpoint dict, or raise UserError saying why it is not a usable one."""
     if path.endswith(".msgpack"):  # torch_ref does not depend on JAX; flax_impl reads both formats
         raise UserError(f"{path} is a Flax checkpoint; evaluate it with python -m flax_impl.evaluate")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for bad files
-        raise UserError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__})") from None
+    ckpt = read_torch(path, "checkpoint")
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or ckpt.get("model") not in ("baseline", "dropout"):
         raise UserError(f"{path} is not a checkpoint of this project (no model name / state_dict)")
     return ckpt

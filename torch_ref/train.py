@@ -2,7 +2,6 @@
 
   python -m torch_ref.train --model both --epochs 100 --data PATH --out runs/torch
 """
-import argparse
 import math
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from experiment import cli
 from experiment.cli import train_parser
 from experiment.entry import run_train
 from experiment.errors import Diverged, UserError, exit_on_user_error
@@ -38,7 +38,7 @@ class TorchLane:
         torch.manual_seed(seed)
         self.model = build_model(model_name, args.dropout_rate).to(device)
         # torch.compile wraps the module for training only; checkpoints and eval use the module itself.
-        self.net = torch.compile(self.model) if getattr(args, "compile", False) else self.model
+        self.net = torch.compile(self.model) if args.compile else self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.rng_state = torch.get_rng_state()
         self.cuda_rng_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
@@ -157,7 +157,7 @@ def default_args(**overrides):
     """The command line's defaults as an args object, for code that builds a trainer itself."""
     p = train_parser(PROG, "torch", DEVICES)
     add_torch_flags(p)
-    return argparse.Namespace(**{**vars(p.parse_args([])), **overrides})
+    return cli.default_args(p, **overrides)
 
 
 @exit_on_user_error(PROG)
