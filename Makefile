@@ -6,7 +6,7 @@ EPOCHS  ?= 100
 MODEL   ?= both
 OUT     ?= runs/$(FRAMEWORK)
 ARGS    ?=
-TRAIN_MODULE := $(if $(filter torch,$(FRAMEWORK)),torch_ref.train,flax_impl.train)
+TRAIN_MODULE = $(shell python3 -m experiment.frameworks train $(FRAMEWORK))
 
 .PHONY: setup train test
 setup: $(VENV)/.installed

@@ -19,10 +19,9 @@ from scipy import stats
 
 from experiment.atomic import atomic_write_text
 from experiment.cli import MODELS, seed_list
+from experiment.frameworks import FRAMEWORKS
 from experiment.history import column, load_history
 
-FRAMEWORKS = {"flax": ("flax_impl.train", "flax_impl.evaluate", ".msgpack"),
-              "torch": ("torch_ref.train", "torch_ref.evaluate", ".pt")}
 THRESHOLDS = (0.45, 0.50, 0.55)
 TRAIN_LOSS_AT = (10, 50, 100)
 
@@ -53,7 +52,8 @@ def killed_during(out, model, group, args, ext):
 
 
 def run_framework(fw, args):
-    train, evaluate, ext = FRAMEWORKS[fw]
+    f = FRAMEWORKS[fw]
+    train, evaluate, ext = f.train, f.evaluate, f.ckpt_ext
     for model in args.models:
         todo = [s for s in args.seeds if not is_finished(args.out, fw, model, s, args.epochs)]
         if not todo:

@@ -1,14 +1,15 @@
 """python -m benchmarks.speed: training throughput of both frameworks, side by side in one run.
 
 Each configuration runs in its own subprocess (no thread pool of one framework spinning while the
-other is timed) and trains through the real trainers (torch_ref.train.TorchTrainer,
-flax_impl.train.FlaxTrainer) on random CIFAR-shaped data. Reported: median and min-max img/s
+other is timed) and trains through the real trainers (torch_ref.trainer.TorchTrainer,
+flax_impl.trainer.FlaxTrainer) on random CIFAR-shaped data. Reported: median and min-max img/s
 over --repeats timed epochs after one warm-up epoch, whose extra time is the compile time, and
 over --rounds processes per configuration, run in interleaved rounds. Evaluation img/s: the
 validation pass as the training loop runs it (10,000 images).
 Writes <out>/speed.json and <out>/speed.md.
 """
 import argparse
+import importlib
 import itertools
 import json
 import os
@@ -19,7 +20,9 @@ import time
 import numpy as np
 
 from experiment.atomic import atomic_write_text
+from experiment.frameworks import FRAMEWORKS
 from experiment.history import cpu_name
+from experiment.lanes import plan_lanes
 from experiment.split import Splits
 
 # framework, variant -> extra trainer arguments
@@ -48,17 +51,10 @@ def measure_one(variant, model, batch, images, repeats, device):
     framework, extra = VARIANTS[variant][0], dict(VARIANTS[variant][1])
     seeds = list(range(extra.pop("seeds", 1)))
     images //= len(seeds)  # same model-images per timed epoch for every variant
-    if framework == "torch":  # the frameworks name accelerators differently
-        device = {"gpu": "cuda", "auto": "cpu"}.get(device, device)
-    if framework == "torch":
-        from torch_ref.train import TorchTrainer as Trainer
-        from torch_ref.train import default_args
-    else:
-        from flax_impl.train import FlaxTrainer as Trainer
-        from flax_impl.train import default_args
-    args = default_args(batch_size=batch, device=device, no_progress=True, **extra)
+    module = importlib.import_module(FRAMEWORKS[framework].train)
+    config = module.default(model=model, seeds=seeds, batch_size=batch, device=device, no_progress=True, **extra)
     splits = random_splits(images)
-    trainer = Trainer(model, splits, args, seeds)
+    trainer = module.BACKEND.make_trainer(config, plan_lanes(config), splits)
     times = []
     for epoch in range(repeats + 1):
         orders = np.stack([np.random.default_rng([s, epoch]).permutation(images) for s in seeds])

@@ -1,21 +1,24 @@
 """The command-line flags both frameworks share, so `torch_ref.train` and `flax_impl.train` match
-flag for flag, and the one-line error every bad flag gets."""
+flag for flag, and the one-line error every bad flag gets. Parsed flags become a RunConfig."""
 import argparse
-import sys
+import copy
 
+from experiment.config import RunConfig
 from experiment.data import SOURCES_HELP
+from experiment.errors import UserError
 from experiment.split import DEFAULT_VAL_FRACTION
 
 MODELS = ("baseline", "dropout")
 DEFAULT_BATCH_SIZE = 64  # the tutorial states none; 64 divides the 40,000 training images exactly
+DEVICE_HELP = "auto, cpu, gpu (CUDA for PyTorch) or tpu (JAX only); default %(default)s"
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag prints one line (`prog: error: ...`) and exits 2."""
+    """argparse, but a bad flag is a UserError: one line (`prog: error: ...`), exit 2, where the
+    command's entry point reports it (experiment.errors.exit_on_user_error)."""
 
     def error(self, message):
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        sys.exit(2)
+        raise UserError(message)
 
 
 def checked(convert, ok, requirement):
@@ -36,6 +39,8 @@ positive_int = checked(int, lambda v: v > 0, "> 0")
 fraction = checked(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
 dropout_rate = checked(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 positive_float = checked(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
+SEED_LIMIT = 2**32  # NumPy, JAX and PyTorch all take seeds in [0, 2**32)
+seed_value = checked(int, lambda v: 0 <= v < SEED_LIMIT, "in [0, 2**32)")
 
 
 def seed_list(text):
@@ -45,42 +50,56 @@ def seed_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}") from None
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"repeated seed in {text!r}")
+    for s in seeds:
+        seed_value(str(s))
     return seeds
 
 
-def train_parser(prog, framework, devices):
-    p = OneLineParser(prog=prog, description=f"Train the tutorial's LeNet models on CIFAR-10 ({framework}).")
+def train_parser(fw, add_flags=None):
+    """The train command's parser for framework `fw` (experiment.frameworks.Framework), with the
+    framework's own flags added by add_flags(parser)."""
+    p = OneLineParser(prog=fw.train, description=f"Train the tutorial's LeNet models on CIFAR-10 ({fw.name}).")
     p.add_argument("--model", choices=MODELS + ("both",), default="both")
     p.add_argument("--epochs", type=positive_int, default=100)
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
-    p.add_argument("--seed", type=int, default=0, help="init, dropout and batch order")
+    p.add_argument("--seed", type=seed_value, default=0, help="init, dropout and batch order")
     p.add_argument("--seeds", type=seed_list, default=None,
                    help="train several seeds at once, e.g. 0,1,2,3,4 (one history per seed + mean/std figure)")
     p.add_argument("--data", default=None, help=SOURCES_HELP)
-    p.add_argument("--out", default=f"runs/{framework}", help="output folder (default %(default)s)")
+    p.add_argument("--out", default=f"runs/{fw.name}", help="output folder (default %(default)s)")
     p.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION)
-    p.add_argument("--split-seed", type=int, default=0, help="train/val split (same for all seeds)")
+    p.add_argument("--split-seed", type=seed_value, default=0, help="train/val split (same for all seeds)")
     p.add_argument("--subset", type=positive_int, default=None,
                    help="use only the first N training images (smoke runs)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
     p.add_argument("--dropout-rate", type=dropout_rate, default=0.5)
-    p.add_argument("--device", choices=devices, default=devices[0])
+    p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the run in DIR with its saved settings (--epochs may extend it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, one line per epoch")
+    if add_flags:
+        add_flags(p)
     return p
 
 
-def default_args(parser, **overrides):
-    """The command line's defaults as an args object, for code that builds a trainer itself."""
-    return argparse.Namespace(**{**vars(parser.parse_args([])), **overrides})
+def default_config(fw, add_flags=None, **overrides):
+    """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
+    return RunConfig.from_args(fw.name, train_parser(fw, add_flags).parse_args([])).replace(**overrides)
 
 
-def evaluate_parser(prog, framework, devices):
-    p = OneLineParser(prog=prog, description=f"Test accuracy and confusion matrix of a checkpoint ({framework}).")
+def explicit_flags(parser, argv):
+    """The settings actually given on the command line (not left at their defaults)."""
+    unset = object()  # not a string, so argparse leaves it alone
+    quiet = copy.deepcopy(parser)
+    quiet.set_defaults(**{k: unset for k in vars(parser.parse_args([]))})
+    return [k for k, v in vars(quiet.parse_args(argv)).items() if v is not unset]
+
+
+def evaluate_parser(fw):
+    p = OneLineParser(prog=fw.evaluate, description=f"Test accuracy and confusion matrix of a checkpoint ({fw.name}).")
     p.add_argument("--ckpt", required=True)
     p.add_argument("--data", default=None, help=SOURCES_HELP)
     p.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
-    p.add_argument("--device", choices=devices, default=devices[0])
+    p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
     return p

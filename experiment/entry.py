@@ -1,134 +1,166 @@
 """The train and evaluate commands, written once for both frameworks.
 
-A framework passes a trainer factory (train) or a checkpoint loader (evaluate); everything else
-(flags, data, split, outputs, messages) is identical, so the two CLIs cannot drift apart.
+A framework passes a Backend (train) or a checkpoint loader (evaluate); everything else (flags,
+data, split, outputs, messages) is identical, so the two command lines cannot drift apart.
+
+One training run, from --data to the device: the flags become a RunConfig; its models, dropout
+rates and seeds become lanes (experiment.lanes); the data is loaded, split and normalised once
+(experiment.data, experiment.split); the backend groups the lanes into trainers (Flax: one compiled
+program; PyTorch: one model at a time, as the tutorial does) and the shared loop (experiment.loop)
+asks each trainer for its epochs, records them and hands the files to the writer.
 """
 import json
 import os
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from experiment.atomic import atomic_write_text
-from experiment.cli import MODELS, evaluate_parser, train_parser
+from experiment.cli import evaluate_parser, train_parser
+from experiment.config import RunConfig
 from experiment.data import load_cifar10
 from experiment.errors import Interrupted, UserError
+from experiment.frameworks import FRAMEWORKS, Framework
 from experiment.history import new_history
-from experiment.loop import TRAIN_STATE, StopRequest, prepare_out_dir, train_and_evaluate
+from experiment.lanes import lane_dir, plan_lanes, train_state_path
+from experiment.loop import StopRequest, prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
-from experiment.runfile import RUN_FILE, resumed_args, start_run
-from experiment.split import make_splits
+from experiment.runfile import RUN_FILE, resumed_config, start_run
+from experiment.split import make_splits, normalize
+from experiment.writer import Writer
 
 
-def run_train(prog, framework, devices, make_trainer, argv=None, add_flags=None, process_folder=None):
-    """make_trainer(model, splits, args, seeds) -> Trainer (see experiment.loop), with .device and
-    .versions. add_flags(parser) adds a framework's own flags; process_folder(args) names the
-    subfolder of --out a process other than the first of a multi-host run writes to."""
-    parser = train_parser(prog, framework, devices)
-    if add_flags:
-        add_flags(parser)
+@dataclass(frozen=True)
+class Backend:
+    """What a framework plugs into the train command.
+
+    group_lanes(config, lanes) -> [[lanes of one trainer], ...], trained one trainer after the other
+    make_trainer(config, lanes, splits) -> a Trainer (experiment.trainer) for those lanes
+    add_flags(parser) adds the framework's own flags; resume_may_change names those of them
+    --resume may change; process_folder(args) names the subfolder of --out that a process other than
+    the first of a multi-host run writes to; writer_depth: epochs of writes that may wait while
+    the next epoch trains (0: write before training on).
+    """
+    framework: Framework
+    group_lanes: Callable
+    make_trainer: Callable
+    add_flags: Callable = None
+    resume_may_change: tuple = ()
+    process_folder: Callable = lambda args: None
+    writer_depth: int = 0
+
+
+def run_train(backend, argv=None):
+    fw = backend.framework
+    parser = train_parser(fw, backend.add_flags)
     args = parser.parse_args(argv)
+    if args.resume == "":
+        raise UserError("--resume needs the folder of the run to continue")
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one")
-    resume_cmd = f"python -m {prog} --resume {args.resume or args.out}"
-    sub = process_folder(args) if process_folder else None
+    resume_cmd = f"{fw.command()} --resume {args.resume or args.out}"
+    sub = backend.process_folder(args)
     if sub:
         args.out = os.path.join(args.out, sub)
         args.resume = args.resume and os.path.join(args.resume, sub)
     if args.resume:
-        args = resumed_args(parser, args, argv, framework)
-    models = MODELS if args.model == "both" else (args.model,)
-    seeds = args.seeds or [args.seed]
-    out_dirs = {m: run_dirs(args.out, m, seeds, per_seed=args.seeds is not None) for m in models}
-    if os.path.exists(os.path.join(args.out, RUN_FILE)) and not (args.overwrite or args.resume):
-        raise UserError(f"{args.out} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+        config = resumed_config(parser, args, argv, fw.name, backend.resume_may_change)
+    else:
+        config = RunConfig.from_args(fw.name, args)
+    lanes = plan_lanes(config)
+    out_dirs = [lane_dir(config, lane) for lane in lanes]
+    if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
+        raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                         f"or choose another --out")
-    for dirs in out_dirs.values():  # refuse before spending minutes on data
-        for d in dirs:
-            prepare_out_dir(d, args.overwrite, args.resume)
-    data = load_cifar10(args.data)
-    splits = make_splits(data, args.val_fraction, args.split_seed, args.subset)
-    if args.batch_size > len(splits.train_x):
-        raise UserError(f"--batch-size {args.batch_size} is larger than the {len(splits.train_x)} training images")
+    for d in out_dirs:  # refuse before spending minutes on data
+        prepare_out_dir(d, config.overwrite, config.resume)
+    data = load_cifar10(config.data)
+    splits = make_splits(data, config.val_fraction, config.split_seed, config.subset)
+    if config.batch_size > len(splits.train_x):
+        raise UserError(f"--batch-size {config.batch_size} is larger than the {len(splits.train_x)} training images")
     data_info = {"source": data.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x),
-                 "n_test": len(splits.test_x), "val_fraction": args.val_fraction, "split_seed": args.split_seed,
-                 "subset": args.subset}
-    config = {k: v for k, v in vars(args).items() if k not in ("overwrite", "no_progress", "seeds", "resume")}
+                 "n_test": len(splits.test_x), "val_fraction": config.val_fraction,
+                 "split_seed": config.split_seed, "subset": config.subset}
     try:
-        with StopRequest(print) as stop:
-            histories = train_models(prog, framework, make_trainer, args, models, seeds, splits, config,
-                                     data_info, out_dirs, stop)
+        with StopRequest(print) as stop, Writer(backend.writer_depth) as writer:
+            histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
     except Interrupted as e:
         raise e.with_command(resume_cmd) from None
-    except KeyboardInterrupt:  # outside an epoch (startup, between models): finished epochs are saved
+    except KeyboardInterrupt:  # outside an epoch (startup, between trainers): finished epochs are saved
         raise Interrupted(None).with_command(resume_cmd) from None
-    if len(models) == 2:
-        path = os.path.join(args.out, "curves.png")
-        groups = {TUTORIAL_PREFIX[m]: hs for m, hs in histories.items()}
-        if args.seeds is None:
-            plot_curves({p: hs[0] for p, hs in groups.items()}, path,
-                        title=f"{framework}: BaseLine vs Dropout (seed {seeds[0]})")
-        else:
-            plot_mean_std(groups, path, title=f"{framework}: BaseLine vs Dropout, seeds {seeds}")
-        print(f"{prog}: wrote {path}")
+    tutorial_figure(config, histories)
     return histories
 
 
-def train_models(prog, framework, make_trainer, args, models, seeds, splits, config, data_info, out_dirs, stop):
-    """Each model in turn, from scratch or from its saved train state; returns {model: histories}."""
-    histories, started = {}, False
-    for m in models:
-        trainer = make_trainer(m, splits, args, seeds)
-        hs = [new_history(framework, m, dict(config, model=m, seed=s), s, trainer.device, trainer.versions,
-                          data_info) for s in seeds]
-        state_path = os.path.join(args.out, m, TRAIN_STATE + trainer.ckpt_ext)
+def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop):
+    """Each trainer in turn, from scratch or from its saved train state; returns {group: histories}."""
+    fw = backend.framework
+    groups = backend.group_lanes(config, lanes)
+    histories = {}
+    for i, group in enumerate(groups):
+        trainer = backend.make_trainer(config, group, splits)
+        hs = [new_history(fw.name, lane.model, config.recorded(lane.model, lane.seed), lane.seed,
+                          trainer.device, trainer.versions, data_info) for lane in group]
+        state_path = train_state_path(config.out, group, fw.ckpt_ext)
         first = 1
-        if args.resume and os.path.exists(state_path):
+        if config.resume and os.path.exists(state_path):
             done, hs = trainer.load_train_state(state_path)
-            if done > args.epochs:
-                raise UserError(f"{state_path} has {done} epochs, more than --epochs {args.epochs}")
+            if done > config.epochs:
+                raise UserError(f"{state_path} has {done} epochs, more than --epochs {config.epochs}")
             first = done + 1
-        if not started:  # every input checked: from here on the output folder is ours
-            start_run(args, framework, prog, models, trainer.ckpt_ext)
-            started = True
-        print(f"{prog}: {m} on {trainer.device}, seeds {seeds}, "
+        if i == 0:  # every input checked: from here on the output folder is ours
+            start_run(config, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups])
+        names = "+".join(dict.fromkeys(lane.group for lane in group))
+        print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
               f"{len(splits.train_x)} train / {len(splits.val_x)} val images"
               + (f", resuming at epoch {first}" if first > 1 else ""))
-        histories[m] = train_and_evaluate(trainer, splits, args.epochs, hs, out_dirs[m],
-                                          os.path.join(args.out, m), start_epoch=first, stop=stop)
-        if args.seeds is not None:
-            plot_mean_std({"": hs}, os.path.join(args.out, m, "curves_mean_std.png"),
-                          title=f"{framework} {m}, seeds {seeds}")
+        dirs = [out_dirs[lanes.index(lane)] for lane in group]
+        train_and_evaluate(trainer, len(splits.train_x), config.epochs, hs, dirs, state_path, writer,
+                           start_epoch=first, stop=stop)
+        for lane, h in zip(group, hs):
+            histories.setdefault(lane.group, []).append(h)
+        if config.seeds is not None:
+            for g in dict.fromkeys(lane.group for lane in group):
+                plot_mean_std({"": histories[g]}, os.path.join(config.out, g, "curves_mean_std.png"),
+                              title=f"{fw.name} {g}, seeds {config.seed_list}")
     return histories
 
 
-def run_dirs(out, model, seeds, per_seed):
-    """OUT/<model> for --seed (the tutorial's layout), OUT/<model>/seed_<s> for --seeds."""
-    if not per_seed:
-        return [os.path.join(out, model)]
-    return [os.path.join(out, model, f"seed_{s}") for s in seeds]
+def tutorial_figure(config, histories):
+    """With both models: OUT/curves.png, the tutorial's loss and accuracy panels (mean ± std with --seeds)."""
+    if not set(TUTORIAL_PREFIX) <= set(histories):
+        return
+    path = os.path.join(config.out, "curves.png")
+    groups = {TUTORIAL_PREFIX[g]: histories[g] for g in TUTORIAL_PREFIX}
+    if config.seeds is None:
+        plot_curves({p: hs[0] for p, hs in groups.items()}, path,
+                    title=f"{config.framework}: BaseLine vs Dropout (seed {config.seed})")
+    else:
+        plot_mean_std(groups, path, title=f"{config.framework}: BaseLine vs Dropout, seeds {config.seed_list}")
+    print(f"{FRAMEWORKS[config.framework].train}: wrote {path}")
 
 
-def run_evaluate(prog, framework, devices, load_predictor, argv=None):
+def run_evaluate(fw, load_predictor, argv=None):
     """load_predictor(ckpt, device) -> (model name, predict(x_nhwc_float32) -> logits)."""
-    args = evaluate_parser(prog, framework, devices).parse_args(argv)
+    args = evaluate_parser(fw).parse_args(argv)
     if not os.path.isfile(args.ckpt):
         raise UserError(f"checkpoint {args.ckpt!r} does not exist")
     model, predict = load_predictor(args.ckpt, args.device)
     data = load_cifar10(args.data)
-    splits = make_splits(data)  # only the test arrays are used; normalisation is shared
-    logits = predict(splits.test_x)
-    report = evaluation_report(logits, splits.test_y, data.classes)
-    report.update(framework=framework, model=model, checkpoint=args.ckpt, data=data.source)
+    logits = predict(normalize(data.test_x))
+    report = evaluation_report(logits, data.test_y, data.classes)
+    report.update(framework=fw.name, model=model, checkpoint=args.ckpt, data=data.source)
     out = args.out or os.path.dirname(os.path.abspath(args.ckpt))
     os.makedirs(out, exist_ok=True)
     atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")
     plot_confusion(np.array(report["confusion_matrix"]), data.classes,
                    os.path.join(out, "confusion_matrix.png"),
-                   title=f"{framework} {model}: test accuracy {100 * report['test_acc']:.2f}%")
-    print(f"{prog}: {model} test accuracy {100 * report['test_acc']:.2f}% on {report['n_test']} images")
+                   title=f"{fw.name} {model}: test accuracy {100 * report['test_acc']:.2f}%")
+    print(f"{fw.evaluate}: {model} test accuracy {100 * report['test_acc']:.2f}% on {report['n_test']} images")
     for c, a in report["per_class_acc"].items():
         print(f"  {c:<11s} {100 * a:6.2f}%")
-    print(f"{prog}: wrote {out}/evaluation.json and confusion_matrix.png")
+    print(f"{fw.evaluate}: wrote {out}/evaluation.json and confusion_matrix.png")
     return report
 
 

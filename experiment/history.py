@@ -6,9 +6,9 @@ import platform
 import numpy as np
 
 from experiment.atomic import atomic_write_text
+from experiment.metrics import EPOCH_FIELDS
 
 SCHEMA_VERSION = 1
-EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
 
 def new_history(framework, model, config, seed, device, versions, data_info):
@@ -28,8 +28,11 @@ def new_history(framework, model, config, seed, device, versions, data_info):
     }
 
 
-def add_epoch(history, **row):
-    """Append one epoch; returns True when it has the best validation loss so far."""
+def add_epoch(history, row):
+    """Append one epoch; returns True when it has the best validation loss so far. A field the
+    schema (experiment.metrics) does not know, or one it lacks, is an error, never dropped."""
+    if set(row) != set(EPOCH_FIELDS):
+        raise ValueError(f"history row fields {sorted(row)} differ from {list(EPOCH_FIELDS)}")
     row = {k: row[k] for k in EPOCH_FIELDS}
     history["epochs"].append(row)
     best = history["best_val_loss"]

@@ -1,21 +1,13 @@
 """The tutorial's Train_Eval loop, framework-neutral: each epoch trains then validates, the
 checkpoint with the best validation loss is kept.
 
-A trainer trains one or more seeds ("lanes") of one model at once and supplies:
-
-    trainer.seeds                         # the lanes' seeds
-    trainer.train_epoch(epoch, orders)    # orders[lane] = image indices -> (losses[lane], accs[lane]);
-                                          #   raises Diverged on a NaN/Inf loss
-    trainer.validate()                    # on the validation set it was built with -> (losses[lane], accs[lane])
-    trainer.save(lane, path, **meta)      # one lane's checkpoint, written atomically
-    trainer.save_train_state(path, epoch, histories)   # everything needed to resume, all lanes
-    trainer.load_train_state(path) -> (epoch, histories)
-    trainer.ckpt_ext                      # '.pt', '.msgpack'
-
-After every epoch the lanes' best/last checkpoints and history.json are written, then the
-train state (`train_state.<ext>` in the model's folder): that last write is the commit point a
-resumed run continues from, so a kill anywhere loses at most the epoch in progress.
+A trainer (experiment.trainer.Trainer) trains several lanes at once. After every epoch each lane's
+best/last checkpoints and history.json are written, then the train state (all of the trainer's
+lanes in one file): that last write is the commit point a resumed run continues from, so a kill
+anywhere loses at most the epochs not yet committed. The writes go through a writer
+(experiment.writer), which may run them on another thread while the next epoch trains.
 """
+import copy
 import os
 import signal
 import time
@@ -70,47 +62,74 @@ class StopRequest:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def train_and_evaluate(trainer, splits, epochs, histories, out_dirs, state_dir, start_epoch=1, log=print,
-                       stop=None):
-    """Train epochs start_epoch..epochs. histories[lane] and out_dirs[lane] belong to
-    trainer.seeds[lane]; the train state goes to state_dir. `stop` (a StopRequest) ends the run
-    after the epoch in progress, with Interrupted. Returns the histories."""
-    n = len(splits.train_x)
-    state_path = os.path.join(state_dir, TRAIN_STATE + trainer.ckpt_ext)
-    saved = start_epoch - 1
+def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path, writer, start_epoch=1,
+                       log=print, stop=None):
+    """Train epochs start_epoch..epochs. histories[i] and out_dirs[i] belong to trainer.lanes[i]; the
+    train state goes to state_path. `stop` (a StopRequest) ends the run after the epoch in progress,
+    with Interrupted. A pipelined trainer gets epoch N+1 queued before epoch N's results are read,
+    so its device never waits for the host. Returns the histories."""
+    requested = (lambda: stop is not None and stop.requested)  # noqa: E731
+    saved, last_done = start_epoch - 1, None
+
+    def dispatch(epoch):
+        t0 = time.perf_counter()
+        orders = np.stack([epoch_order(n_train, lane.seed, epoch) for lane in trainer.lanes])
+        try:
+            return trainer.start_epoch(epoch, orders), t0
+        except Diverged as e:
+            raise diverged_at(e, epoch) from None
+
+    def diverged_at(e, epoch):
+        return e.at(epoch, out_dirs[e.lane], trainer.lanes[e.lane].seed)
+
     try:
-        for epoch in range(start_epoch, epochs + 1):
-            t0 = time.perf_counter()
-            orders = np.stack([epoch_order(n, seed, epoch) for seed in trainer.seeds])
+        epoch, pending = start_epoch, dispatch(start_epoch) if start_epoch <= epochs else None
+        while pending:
+            run, t_start = pending
+            more = epoch < epochs and not requested()
+            ahead = dispatch(epoch + 1) if more and trainer.pipelined else None
             try:
-                train_loss, train_acc = trainer.train_epoch(epoch, orders)
+                metrics = run.metrics()
             except Diverged as e:
-                raise e.at(epoch, out_dirs[e.lane], trainer.seeds[e.lane]) from None
-            val_loss, val_acc = trainer.validate()
-            seconds = time.perf_counter() - t0
-            for lane, (seed, history, out) in enumerate(zip(trainer.seeds, histories, out_dirs)):
-                row = dict(epoch=epoch, train_loss=float(train_loss[lane]), train_acc=float(train_acc[lane]),
-                           val_loss=float(val_loss[lane]), val_acc=float(val_acc[lane]))
-                is_best = add_epoch(history, **row, seconds=round(seconds, 3))
-                meta = dict(epoch=epoch, val_loss=row["val_loss"], val_acc=row["val_acc"])
-                if is_best:
-                    trainer.save(lane, os.path.join(out, "best" + trainer.ckpt_ext), **meta)
-                trainer.save(lane, os.path.join(out, "last" + trainer.ckpt_ext), **meta)
-                save_history(history, os.path.join(out, "history.json"))
-                log(f"[{history['framework']} {history['model']} seed {seed}] epoch {epoch}/{epochs}  "
-                    f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
-                    f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  {seconds:.1f}s"
-                    f"{'  *best' if is_best else ''}")
-            trainer.save_train_state(state_path, epoch, histories)
+                raise diverged_at(e, epoch) from None
+            t_done = time.perf_counter()
+            # Device time of this epoch: from its start, or from the previous epoch's end when it was
+            # queued behind it.
+            seconds = t_done - max(t_start, last_done or t_start)
+            last_done = t_done
+            record_epoch(trainer, run.snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path,
+                         writer, log)
             saved = epoch
-            if stop is not None and stop.requested:
+            if epoch == epochs:
+                break
+            if requested():
                 raise Interrupted(epoch)
+            pending, epoch = ahead or dispatch(epoch + 1), epoch + 1
     except KeyboardInterrupt:  # a second Ctrl-C: stop now; the last finished epoch is on disk
         raise Interrupted(saved, during=saved + 1) from None
-    for seed, history, out in zip(trainer.seeds, histories, out_dirs):
+    for lane, history, out in zip(trainer.lanes, histories, out_dirs):
         plot_curves({"": history}, os.path.join(out, "curves.png"),
-                    title=f"{history['framework']} {history['model']} (seed {seed})")
+                    title=f"{history['framework']} {lane.group} (seed {lane.seed})")
     return histories
+
+
+def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path, writer, log):
+    """Add the epoch to every lane's history, log it and queue its writes: per lane best (if it is),
+    last and history.json, then the train state, in that order."""
+    for i, (lane, history, out) in enumerate(zip(trainer.lanes, histories, out_dirs)):
+        row = {"epoch": epoch, **{k: float(v[i]) for k, v in metrics.items()}, "seconds": round(seconds, 3)}
+        is_best = add_epoch(history, row)
+        meta = dict(epoch=epoch, val_loss=row["val_loss"], val_acc=row["val_acc"])
+        if is_best:
+            writer.submit(trainer.save, snapshot, i, os.path.join(out, "best" + trainer.ckpt_ext), meta)
+        writer.submit(trainer.save, snapshot, i, os.path.join(out, "last" + trainer.ckpt_ext), meta)
+        writer.submit(save_history, copy.deepcopy(history), os.path.join(out, "history.json"))
+        log(f"[{history['framework']} {lane.group} seed {lane.seed}] epoch {epoch}/{epochs}  "
+            f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
+            f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  {seconds:.1f}s"
+            f"{'  *best' if is_best else ''}")
+    writer.submit(trainer.save_train_state, snapshot, state_path, epoch, copy.deepcopy(histories))
+    writer.end_epoch()
 
 
 def finite_or_raise(losses, first_step=0):

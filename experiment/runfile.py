@@ -1,68 +1,90 @@
-"""OUT/run.json, the run's settings: written when a run starts, read by --resume, which may
-change only where the data is, the device and how many epochs."""
-import argparse
-import copy
+"""OUT/run.json, the run's settings: written when a run starts, read by --resume, which may change
+only where the data is, the device and how many epochs (plus what a framework allows)."""
 import json
 import os
 
 from experiment.atomic import atomic_write_text
-from experiment.cli import default_args
+from experiment.cli import explicit_flags
+from experiment.config import RunConfig
 from experiment.errors import UserError
-from experiment.loop import TRAIN_STATE
+from experiment.frameworks import FRAMEWORKS
 
 RUN_FILE = "run.json"
+RUN_FORMAT = 2  # 1: no "format" key (read the same way)
 # What --resume may change: where the data is read from, on which device, for how many epochs.
-RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress",
-                     "coordinator", "num_processes")  # a multi-host run may restart on other hosts
+RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress")
 
 
-def start_run(args, framework, prog, models, ckpt_ext):
+def start_run(config, state_files):
     """Record the run's settings in OUT/run.json (what --resume reads) and, for a fresh run, drop
     train states an earlier run left, so a kill in the first epoch cannot resume someone else's run."""
-    saved = {k: v for k, v in vars(args).items() if k not in ("overwrite", "resume", "no_progress")}
-    atomic_write_text(os.path.join(args.out, RUN_FILE),
-                      json.dumps({"framework": framework, "program": prog, "args": saved}, indent=1) + "\n")
-    for m in models:
-        folder = os.path.join(args.out, m)
-        stale = [os.path.join(folder, TRAIN_STATE + ckpt_ext)] if not args.resume else []
-        for root, _, files in os.walk(folder):  # temp files of writes a kill cut short
-            stale += [os.path.join(root, f) for f in files if f.startswith(".tmp-")]
-        for path in stale:
-            if os.path.exists(path):
-                os.remove(path)
+    record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
+              "args": config.run_record()}
+    atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
+    stale = [] if config.resume else list(state_files)
+    for root, _, files in os.walk(config.out):  # temp files of writes a kill cut short
+        stale += [os.path.join(root, f) for f in files if f.startswith(".tmp-")]
+    for path in stale:
+        if os.path.exists(path):
+            os.remove(path)
 
 
-def resumed_args(parser, args, argv, framework):
-    """The run's saved settings from DIR/run.json, with the few flags --resume may change applied."""
-    d = args.resume
+def read_run_file(d):
+    """The run record in DIR/run.json, or UserError."""
     path = os.path.join(d, RUN_FILE)
     if not os.path.isfile(path):
         raise UserError(f"--resume {d}: no {RUN_FILE} there, so it is not a run folder of this project")
     try:
         with open(path) as f:
             run = json.load(f)
-        saved = dict(run["args"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        if not isinstance(run, dict) or not isinstance(run.get("args"), dict):
+            raise ValueError("no settings")
+    except (OSError, ValueError) as e:
         raise UserError(f"--resume {d}: {RUN_FILE} is unreadable ({type(e).__name__})") from None
+    if run.get("format", 1) > RUN_FORMAT:
+        raise UserError(f"--resume {d}: {RUN_FILE} has format {run['format']}, written by a newer version of this "
+                        f"project (this one reads up to {RUN_FORMAT})")
+    return run
+
+
+def resumed_config(parser, args, argv, framework, may_change=()):
+    """The run's saved settings from DIR/run.json, checked as the command line checks flags, with
+    the few flags --resume may change applied."""
+    d = args.resume
+    run = read_run_file(d)
     if run.get("framework") != framework:
         raise UserError(f"--resume {d}: it is a {run.get('framework')} run; continue it with "
                         f"python -m {run.get('program')} --resume {d}")
-    merged = vars(default_args(parser))  # defaults, for settings an older run.json lacks
-    merged.update(saved, out=d)
+    try:
+        saved = vars(parser.parse_args(as_argv(parser, run["args"])))
+    except UserError as e:
+        raise UserError(f"--resume {d}: {RUN_FILE} holds a setting the command line refuses: {e}") from None
     given = explicit_flags(parser, argv)
-    changed = sorted(f for f in given if f not in RESUME_MAY_CHANGE and getattr(args, f) != merged.get(f))
+    allowed = RESUME_MAY_CHANGE + tuple(may_change)
+    changed = sorted(f for f in given if f not in allowed and getattr(args, f) != saved.get(f))
     if changed:
         flags = ", ".join(f"--{f.replace('_', '-')} {getattr(args, f)}" for f in changed)
         raise UserError(f"--resume continues with the run's saved settings; drop {flags} "
                         f"(only --epochs, --data, --device, --no-progress may change)")
-    merged.update({k: getattr(args, k) for k in given})
-    merged.update(resume=d, out=d, overwrite=False)
-    return argparse.Namespace(**merged)
+    saved.update({k: getattr(args, k) for k in given})
+    saved.update(resume=d, out=d, overwrite=False)
+    return RunConfig.from_args(framework, saved)
 
 
-def explicit_flags(parser, argv):
-    """The dests of the flags actually given on the command line."""
-    quiet = copy.deepcopy(parser)
-    for action in quiet._actions:
-        action.default = argparse.SUPPRESS
-    return list(vars(quiet.parse_args(argv)))
+def as_argv(parser, settings):
+    """Saved settings as the command line that gives them; an unknown name is refused."""
+    known = vars(parser.parse_args([]))
+    argv = []
+    for k, v in settings.items():
+        if k not in known:
+            raise UserError(f"unknown setting {k!r}")
+        flag = "--" + k.replace("_", "-")
+        if known[k] is False and isinstance(v, bool):  # an on/off flag
+            argv += [flag] if v else []
+        elif v is None:
+            continue  # the default
+        elif isinstance(v, list):
+            argv.append(f"{flag}={','.join(str(x) for x in v)}")
+        else:
+            argv.append(f"{flag}={v}")  # '=': a value that starts with '-' stays a value
+    return argv

@@ -1,4 +1,5 @@
-"""Deterministic split, batch order and normalisation: the same arrays for every framework."""
+"""Deterministic split, batch order and normalisation: the same arrays for every framework
+(how an epoch's order is cut into batches: experiment.batching)."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +28,6 @@ def split_indices(n, val_fraction=DEFAULT_VAL_FRACTION, seed=0):
 def epoch_order(n, seed, epoch):
     """The order in which epoch `epoch` visits the n training images for run seed `seed`."""
     return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def batch_slices(n, batch_size):
-    """Index ranges of each batch; the last one is partial when batch_size does not divide n
-    (as PyTorch's DataLoader with drop_last=False)."""
-    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
 @dataclass

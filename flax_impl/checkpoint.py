@@ -8,20 +8,24 @@ from flax import serialization
 
 from experiment.atomic import atomic_write
 from experiment.errors import UserError
+from experiment.trainer import check_saved_lanes
+
+FORMAT = 2  # 1: written before lanes had a dropout rate and a group (no "format" key)
 
 
 def save_checkpoint(path, model_name, state, config, **meta):
     blob = serialization.to_bytes({
-        "framework": "flax", "model": model_name, "config": json.dumps(config),
+        "format": FORMAT, "framework": "flax", "model": model_name, "config": json.dumps(config),
         "params": state["params"], "opt_state": serialization.to_state_dict(state["opt_state"]),
         "step": state["step"], "key": state["key"], "meta": json.dumps(meta)})
     atomic_write(path, lambda f: f.write(blob))
 
 
-def save_train_state(path, model_name, seeds, epoch, state, histories):
-    """What --resume needs, all seeds in one file: the whole state with its leading seed axis."""
+def save_train_state(path, lanes, epoch, state, histories):
+    """What --resume needs, all lanes in one file: the whole state with its leading lane axis."""
     blob = serialization.to_bytes({
-        "framework": "flax", "kind": "train_state", "model": model_name, "seeds": json.dumps(list(seeds)),
+        "format": FORMAT, "framework": "flax", "kind": "train_state",
+        "lanes": json.dumps([x.record() for x in lanes]),
         "epoch": epoch, "state": serialization.to_state_dict(state), "histories": json.dumps(histories)})
     atomic_write(path, lambda f: f.write(blob))
 
@@ -35,18 +39,23 @@ def read_msgpack(path, what):
         raise UserError(f"{path} is not a readable Flax {what} ({type(e).__name__})") from None
 
 
-def load_train_state(path, model_name, seeds, template):
-    """(epoch, state shaped as `template`, histories), or UserError."""
+def load_train_state(path, lanes, template):
+    """(epoch, state shaped as `template`, histories) of a train state written for these lanes, or
+    UserError. Format 1 (one model, its seeds) is read too."""
     raw = read_msgpack(path, "train state")
     if not isinstance(raw, dict) or raw.get("kind") != "train_state":
         raise UserError(f"{path} is not a Flax train state of this project")
-    saved_seeds = json.loads(raw["seeds"])
-    if raw["model"] != model_name or saved_seeds != list(seeds):
-        raise UserError(f"{path} holds {raw['model']} seeds {saved_seeds}, not {model_name} seeds {list(seeds)}")
+    if raw.get("format", 1) == 1:
+        saved = [{"model": raw["model"], "seed": s} for s in json.loads(raw["seeds"])]
+    elif raw["format"] == FORMAT:
+        saved = json.loads(raw["lanes"])
+    else:
+        raise UserError(f"{path} has train-state format {raw['format']}; this version reads formats 1-{FORMAT}")
+    check_saved_lanes(path, saved, lanes)
     try:
         state = serialization.from_state_dict(template, raw["state"])
     except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{path} does not fit this run's {model_name} model ({type(e).__name__})") from None
+        raise UserError(f"{path} does not fit this run's model ({type(e).__name__})") from None
     check_shapes(path, state, template)
     return int(raw["epoch"]), state, json.loads(raw["histories"])
 

@@ -1,9 +1,10 @@
 """Pick the JAX devices from --device, with a one-line error when they are not there, and lay
-them out as a mesh: one axis over seeds, one over the batch.
+them out as a mesh: one axis over lanes, one over the batch.
 
-    seeds  several seeds train in one vmapped program; the seed axis of the state is sharded over
-           this mesh axis, so each device trains its own seeds (no per-device Python loop)
-    data   one model's batch is split over this axis (--data-parallel); gradients are all-reduced
+    lanes  several lanes (models x dropout rates x seeds) train in one vmapped program; the lane
+           axis of the state is sharded over this mesh axis, so each device trains its own lanes
+           (no per-device Python loop)
+    data   one lane's batch is split over this axis (--data-parallel); gradients are all-reduced
 """
 import jax
 import numpy as np
@@ -12,8 +13,6 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from experiment.errors import UserError
-
-DEVICES = ("auto", "cpu", "gpu", "tpu")
 
 
 def pick_devices(name):
@@ -33,16 +32,16 @@ def describe(device):
     return f"{device.platform}:{device.device_kind}"
 
 
-def make_mesh(devices, n_seeds, data_parallel):
-    """A (seeds, data) mesh. Seeds use the most devices that divide their number (5 seeds on 4
+def make_mesh(devices, n_lanes, data_parallel):
+    """A (lanes, data) mesh. Lanes use the most devices that divide their number (5 lanes on 4
     devices: 1; 8 on 4: 4); --data-parallel puts every device on the batch axis instead."""
     n = len(devices)
     if data_parallel:
         shape = (1, n)
     else:
-        shape = (max(d for d in range(1, n + 1) if n_seeds % d == 0), 1)
+        shape = (max(d for d in range(1, n + 1) if n_lanes % d == 0), 1)
     grid = np.array(devices[: shape[0] * shape[1]]).reshape(shape)
-    return Mesh(grid, ("seeds", "data"))
+    return Mesh(grid, ("lanes", "data"))
 
 
 def sharding(mesh, *spec):
@@ -66,14 +65,14 @@ def fetch(tree):
     return jax.tree_util.tree_map(one, tree)
 
 
-def start_distributed(args):
+def start_distributed(coordinator, num_processes, process_id):
     """jax.distributed.initialize from --coordinator/--num-processes/--process-id (all or none)."""
-    given = [args.coordinator, args.num_processes, args.process_id]
+    given = [coordinator, num_processes, process_id]
     if all(v is None for v in given):
         return
     if any(v is None for v in given):
         raise UserError("--coordinator, --num-processes and --process-id go together")
-    if not 0 <= args.process_id < args.num_processes:
-        raise UserError(f"--process-id {args.process_id} must be in [0, {args.num_processes})")
+    if not 0 <= process_id < num_processes:
+        raise UserError(f"--process-id {process_id} must be in [0, {num_processes})")
     if not jax.distributed.is_initialized():
-        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+        jax.distributed.initialize(coordinator, num_processes, process_id)

@@ -3,16 +3,17 @@ accuracy and confusion_matrix.png. Also takes a torch_ref `best.pt` (converted e
 import jax
 import numpy as np
 
+from experiment.batching import EVAL_BATCH
 from experiment.entry import run_evaluate
 from experiment.errors import UserError, exit_on_user_error
+from experiment.frameworks import FRAMEWORKS
 from flax_impl.checkpoint import check_shapes, load_checkpoint
 from flax_impl.convert import torch_to_flax
-from flax_impl.device import DEVICES, pick_device
+from flax_impl.device import pick_device
 from flax_impl.models import build_model
 from flax_impl.steps import init_state, make_optimizer
 
-PROG = "flax_impl.evaluate"
-EVAL_BATCH = 1000
+FRAMEWORK = FRAMEWORKS["flax"]
 
 
 def load_params(path):
@@ -46,9 +47,9 @@ def load_predictor(path, device):
     return name, predict
 
 
-@exit_on_user_error(PROG)
+@exit_on_user_error(FRAMEWORK.evaluate)
 def main(argv=None):
-    return run_evaluate(PROG, "flax", DEVICES, load_predictor, argv)
+    return run_evaluate(FRAMEWORK, load_predictor, argv)
 
 
 if __name__ == "__main__":

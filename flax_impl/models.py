@@ -30,10 +30,12 @@ class Conv(nn.Module):
         return conv_valid(x, kernel, bias, self.impl)
 
 
-def dense(features, fan_in, init, name):
+def dense(x, features, init, name):
+    """nn.Dense named `name` applied to x; with init 'torch', PyTorch's init for x's fan-in."""
     if init == "torch":
-        return nn.Dense(features, kernel_init=torch_uniform(fan_in), bias_init=torch_uniform(fan_in), name=name)
-    return nn.Dense(features, name=name)
+        bound = torch_uniform(x.shape[-1])
+        return nn.Dense(features, kernel_init=bound, bias_init=bound, name=name)(x)
+    return nn.Dense(features, name=name)(x)
 
 
 class LeNet(nn.Module):
@@ -47,9 +49,9 @@ class LeNet(nn.Module):
         x = max_pool_2x2(nn.relu(Conv(6, init_scheme=self.init_scheme, impl=self.impl, name="conv1")(x)), self.impl)
         x = max_pool_2x2(nn.relu(Conv(16, init_scheme=self.init_scheme, impl=self.impl, name="conv2")(x)), self.impl)
         x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # PyTorch's flatten order
-        x = nn.relu(dense(120, 400, self.init_scheme, "fc1")(self._drop(1, x, train)))
-        x = nn.relu(dense(84, 120, self.init_scheme, "fc2")(self._drop(2, x, train)))
-        return dense(10, 84, self.init_scheme, "fc3")(self._drop(3, x, train))
+        x = nn.relu(dense(self._drop(1, x, train), 120, self.init_scheme, "fc1"))
+        x = nn.relu(dense(self._drop(2, x, train), 84, self.init_scheme, "fc2"))
+        return dense(self._drop(3, x, train), 10, self.init_scheme, "fc3")
 
     def _drop(self, i, x, train):
         """dropout_1..3 before fc1..fc3, as in the tutorial; masks from the 'dropout' rng."""

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from experiment.batching import split_full
+
 
 def make_optimizer(lr):
     # PyTorch Adam defaults: betas (0.9, 0.999), eps 1e-8 added outside the sqrt (optax's eps).
@@ -27,11 +29,25 @@ def loss_and_logits(model, params, x, y, key, train):
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
 
 
+def batch_metrics(logits, y, loss):
+    """This framework's per-batch metrics (experiment.metrics): a float is a batch mean, an int a count."""
+    return {"loss": loss, "acc": jnp.sum(jnp.argmax(logits, -1) == y)}
+
+
+def is_mean(x):
+    return jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def zeros_of(f, *args):
+    """Zeros shaped like f(*args)'s outputs: the start of a sum over a scan."""
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
+
+
 MICRO_BATCH = 64
 
 
 def make_train_step(model, tx, micro_batch=MICRO_BATCH):
-    """(state, x, y) -> (state, (loss, correct)); loss is the batch mean, as CrossEntropyLoss.
+    """(state, x, y) -> (state, metrics); metrics as batch_metrics (loss: the batch mean, as CrossEntropyLoss).
 
     A batch that is a multiple of `micro_batch` is processed in chunks of that size whose
     gradients are averaged (the same gradient as the whole batch's, summed in another order):
@@ -39,59 +55,58 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
     """
     grad_fn = jax.value_and_grad(lambda p, x, y, k: loss_and_logits(model, p, x, y, k, True), has_aux=True)
 
-    def loss_grads_correct(params, x, y, key):
+    def grads_and_metrics(params, x, y, key):
         (loss, logits), grads = grad_fn(params, x, y, key)
-        return loss, grads, jnp.sum(jnp.argmax(logits, -1) == y)
+        return grads, batch_metrics(logits, y, loss)
 
     def chunked(params, x, y, key):
         n = x.shape[0] // micro_batch
-        xs, ys = x.reshape(n, micro_batch, *x.shape[1:]), y.reshape(n, micro_batch)
+        xs, ys = split_full(x, micro_batch)[0], split_full(y, micro_batch)[0]
 
         def body(acc, chunk):
             i, xc, yc = chunk
-            out = loss_grads_correct(params, xc, yc, jax.random.fold_in(key, i))
+            out = grads_and_metrics(params, xc, yc, jax.random.fold_in(key, i))
             return jax.tree_util.tree_map(jnp.add, acc, out), None
 
-        zero = (jnp.float32(0), jax.tree_util.tree_map(jnp.zeros_like, params), jnp.int32(0))
-        (loss, grads, correct), _ = jax.lax.scan(body, zero, (jnp.arange(n), xs, ys))
-        return loss / n, jax.tree_util.tree_map(lambda g: g / n, grads), correct
+        zero = zeros_of(grads_and_metrics, params, xs[0], ys[0], key)
+        (grads, metrics), _ = jax.lax.scan(body, zero, (jnp.arange(n), xs, ys))
+        # Means over the chunks; counts stay summed.
+        means = {k: v / n if is_mean(v) else v for k, v in metrics.items()}
+        return jax.tree_util.tree_map(lambda g: g / n, grads), means
 
     def step(state, x, y):
         key = jax.random.fold_in(state["key"], state["step"])
         split = micro_batch and x.shape[0] > micro_batch and x.shape[0] % micro_batch == 0
-        loss, grads, correct = (chunked if split else loss_grads_correct)(state["params"], x, y, key)
+        grads, metrics = (chunked if split else grads_and_metrics)(state["params"], x, y, key)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         new = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
                "step": state["step"] + 1, "key": state["key"]}
-        return new, (loss, correct)
+        return new, metrics
 
     return step
 
 
 def make_epoch_fn(step):
-    """(state, data_x, data_y, batch_idx[nb, B]) -> (state, losses[nb], corrects[nb]): one scan."""
+    """(state, data_x, data_y, batch_idx[nb, B]) -> (state, {metric: per-step values[nb]}): one scan."""
 
     def epoch(state, data_x, data_y, batch_idx):
-        def body(st, idx):
-            st, (loss, correct) = step(st, data_x[idx], data_y[idx])
-            return st, (loss, correct)
-
-        state, (losses, corrects) = jax.lax.scan(body, state, batch_idx)
-        return state, losses, corrects
+        return jax.lax.scan(lambda st, idx: step(st, data_x[idx], data_y[idx]), state, batch_idx)
 
     return epoch
 
 
 def make_eval_fn(model):
-    """(params, x[nb, B, ...], y[nb, B]) -> (sum of losses, correct count), deterministic."""
+    """(params, x[nb, B, ...], y[nb, B]) -> {metric: sum over the images}, deterministic."""
+
+    def metrics(params, x, y):
+        loss, logits = loss_and_logits(model, params, x, y, None, False)
+        return batch_metrics(logits, y, loss)
 
     def evaluate(params, xs, ys):
         def body(acc, xy):
-            x, y = xy
-            loss, logits = loss_and_logits(model, params, x, y, None, False)
-            return (acc[0] + loss * y.shape[0], acc[1] + jnp.sum(jnp.argmax(logits, -1) == y)), None
+            m = metrics(params, *xy)  # a mean counts once per image
+            return {k: acc[k] + (v * xy[1].shape[0] if is_mean(v) else v) for k, v in m.items()}, None
 
-        (loss_sum, correct), _ = jax.lax.scan(body, (jnp.float32(0), jnp.int32(0)), (xs, ys))
-        return loss_sum, correct
+        return jax.lax.scan(body, zeros_of(metrics, params, xs[0], ys[0]), (xs, ys))[0]
 
     return evaluate

@@ -7,36 +7,44 @@ import torch
 from scipy import stats
 
 from experiment.data import load_cifar10
+from experiment.lanes import plan_lanes
 from experiment.split import epoch_order, make_splits
 from flax_impl import evaluate as flax_evaluate
 from flax_impl import train as flax_train
 from flax_impl.convert import flax_to_torch, torch_to_flax
-from flax_impl.train import FlaxTrainer
+from flax_impl.trainer import FlaxTrainer
 from parity_tests import helpers
 from parity_tests.tolerances import CURVE_MEAN_ACC_POINTS, CURVE_WELCH_P_MIN, TOP2_MARGIN
 from torch_ref import evaluate as torch_evaluate
 from torch_ref import train as torch_train
 from torch_ref.models import build_model as build_torch
-from torch_ref.train import TorchTrainer, predict
+from torch_ref.trainer import TorchTrainer, pick_device, predict
 
 
-def trainer_args(framework, **kw):
-    gpu = helpers.TORCH_DEVICE == "cuda"
-    device = ("cuda" if gpu else "cpu") if framework == "torch" else ("gpu" if gpu else "cpu")
-    defaults = (torch_train if framework == "torch" else flax_train).default_args
-    return defaults(**{"device": device, "no_progress": True, "fuse": "step", **kw})
+def device():
+    return "gpu" if helpers.TORCH_DEVICE == "cuda" else "cpu"
+
+
+def make_trainer(framework, model, splits, seed=0, **flax_flags):
+    """One lane of `model`, on the suite's device; Flax one jit call per batch unless told."""
+    if framework == "torch":
+        config = torch_train.default(model=model, seed=seed, device=device(), no_progress=True)
+        return TorchTrainer(config, plan_lanes(config), splits)
+    config = flax_train.default(model=model, seed=seed, device=device(), no_progress=True,
+                                **{"fuse": "step", **flax_flags})
+    return FlaxTrainer(config, plan_lanes(config), splits)
 
 
 def batches_seen(splits, order, shuffle_flax=False):
     """The normalised batches each framework's trainer feeds its model for one epoch's order."""
     seen = {"torch": [], "flax": []}
-    tt = TorchTrainer("baseline", splits, trainer_args("torch"), [0])
-    hook = tt.lanes[0].model.register_forward_pre_hook(
+    tt = make_trainer("torch", "baseline", splits)
+    hook = tt.torch_lanes[0].model.register_forward_pre_hook(
         lambda m, a: seen["torch"].append(a[0].cpu().numpy().transpose(0, 2, 3, 1).copy()))
     tt.train_epoch(1, order[None])
     hook.remove()
-    ft = FlaxTrainer("baseline", splits, trainer_args("flax"), [0])
-    step = ft.step
+    ft = make_trainer("flax", "baseline", splits)
+    step = ft.program.step
 
     def spy(state, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
         idx = np.asarray(idx)[0]
@@ -45,7 +53,7 @@ def batches_seen(splits, order, shuffle_flax=False):
         seen["flax"].append(np.asarray(x)[idx])
         return step(state, x, y, idx[None])
 
-    ft.step = spy
+    ft.program.step = spy
     ft.train_epoch(1, order[None])
     return seen
 
@@ -84,7 +92,7 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     torch_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "baseline",
                       "--out", str(tmp_path / "t"), "--no-progress"])
     ckpt = str(tmp_path / "t" / "baseline" / "best.pt")
-    t_dev, f_dev = trainer_args("torch").device, trainer_args("flax").device
+    t_dev = f_dev = device()
     _, torch_predict = torch_evaluate.load_predictor(ckpt, t_dev)
     _, flax_predict = flax_evaluate.load_predictor(ckpt, f_dev)
     preds = compare_predictions(torch_predict(test_x), flax_predict(test_x))
@@ -99,8 +107,9 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     _, _, params = flax_evaluate.load_params(fckpt)
     tm = build_torch("dropout")
     tm.load_state_dict(flax_to_torch(params))
-    tm.to(t_dev)
-    compare_predictions(flax_evaluate.load_predictor(fckpt, f_dev)[1](test_x), predict(tm, test_x, t_dev).numpy())
+    tm.to(pick_device(t_dev))
+    compare_predictions(flax_evaluate.load_predictor(fckpt, f_dev)[1](test_x),
+                        predict(tm, test_x, pick_device(t_dev)).numpy())
 
 
 def test_negative_control_interop_check_rejects_untransposed_conversion(real_data):
@@ -121,17 +130,17 @@ def train_curves(framework, model, seed, splits, epochs):
     torch.manual_seed(seed)
     init = {k: v.clone() for k, v in build_torch(model).state_dict().items()}
     if framework == "torch":
-        trainer = TorchTrainer(model, splits, trainer_args("torch", seed=seed), [seed])
-        trainer.lanes[0].model.load_state_dict(init)
+        trainer = make_trainer("torch", model, splits, seed)
+        trainer.torch_lanes[0].model.load_state_dict(init)
     else:
-        trainer = FlaxTrainer(model, splits, trainer_args("flax", seed=seed, fuse="scan"), [seed])
+        trainer = make_trainer("flax", model, splits, seed, fuse="scan")
         params = jax.tree_util.tree_map(lambda a: a[None], torch_to_flax(init))
         trainer.state["params"] = params
         trainer.state["opt_state"] = jax.vmap(trainer.tx.init)(params)
     accs = []
     for epoch in range(1, epochs + 1):
         trainer.train_epoch(epoch, epoch_order(len(splits.train_x), seed, epoch)[None])
-        accs.append(float(trainer.validate()[1][0]))
+        accs.append(float(trainer.validate()["val_acc"][0]))
     return accs
 
 

@@ -2,6 +2,7 @@
 prints one line that names the problem and no traceback, and leaves the output folder, which
 holds a finished run, byte for byte as it was."""
 import errno
+import importlib
 import os
 import shutil
 import subprocess
@@ -11,16 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiment.frameworks import FRAMEWORKS
 from experiment.sources.official import write_official
-from flax_impl import evaluate as flax_evaluate
-from flax_impl import train as flax_train
 from tests.conftest import REPO, tar_folder, write_imagefolder
-from torch_ref import evaluate as torch_evaluate
-from torch_ref import train as torch_train
 
-TRAIN = {"flax": flax_train.main, "torch": torch_train.main}
-EVALUATE = {"flax": flax_evaluate.main, "torch": torch_evaluate.main}
-EXT = {"flax": ".msgpack", "torch": ".pt"}
+TRAIN = {name: importlib.import_module(fw.train).main for name, fw in FRAMEWORKS.items()}
+EVALUATE = {name: importlib.import_module(fw.evaluate).main for name, fw in FRAMEWORKS.items()}
+EXT = {name: fw.ckpt_ext for name, fw in FRAMEWORKS.items()}
 OTHER = {"flax": "torch", "torch": "flax"}
 TINY_RUN = ["--data", "synthetic:300", "--model", "baseline", "--epochs", "1", "--no-progress"]
 
@@ -132,7 +130,7 @@ def test_train_refuses(fw, case, extra, expected, run_copy, bad_data, tmp_path, 
     base = [] if "--resume" in extra else [*TINY_RUN, "--out", out]
     err = refused(TRAIN[fw], [*base, *overwrite, *extra], out, capsys)
     assert expected.format(**fill) in err
-    assert err.startswith(f"{fw}_{'impl' if fw == 'flax' else 'ref'}.train: error: ")
+    assert err.startswith(f"{FRAMEWORKS[fw].train}: error: ")
 
 
 def test_unreadable_data(run_copy, bad_data, monkeypatch, capsys):
@@ -140,7 +138,7 @@ def test_unreadable_data(run_copy, bad_data, monkeypatch, capsys):
     # the OS answers a normal user.
     out = run_copy("torch")
     monkeypatch.setattr("experiment.data.os.access", lambda path, mode: False)
-    err = refused(torch_train.main, [*TINY_RUN, "--data", bad_data["wrong_size"], "--out", out, "--overwrite"],
+    err = refused(TRAIN["torch"], [*TINY_RUN, "--data", bad_data["wrong_size"], "--out", out, "--overwrite"],
                   out, capsys)
     assert "is not readable" in err
 
@@ -231,7 +229,7 @@ def test_evaluate_refuses(case, fw, name, writer, expected, run_copy, capsys):
 
 def test_real_cli_prints_one_line_without_traceback(tmp_path):
     """The same path through `python -m`, not only in-process."""
-    for prog in ("torch_ref.train", "flax_impl.train"):
+    for prog in (f.train for f in FRAMEWORKS.values()):
         r = subprocess.run([sys.executable, "-m", prog, "--data", str(tmp_path / "missing")],
                            cwd=REPO, capture_output=True, text=True, timeout=120)
         assert r.returncode == 2
@@ -243,5 +241,5 @@ def test_flax_device_that_is_not_there(run_copy, capsys):
     import jax
     out = run_copy("flax")
     missing = next(d for d in ("tpu", "gpu") if d != jax.default_backend())
-    err = refused(flax_train.main, [*TINY_RUN, "--device", missing, "--out", out, "--overwrite"], out, capsys)
+    err = refused(TRAIN["flax"], [*TINY_RUN, "--device", missing, "--out", out, "--overwrite"], out, capsys)
     assert f"JAX sees no {missing}" in err

@@ -15,10 +15,11 @@ import time
 import numpy as np
 import pytest
 
+from experiment.frameworks import FRAMEWORKS
 from tests.conftest import REPO, history_without_timings
 
-PROGS = {"flax": "flax_impl.train", "torch": "torch_ref.train"}
-EXT = {"flax": ".msgpack", "torch": ".pt"}
+PROGS = {name: fw.train for name, fw in FRAMEWORKS.items()}
+EXT = {name: fw.ckpt_ext for name, fw in FRAMEWORKS.items()}
 # 2 seeds in one run (the resumed state holds both), 19 batches an epoch incl. a partial one.
 RUN = ["--data", "synthetic:1500", "--model", "dropout", "--seeds", "0,1", "--epochs", "12", "--no-progress"]
 SEEDS = (0, 1)
@@ -60,7 +61,7 @@ def final_state(fw, out):
     import torch
     raw = torch.load(path, weights_only=True)
     arrays = {}
-    for i, lane in enumerate(raw["lanes"]):
+    for i, lane in enumerate(raw["states"]):
         arrays.update({f"{i}/{k}": np.asarray(v) for k, v in _flat({"model": lane["model"], "rng": lane["rng"],
                                                                      "opt": lane["optimizer"]["state"]})})
     return arrays, raw["epoch"]

@@ -5,19 +5,22 @@ import torch
 
 from experiment.atomic import atomic_write
 from experiment.errors import UserError
+from experiment.trainer import check_saved_lanes
 from torch_ref.models import build_model
 
+FORMAT = 2  # 1: written before lanes had a dropout rate and a group (no "format" key)
 
-def save_checkpoint(path, model_name, model, optimizer, config, **meta):
-    state = {"framework": "torch", "model": model_name, "config": config,
-             "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), **meta}
+
+def save_checkpoint(path, model_name, state_dict, optimizer_state, config, **meta):
+    state = {"format": FORMAT, "framework": "torch", "model": model_name, "config": config,
+             "state_dict": state_dict, "optimizer": optimizer_state, **meta}
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def save_train_state(path, model_name, seeds, epoch, lanes, histories):
-    """What --resume needs, all seeds in one file: per lane the model, optimiser and RNG state."""
-    state = {"framework": "torch", "kind": "train_state", "model": model_name, "seeds": list(seeds),
-             "epoch": epoch, "lanes": lanes, "histories": json.dumps(histories)}
+def save_train_state(path, lanes, epoch, states, histories):
+    """What --resume needs, all lanes in one file: per lane the model, optimiser and RNG state."""
+    state = {"format": FORMAT, "framework": "torch", "kind": "train_state", "lanes": [x.record() for x in lanes],
+             "epoch": epoch, "states": states, "histories": json.dumps(histories)}
     atomic_write(path, lambda f: torch.save(state, f))
 
 
@@ -29,14 +32,20 @@ def read_torch(path, what):
         raise UserError(f"{path} is not a readable PyTorch {what} ({type(e).__name__})") from None
 
 
-def load_train_state(path, model_name, seeds):
-    """(epoch, lanes, histories) of a train state written by save_train_state, or UserError."""
+def load_train_state(path, lanes):
+    """(epoch, per-lane states, histories) of a train state written for these lanes, or UserError.
+    Format 1 (one model, its seeds) is read too."""
     state = read_torch(path, "train state")
     if not isinstance(state, dict) or state.get("kind") != "train_state":
         raise UserError(f"{path} is not a train state of this project")
-    if state["model"] != model_name or state["seeds"] != list(seeds):
-        raise UserError(f"{path} holds {state['model']} seeds {state['seeds']}, not {model_name} seeds {list(seeds)}")
-    return state["epoch"], state["lanes"], json.loads(state["histories"])
+    if state.get("format", 1) == 1:
+        saved, states = [{"model": state["model"], "seed": s} for s in state["seeds"]], state["lanes"]
+    elif state["format"] == FORMAT:
+        saved, states = state["lanes"], state["states"]
+    else:
+        raise UserError(f"{path} has train-state format {state['format']}; this version reads formats 1-{FORMAT}")
+    check_saved_lanes(path, saved, lanes)
+    return state["epoch"], states, json.loads(state["histories"])
 
 
 def load_checkpoint(path):

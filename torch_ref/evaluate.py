@@ -4,8 +4,11 @@ import torch
 
 from experiment.entry import run_evaluate
 from experiment.errors import exit_on_user_error
+from experiment.frameworks import FRAMEWORKS
 from torch_ref.checkpoint import model_from_checkpoint
-from torch_ref.train import pick_device, predict
+from torch_ref.trainer import pick_device, predict
+
+FRAMEWORK = FRAMEWORKS["torch"]
 
 
 def load_predictor(ckpt_path, device):
@@ -15,13 +18,10 @@ def load_predictor(ckpt_path, device):
     return name, lambda x: predict(model, x, dev).numpy()
 
 
-PROG = "torch_ref.evaluate"
-
-
-@exit_on_user_error(PROG)
+@exit_on_user_error(FRAMEWORK.evaluate)
 def main(argv=None):
     torch.use_deterministic_algorithms(True)
-    return run_evaluate(PROG, "torch", ("cpu", "cuda"), load_predictor, argv)
+    return run_evaluate(FRAMEWORK, load_predictor, argv)
 
 
 if __name__ == "__main__":

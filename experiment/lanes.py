@@ -1,0 +1,39 @@
+"""Lanes: the (network, dropout rate, seed) combinations a run trains, and where each one's files go.
+
+    OUT/<group>/                 one seed (--seed): the tutorial's layout
+    OUT/<group>/seed_<s>/        several seeds (--seeds)
+    OUT/<group>/train_state.*    a trainer's lanes of one group: what --resume continues from
+    OUT/train_state.*            a trainer whose lanes span groups (one program for all)
+"""
+import os
+
+from experiment.cli import MODELS
+from experiment.loop import TRAIN_STATE
+from experiment.trainer import Lane
+
+
+def plan_lanes(config):
+    """Every (model, seed) of the run, grouped by model, seeds in the order given."""
+    models = MODELS if config.model == "both" else (config.model,)
+    rate = {"baseline": 0.0, "dropout": config.dropout_rate}
+    return [Lane(m, rate[m], s, m) for m in models for s in config.seed_list]
+
+
+def lane_dir(config, lane):
+    if config.seeds is None:
+        return os.path.join(config.out, lane.group)
+    return os.path.join(config.out, lane.group, f"seed_{lane.seed}")
+
+
+def train_state_path(out, lanes, ext):
+    groups = {lane.group for lane in lanes}
+    folder = os.path.join(out, groups.pop()) if len(groups) == 1 else out
+    return os.path.join(folder, TRAIN_STATE + ext)
+
+
+def by_group(config, lanes):
+    """One trainer per group (network and rate), in the order of the run."""
+    groups = {}
+    for lane in lanes:
+        groups.setdefault(lane.group, []).append(lane)
+    return list(groups.values())
