@@ -19,6 +19,7 @@ from PIL import Image
 import experiment.data as data_module
 from experiment.data import load_cifar10
 from experiment.errors import UserError
+from experiment.sources import bounded
 from experiment.sources.official import write_official
 from tests.conftest import REPO, tar_folder, write_imagefolder
 
@@ -110,3 +111,121 @@ def test_batches_from_any_pickle_protocol_still_load(tiny, tmp_path, protocol):
             batch[b"labels"] = [np.int64(v) for v in batch[b"labels"]]
         open(path, "wb").write(pickle.dumps(batch, protocol=protocol))
     assert_same(load_cifar10(root), tiny)
+
+
+# --- 2. sizes are refused from headers, before anything is read --------------------------------
+
+MIB = 1 << 20
+ZEROS = bytes(MIB)
+
+
+def gzip_tar_with_zeros(path, header, zeros_mib, tail=b""):
+    """A .tar.gz holding `header` blocks, then `zeros_mib` MiB of real zeros (so an unbounded read
+    really costs that memory), then `tail` and the end-of-archive blocks. One gzip member, built
+    without compressing the zeros: after a full flush deflate's output for each MiB is the same."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    one_mib = c.compress(ZEROS) + c.flush(zlib.Z_FULL_FLUSH)
+    tail = tail + bytes(2 * tarfile.BLOCKSIZE)
+    crc = zlib.crc32(header)
+    for _ in range(zeros_mib):
+        crc = zlib.crc32(ZEROS, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(header) + zeros_mib * MIB + len(tail)
+    with open(path, "wb") as f:
+        f.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
+        f.write(c.compress(header) + c.flush(zlib.Z_FULL_FLUSH))
+        for _ in range(zeros_mib):
+            f.write(one_mib)
+        f.write(c.compress(tail) + c.flush())
+        f.write(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return path
+
+
+def tar_header(name, size, kind=tarfile.REGTYPE):
+    info = tarfile.TarInfo(name)
+    info.size, info.type = size, kind
+    return info.tobuf(tarfile.USTAR_FORMAT)
+
+
+HUGE_MIB = 1536  # 1.5 GiB declared, and present, in a 1.6 MB file
+
+
+@pytest.mark.parametrize("case, archive, header, expected", [
+    ("official batch", "cifar-10-python.tar.gz", tar_header("cifar-10-batches-py/data_batch_1", HUGE_MIB * MIB),
+     "cifar-10-batches-py/data_batch_1 declares 1,610,612,736 bytes, over the 64 MiB limit "
+     "(an official CIFAR-10 batch is about 31 MB)"),
+    ("image", "images.tar.gz", tar_header("imgs/train/cat/x.png", HUGE_MIB * MIB),
+     "imgs/train/cat/x.png declares 1,610,612,736 bytes, over the 1 MiB limit (a CIFAR-10 image file is a few KB)"),
+    ("pax header", "images.tar.gz", tar_header("././@PaxHeader", HUGE_MIB * MIB, tarfile.XHDTYPE),
+     "a tar header declares 1,610,612,736 bytes of metadata, over the 1 MiB limit"),
+])
+def test_huge_declared_size_is_refused_before_reading(tmp_path, case, archive, header, expected):
+    path = gzip_tar_with_zeros(str(tmp_path / archive), header, HUGE_MIB)
+    assert os.path.getsize(path) < 2 * MIB
+    got = load_in_child(path, tmp_path)
+    assert got["error"] is not None and expected in got["error"], got
+    assert got["seconds"] < 2 and got["peak_mib"] < 300, got
+
+
+def test_archive_that_unpacks_past_the_limit_stops(tmp_path, monkeypatch):
+    # A gzip of zeros behind a harmless member: reading on would only cost time.
+    monkeypatch.setattr(bounded, "ARCHIVE_LIMIT", bounded.Limit(64 * MIB, "test limit"))
+    path = gzip_tar_with_zeros(str(tmp_path / "images.tar.gz"), tar_header("imgs/README", 100 * MIB), 100)
+    t0 = time.perf_counter()
+    assert "archive unpacks to over 64 MiB (test limit); not read further" in error_of(path)
+    assert time.perf_counter() - t0 < 2
+
+
+def test_archive_with_too_many_entries_stops(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(bounded, "ARCHIVE_MAX_ENTRIES", 50)
+    path = tar_folder(write_imagefolder(tiny, str(tmp_path / "imgs")), str(tmp_path / "imgs.tar.gz"))
+    assert "archive has over 50 entries (CIFAR-10 has 60,000 images)" in error_of(path)
+
+
+def png_with_trailing_bytes(n):
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(buf, "PNG")
+    return buf.getvalue() + bytes(n)  # PIL ignores what follows IEND
+
+
+def test_oversized_image_file_is_refused(tiny, tmp_path):
+    root = write_imagefolder(tiny, str(tmp_path / "imgs"))
+    blob = png_with_trailing_bytes(2 * MIB)
+    (tmp_path / "imgs" / "train" / "cat" / "x.png").write_bytes(blob)
+    assert f"train/cat/x.png is {len(blob):,} bytes, over the 1 MiB limit" in error_of(root)
+
+
+def test_oversized_batch_file_is_refused(tiny, tmp_path):
+    root = os.path.join(write_official(tiny, str(tmp_path / "unpacked")), "cifar-10-batches-py")
+    with open(os.path.join(root, "test_batch"), "r+b") as f:
+        f.truncate(65 * MIB)  # sparse: no disk used
+    assert "test_batch is 68,157,440 bytes, over the 64 MiB limit" in error_of(root)
+
+
+def special_file(kind, path):
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.symlink("/dev/zero", path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+@pytest.mark.parametrize("kind, expected", [("fifo", "is a FIFO, not a regular file"),
+                                            ("zero", "is a character device, not a regular file")])
+@pytest.mark.parametrize("where", ["image in a class folder", "official batch", "the source itself"])
+def test_special_files_are_refused_without_reading(tiny, tmp_path, kind, expected, where):
+    if where == "image in a class folder":
+        source = write_imagefolder(tiny, str(tmp_path / "imgs"))
+        special_file(kind, os.path.join(source, "train", "cat", "x.png"))
+        named = "imgs: train/cat/x.png"
+    elif where == "official batch":
+        source = os.path.join(write_official(tiny, str(tmp_path / "unpacked")), "cifar-10-batches-py")
+        os.remove(os.path.join(source, "data_batch_2"))
+        special_file(kind, os.path.join(source, "data_batch_2"))
+        named = "cifar-10-batches-py/data_batch_2"
+    else:
+        source = named = str(tmp_path / "cifar-10-python.tar.gz")
+        special_file(kind, source)
+    got = load_in_child(source, tmp_path)
+    assert got["error"] and f"{named} {expected}" in got["error"], got
+    assert got["seconds"] < 2, got

@@ -4,14 +4,13 @@ A tar is streamed in place: nothing is unpacked to disk.
 """
 import io
 import os
-import tarfile
-import zlib
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from experiment.dataset import CLASSES, IMAGE_SHAPE, Cifar10
 from experiment.errors import UserError
+from experiment.sources.bounded import ARCHIVE_ERRORS, IMAGE_LIMIT, check_member, entries, open_tar, read_regular
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -38,20 +37,26 @@ def _decode(blob, name, source):
     return img
 
 
+def _raise(error):
+    raise error
+
+
 def _iter_folder(root):
-    for dirpath, _, files in os.walk(root):
-        for f in files:
+    # A folder that cannot be listed is an error, not a silently missing class.
+    for dirpath, dirnames, files in os.walk(root, onerror=_raise):
+        dirnames.sort()
+        for f in sorted(files):
             full = os.path.join(dirpath, f)
             rel = os.path.relpath(full, root)
             if _split_and_class(rel):
-                with open(full, "rb") as fh:
-                    yield rel, fh.read()
+                yield rel, read_regular(full, IMAGE_LIMIT, f"{root}: {rel}")
 
 
 def _iter_tar(path):
-    with tarfile.open(path, "r|*") as tar:  # stream mode: one pass, no index
-        for m in tar:
+    with open_tar(path, IMAGE_LIMIT) as tar:
+        for m in entries(tar, path):
             if m.isfile() and _split_and_class(m.name):
+                check_member(m, IMAGE_LIMIT, f"{path}: {m.name}")
                 yield m.name, tar.extractfile(m).read()
 
 
@@ -91,5 +96,5 @@ def load_imagefolder(path):
         return _collect(_iter_folder(path), path)
     try:
         return _collect(_iter_tar(path), path)
-    except (tarfile.TarError, EOFError, zlib.error) as e:
+    except ARCHIVE_ERRORS as e:
         raise UserError(f"{path}: truncated or corrupt archive ({type(e).__name__}: {e})") from None

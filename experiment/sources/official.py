@@ -4,15 +4,16 @@ import io
 import os
 import pickle
 import tarfile
-import zlib
 
 import numpy as np
 
 from experiment.dataset import CLASSES, Cifar10
 from experiment.errors import UserError
+from experiment.sources.bounded import ARCHIVE_ERRORS, BATCH_LIMIT, check_member, entries, open_tar, read_regular
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCH = "test_batch"
+BATCHES = TRAIN_BATCHES + [TEST_BATCH]
 
 
 def looks_official(path):
@@ -111,39 +112,44 @@ def _decode(blob, where):
     return x, y
 
 
-def _read_batches(read, source):
-    parts = {}
-    for name in TRAIN_BATCHES + [TEST_BATCH]:
-        parts[name] = _decode(read(name), f"{source}: {name}")
+def _assemble(parts, source):
     train_x = np.concatenate([parts[n][0] for n in TRAIN_BATCHES])
     train_y = np.concatenate([parts[n][1] for n in TRAIN_BATCHES])
     return Cifar10(train_x, train_y, *parts[TEST_BATCH], CLASSES, source)
 
 
+def _load_folder(path):
+    root = _batches_dir(path)
+    parts = {}
+    for name in BATCHES:
+        f = os.path.join(root, name)
+        if not os.path.lexists(f):
+            raise UserError(f"{path}: missing {name} (expected the cifar-10-batches-py layout)")
+        parts[name] = _decode(read_regular(f, BATCH_LIMIT, f), f)
+    return _assemble(parts, path)
+
+
+def _load_archive(path):
+    """One pass over the archive; each batch is size-checked from its header, then read and decoded."""
+    parts = {}
+    with open_tar(path, BATCH_LIMIT) as tar:
+        for m in entries(tar, path):
+            if m.isfile() and os.path.basename(m.name) in BATCHES:
+                where = f"{path}: {m.name}"
+                check_member(m, BATCH_LIMIT, where)
+                parts[os.path.basename(m.name)] = _decode(tar.extractfile(m).read(), where)
+    for name in BATCHES:
+        if name not in parts:
+            raise UserError(f"{path}: archive has no {name} (is it cifar-10-python.tar.gz?)")
+    return _assemble(parts, path)
+
+
 def load_official(path):
     if os.path.isdir(path):
-        root = _batches_dir(path)
-
-        def read(name):
-            f = os.path.join(root, name)
-            if not os.path.exists(f):
-                raise UserError(f"{path}: missing {name} (expected the cifar-10-batches-py layout)")
-            with open(f, "rb") as fh:
-                return fh.read()
-
-        return _read_batches(read, path)
-
+        return _load_folder(path)
     try:
-        with tarfile.open(path, "r:*") as tar:
-            members = {os.path.basename(m.name): m for m in tar.getmembers() if m.isfile()}
-
-            def read(name):
-                if name not in members:
-                    raise UserError(f"{path}: archive has no {name} (is it cifar-10-python.tar.gz?)")
-                return tar.extractfile(members[name]).read()
-
-            return _read_batches(read, path)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        return _load_archive(path)
+    except ARCHIVE_ERRORS as e:
         raise UserError(f"{path}: truncated or corrupt archive ({type(e).__name__}: {e})") from None
 
 
