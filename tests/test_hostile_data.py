@@ -229,3 +229,43 @@ def test_special_files_are_refused_without_reading(tiny, tmp_path, kind, expecte
     got = load_in_child(source, tmp_path)
     assert got["error"] and f"{named} {expected}" in got["error"], got
     assert got["seconds"] < 2, got
+
+
+def png_header_only(width, height):
+    """A valid 1-bit PNG of any size: all-zero rows compress to almost nothing."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    rows = zlib.compress(bytes(((width + 7) // 8 + 1) * height), 9)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def jpeg_claiming(width, height):
+    """A 32x32 JPEG whose frame header (SOF0) is patched to claim another size."""
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(buf, "JPEG")
+    blob = bytearray(buf.getvalue())
+    sof = blob.index(b"\xff\xc0")
+    blob[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(blob)
+
+
+@pytest.mark.parametrize("name, blob, expected", [
+    ("x.png", png_header_only(20000, 20000), "is 20000x20000, expected 32x32"),  # past PIL's own limit
+    ("x.png", png_header_only(10000, 10000), "is 10000x10000, expected 32x32"),  # PIL would only warn
+    ("x.jpg", jpeg_claiming(60000, 60000), "is 60000x60000, expected 32x32"),
+])
+def test_huge_image_header_is_refused_before_decoding(tiny, tmp_path, name, blob, expected):
+    root = write_imagefolder(tiny, str(tmp_path / "imgs"))
+    (tmp_path / "imgs" / "train" / "cat" / name).write_bytes(blob)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        assert f"image train/cat/{name} {expected}" in error_of(root)
+    assert time.perf_counter() - t0 < 2
+
+
+def test_only_png_and_jpeg_decoders_are_used(tiny, tmp_path):
+    root = write_imagefolder(tiny, str(tmp_path / "imgs"))
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(str(tmp_path / "imgs" / "train" / "cat" / "x.png"), "BMP")
+    assert "cannot decode image train/cat/x.png (not a PNG or JPEG file)" in error_of(root)
