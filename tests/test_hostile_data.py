@@ -269,3 +269,106 @@ def test_only_png_and_jpeg_decoders_are_used(tiny, tmp_path):
     root = write_imagefolder(tiny, str(tmp_path / "imgs"))
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(str(tmp_path / "imgs" / "train" / "cat" / "x.png"), "BMP")
     assert "cannot decode image train/cat/x.png (not a PNG or JPEG file)" in error_of(root)
+
+
+# --- 3. the decoded-array cache ----------------------------------------------------------------
+
+def cache_entries():
+    return sorted(os.listdir(os.environ["CIFAR10_CACHE"]))
+
+
+def the_entry():
+    (name,) = cache_entries()
+    return os.path.join(os.environ["CIFAR10_CACHE"], name)
+
+
+def save_npz(path, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def arrays_of(data, **changes):
+    return {**{k: getattr(data, k) for k in ("train_x", "train_y", "test_x", "test_y")}, **changes}
+
+
+DAMAGE = {
+    "truncated": lambda p, d: open(p, "r+b").truncate(os.path.getsize(p) // 2),
+    "emptied": lambda p, d: open(p, "wb").close(),
+    "garbage": lambda p, d: open(p, "wb").write(b"PK\x03\x04" + bytes(100)),
+    "a pickle inside": lambda p, d: save_npz(p, **arrays_of(d, train_y=np.array([{"a": 1}] * len(d.train_y)))),
+    "labels of 99": lambda p, d: save_npz(p, **arrays_of(d, train_y=np.full_like(d.train_y, 99))),
+    "float labels": lambda p, d: save_npz(p, **arrays_of(d, train_y=d.train_y.astype(np.float32))),
+    "a missing array": lambda p, d: save_npz(p, **{k: v for k, v in arrays_of(d).items() if k != "test_y"}),
+    "one array, not an npz": lambda p, d: np.save(open(p, "wb"), d.train_x),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_cache_entry_is_decoded_again(tiny, tmp_path, capsys, damage):
+    path = write_official(tiny, str(tmp_path / "cifar-10-python.tar.gz"))
+    load_cifar10(path)
+    entry = the_entry()
+    DAMAGE[damage](entry, tiny)
+    capsys.readouterr()
+    assert_same(load_cifar10(path), tiny)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: decoded-array cache {entry} is damaged ("), err
+    assert err[0].endswith(f"); decoding {path} again")
+    # The entry was written again: the next run is quiet and takes the cached arrays.
+    assert_same(load_cifar10(path), tiny)
+    assert capsys.readouterr().err == "" and cache_entries() == [os.path.basename(entry)]
+
+
+def test_cache_entry_replaced_by_a_folder(tiny, tmp_path, capsys):
+    path = write_official(tiny, str(tmp_path / "cifar-10-python.tar.gz"))
+    load_cifar10(path)
+    entry = the_entry()
+    os.remove(entry)
+    os.mkdir(entry)  # not ours to delete: warned about, read around
+    capsys.readouterr()
+    assert_same(load_cifar10(path), tiny)
+    damaged, unwritable = capsys.readouterr().err.splitlines()
+    assert damaged.endswith("is damaged (ValueError: not a regular file); decoding " + path + " again")
+    assert unwritable.endswith("(Is a directory); continuing without it")
+
+
+@pytest.mark.parametrize("where, reason", [("a file", "not a folder"), ("below a file", "Not a directory")])
+def test_unusable_cache_folder_only_warns(tiny, tmp_path, monkeypatch, capsys, where, reason):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    cache = blocker if where == "a file" else blocker / "cache"
+    monkeypatch.setenv("CIFAR10_CACHE", str(cache))
+    path = write_official(tiny, str(tmp_path / "cifar-10-python.tar.gz"))
+    assert_same(load_cifar10(path), tiny)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: cannot write the decoded-array cache in {cache} ({reason}); continuing without it"]
+
+
+def test_interrupted_cache_write_leaves_nothing(tiny, tmp_path, monkeypatch):
+    path = write_official(tiny, str(tmp_path / "cifar-10-python.tar.gz"))
+
+    def killed_midway(f, **arrays):
+        f.write(b"PK\x03\x04 half an entry")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        load_cifar10(path)
+    assert cache_entries() == []  # neither a damaged entry nor a temporary file
+    monkeypatch.undo()
+    monkeypatch.setenv("CIFAR10_CACHE", str(tmp_path / "cache"))
+    assert_same(load_cifar10(path), tiny)
+    assert len(cache_entries()) == 1
+
+
+def test_temporary_file_of_a_killed_writer_is_removed(tiny, tmp_path):
+    path = write_official(tiny, str(tmp_path / "cifar-10-python.tar.gz"))
+    entry = data_module._cache_file(path)
+    os.makedirs(os.path.dirname(entry))
+    stale, fresh = entry + ".killed.tmp", entry + ".writing.tmp"
+    for f in (stale, fresh):
+        open(f, "wb").write(b"half")
+    old = time.time() - 2 * data_module.STALE_TMP_S
+    os.utime(stale, (old, old))
+    load_cifar10(path)
+    assert cache_entries() == sorted([os.path.basename(entry), os.path.basename(fresh)])
