@@ -92,10 +92,30 @@ STALE_TMP_S = 3600  # a temporary file this old belongs to a writer that was kil
 
 
 def _cache_file(path):
-    """Decoded arrays are keyed by the source's path, size and mtime: a changed file is re-read."""
+    """Decoded arrays are keyed by the source's path, size and mtime, and for a folder by every
+    file's name, size and mtime (a folder's own mtime misses changes below its top level)."""
     st = os.stat(path)
     key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
-    return os.path.join(cache_dir(), f"decoded-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz")
+    if os.path.isdir(path):
+        key += "|" + _folder_listing(path)
+    digest = hashlib.sha1(key.encode(errors="surrogateescape")).hexdigest()[:16]
+    return os.path.join(cache_dir(), f"decoded-{digest}.npz")
+
+
+def _folder_listing(root):
+    """A digest of every file under `root` (relative name, size, mtime): one walk, one stat each."""
+    h = hashlib.sha1()
+    for dirpath, dirnames, files in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for f in sorted(files):
+            try:
+                st = os.stat(os.path.join(dirpath, f))
+                sig = (st.st_size, st.st_mtime_ns)
+            except OSError:  # a dangling link: reading it will say so
+                sig = None
+            h.update(repr((rel_dir, f, sig)).encode(errors="surrogateescape"))  # repr: no two lists alike
+    return h.hexdigest()
 
 
 def _read_cache(cached, path):

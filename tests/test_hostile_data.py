@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -330,6 +331,15 @@ def test_cache_entry_replaced_by_a_folder(tiny, tmp_path, capsys):
     damaged, unwritable = capsys.readouterr().err.splitlines()
     assert damaged.endswith("is damaged (ValueError: not a regular file); decoding " + path + " again")
     assert unwritable.endswith("(Is a directory); continuing without it")
+
+
+def test_folder_cache_sees_changes_inside_the_folder(tiny, tmp_path):
+    root = write_imagefolder(tiny, str(tmp_path / "imgs"))
+    n = len(load_cifar10(root).train_y)
+    os.remove(os.path.join(root, "train", "cat", sorted(os.listdir(os.path.join(root, "train", "cat")))[0]))
+    assert len(load_cifar10(root).train_y) == n - 1
+    shutil.rmtree(os.path.join(root, "train", "frog"))  # two levels down: the top folder's mtime is unchanged
+    assert "train/ has no images of class frog" in error_of(root)
 
 
 @pytest.mark.parametrize("where, reason", [("a file", "not a folder"), ("below a file", "Not a directory")])
