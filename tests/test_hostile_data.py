@@ -354,6 +354,14 @@ def test_unusable_cache_folder_only_warns(tiny, tmp_path, monkeypatch, capsys, w
     assert err == [f"warning: cannot write the decoded-array cache in {cache} ({reason}); continuing without it"]
 
 
+def test_download_with_unusable_cache_folder_is_one_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("CIFAR10_CACHE", str(blocker))
+    msg = error_of("download")
+    assert f"cannot create the download folder {blocker} (not a folder)" in msg and "CIFAR10_CACHE" in msg
+
+
 def test_interrupted_cache_write_leaves_nothing(tiny, tmp_path, monkeypatch):
     path = write_official(tiny, str(tmp_path / "cifar-10-python.tar.gz"))
 
