@@ -5,6 +5,9 @@ Sources: a path (official archive or folder, image-folder tree or tar), `tfds`, 
 """
 import hashlib
 import os
+import sys
+import tempfile
+import time
 
 import numpy as np
 
@@ -57,36 +60,131 @@ def _load_path(path, use_cache):
     if not os.access(path, os.R_OK):
         raise UserError(f"data source {path!r} is not readable")
     cached = _cache_file(path) if use_cache else None
-    if cached and os.path.exists(cached):
-        with np.load(cached) as z:
-            return Cifar10(z["train_x"], z["train_y"], z["test_x"], z["test_y"], source=path)
-    try:
-        if looks_official(path):
-            data = load_official(path)
-        elif looks_imagefolder(path):
-            data = load_imagefolder(path)
-        else:
-            raise UserError(f"unknown data layout at {path!r}; expected {SOURCES_HELP}")
-    except OSError as e:  # a file inside that cannot be opened or read
-        raise UserError(f"data source {path!r}: cannot read {e.filename or 'it'} ({e.strerror or e})") from None
-    data.validate()
+    data = _read_cache(cached, path) if cached else None
+    if data is not None:
+        return data
+    data = _decode_source(path).validate()
     if cached:
         _write_cache(cached, data)
     return data
 
 
+def _decode_source(path):
+    try:
+        if looks_official(path):
+            return load_official(path)
+        if looks_imagefolder(path):
+            return load_imagefolder(path)
+    except OSError as e:  # a file inside that cannot be opened or read
+        raise UserError(f"data source {path!r}: cannot read {e.filename or 'it'} ({e.strerror or e})") from None
+    raise UserError(f"unknown data layout at {path!r}; expected {SOURCES_HELP}")
+
+
+def _warn(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+# The decoded-array cache. An entry is a plain .npz (no pickles) named by a hash of what the source
+# was when it was decoded; it is checked like any input when read, and written atomically.
+
+CACHE_KEYS = ("train_x", "train_y", "test_x", "test_y")
+STALE_TMP_S = 3600  # a temporary file this old belongs to a writer that was killed
+
+
 def _cache_file(path):
-    """Decoded arrays are keyed by the source's path, size and mtime: a changed file is re-read."""
+    """Decoded arrays are keyed by the source's path, size and mtime, and for a folder by every
+    file's name, size and mtime (a folder's own mtime misses changes below its top level)."""
     st = os.stat(path)
     key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
-    return os.path.join(cache_dir(), f"decoded-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz")
+    if os.path.isdir(path):
+        key += "|" + _folder_listing(path)
+    digest = hashlib.sha1(key.encode(errors="surrogateescape")).hexdigest()[:16]
+    return os.path.join(cache_dir(), f"decoded-{digest}.npz")
+
+
+def _folder_listing(root):
+    """A digest of every file under `root` (relative name, size, mtime): one walk, one stat each."""
+    h = hashlib.sha1()
+    for dirpath, dirnames, files in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for f in sorted(files):
+            try:
+                st = os.stat(os.path.join(dirpath, f))
+                sig = (st.st_size, st.st_mtime_ns)
+            except OSError:  # a dangling link: reading it will say so
+                sig = None
+            h.update(repr((rel_dir, f, sig)).encode(errors="surrogateescape"))  # repr: no two lists alike
+    return h.hexdigest()
+
+
+def _read_cache(cached, path):
+    """The cached arrays if the entry is sound; None (with a warning if it is damaged) otherwise."""
+    if not os.path.lexists(cached):
+        return None
+    try:
+        data = _load_npz(cached)
+        data.validate()
+    except Exception as e:  # anything wrong with a cache entry only means decoding again
+        reason = str(e) if isinstance(e, UserError) else _short(e)
+        _warn(f"decoded-array cache {cached} is damaged ({reason}); decoding {path} again")
+        return None
+    data.source = path
+    return data
+
+
+def _short(e):
+    """'Type: first line of the message', at most 120 characters: warnings stay one line."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}"[:120] if text else type(e).__name__
+
+
+def _load_npz(cached):
+    if not os.path.isfile(cached):
+        raise ValueError("not a regular file")
+    z = np.load(cached, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError("not an .npz archive")
+    with z:
+        return Cifar10(*(z[k] for k in CACHE_KEYS), source="cached arrays")
 
 
 def _write_cache(cached, data):
+    """Write to a temporary file beside the entry, then rename: a reader never sees half an entry."""
+    folder = os.path.dirname(cached)
+    tmp = None
     try:
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
-        tmp = cached + ".tmp.npz"
-        np.savez(tmp, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x, test_y=data.test_y)
+        os.makedirs(folder, exist_ok=True)
+        _remove_stale_tmp(cached)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(cached) + ".", suffix=".tmp")
+        # No fsync: an entry cut short by a power loss is caught as damaged when read.
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{k: getattr(data, k) for k in CACHE_KEYS})
         os.replace(tmp, cached)
+        tmp = None
+    except OSError as e:  # reading worked; only the next run pays
+        reason = "not a folder" if os.path.exists(folder) and not os.path.isdir(folder) else e.strerror or e
+        _warn(f"cannot write the decoded-array cache in {folder} ({reason}); continuing without it")
+    finally:
+        if tmp:  # interrupted or failed: leave no temporary file behind
+            _remove_quietly(tmp)
+
+
+def _remove_stale_tmp(cached):
+    prefix = os.path.basename(cached) + "."
+    folder = os.path.dirname(cached)
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            full = os.path.join(folder, name)
+            try:
+                if time.time() - os.stat(full).st_mtime > STALE_TMP_S:
+                    os.remove(full)
+            except OSError:
+                pass  # another process got there first
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
     except OSError:
-        pass  # a cache we cannot write only costs time on the next run
+        pass

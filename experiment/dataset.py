@@ -28,6 +28,8 @@ class Cifar10:
                 raise UserError(f"{self.source}: {name} images have shape {x.shape[1:]}, expected 32x32x3")
             if x.dtype != np.uint8:
                 raise UserError(f"{self.source}: {name} images are {x.dtype}, expected uint8")
+            if y.ndim != 1 or y.dtype != np.int64:
+                raise UserError(f"{self.source}: {name} labels are {y.dtype} of shape {y.shape}, expected int64 (N,)")
             if len(x) != len(y):
                 raise UserError(f"{self.source}: {len(x)} {name} images but {len(y)} labels")
             if len(y) == 0:

@@ -43,7 +43,12 @@ def _try_resolve(host):
 
 def download(cache_dir, url=URL, md5=MD5, timeout=TIMEOUT_S):
     """Return the path of the verified archive in `cache_dir`, fetching it if absent."""
-    os.makedirs(cache_dir, exist_ok=True)
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+    except OSError as e:  # CIFAR10_CACHE names a file, or a place that cannot be written
+        reason = "not a folder" if os.path.exists(cache_dir) else e.strerror or e
+        raise UserError(f"cannot create the download folder {cache_dir} ({reason}); "
+                        f"set CIFAR10_CACHE to a writable folder, or pass --data with a local copy") from None
     dest = os.path.join(cache_dir, ARCHIVE_NAME)
     if os.path.exists(dest) and md5sum(dest) == md5:
         return dest

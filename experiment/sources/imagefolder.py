@@ -4,17 +4,20 @@ A tar is streamed in place: nothing is unpacked to disk.
 """
 import io
 import os
-import tarfile
-import zlib
+import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from experiment.dataset import CLASSES, IMAGE_SHAPE, Cifar10
 from experiment.errors import UserError
+from experiment.sources.bounded import ARCHIVE_ERRORS, IMAGE_LIMIT, check_member, entries, open_tar, read_regular
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# The decoders PIL may use: CIFAR-10 images are PNG or JPEG, and every other decoder (EPS calls
+# Ghostscript, for one) would only widen what a crafted file can reach.
+FORMATS = ("PNG", "JPEG")
 
 
 def _split_and_class(relpath):
@@ -26,32 +29,64 @@ def _split_and_class(relpath):
     return (split, cls) if split in SPLITS else None
 
 
-def _decode(blob, name, source):
+def _open_image(blob, name, source):
+    """PIL's lazy open: the header is parsed, no pixels are decoded yet."""
     try:
-        img = Image.open(io.BytesIO(blob))
-        img = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"{source}: cannot decode image {name} ({e})") from None
-    if img.shape != IMAGE_SHAPE:
-        h, w = img.shape[:2]
+        with warnings.catch_warnings():
+            # Sizes are checked below; PIL's decompression-bomb warning would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(blob), formats=FORMATS)  # no other decoder sees the bytes
+    except Image.DecompressionBombError:  # a header far past PIL's own pixel limit
+        w, h = _declared_size(blob)
+        raise UserError(f"{source}: image {name} is {w}x{h}, expected 32x32") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{source}: cannot decode image {name} (not a PNG or JPEG file)") from None
+
+
+def _declared_size(blob):
+    """(width, height) from a PNG or JPEG header, without PIL's pixel-limit check or decoding."""
+    for plugin in (PngImagePlugin.PngImageFile, JpegImagePlugin.JpegImageFile):
+        try:
+            return plugin(io.BytesIO(blob)).size
+        except Exception:  # not this format
+            continue
+    return "?", "?"
+
+
+def _decode(blob, name, source):
+    img = _open_image(blob, name, source)
+    if img.size != (IMAGE_SHAPE[1], IMAGE_SHAPE[0]):  # refuse from the header: a 20000x20000 PNG is a 50 KB file
+        w, h = img.size
         raise UserError(f"{source}: image {name} is {w}x{h}, expected 32x32")
-    return img
+    try:
+        pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except Exception as e:  # PIL raises many types for damaged pixel data
+        raise UserError(f"{source}: cannot decode image {name} ({type(e).__name__}: {e})") from None
+    if pixels.shape != IMAGE_SHAPE:
+        raise UserError(f"{source}: image {name} decodes to {pixels.shape}, expected 32x32x3")
+    return pixels
+
+
+def _raise(error):
+    raise error
 
 
 def _iter_folder(root):
-    for dirpath, _, files in os.walk(root):
-        for f in files:
+    # A folder that cannot be listed is an error, not a silently missing class.
+    for dirpath, dirnames, files in os.walk(root, onerror=_raise):
+        dirnames.sort()
+        for f in sorted(files):
             full = os.path.join(dirpath, f)
             rel = os.path.relpath(full, root)
             if _split_and_class(rel):
-                with open(full, "rb") as fh:
-                    yield rel, fh.read()
+                yield rel, read_regular(full, IMAGE_LIMIT, f"{root}: {rel}")
 
 
 def _iter_tar(path):
-    with tarfile.open(path, "r|*") as tar:  # stream mode: one pass, no index
-        for m in tar:
+    with open_tar(path, IMAGE_LIMIT) as tar:
+        for m in entries(tar, path):
             if m.isfile() and _split_and_class(m.name):
+                check_member(m, IMAGE_LIMIT, f"{path}: {m.name}")
                 yield m.name, tar.extractfile(m).read()
 
 
@@ -91,5 +126,5 @@ def load_imagefolder(path):
         return _collect(_iter_folder(path), path)
     try:
         return _collect(_iter_tar(path), path)
-    except (tarfile.TarError, EOFError, zlib.error) as e:
+    except ARCHIVE_ERRORS as e:
         raise UserError(f"{path}: truncated or corrupt archive ({type(e).__name__}: {e})") from None
