@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 
 from experiment.atomic import atomic_write_text
-from experiment.cli import evaluate_parser, train_parser
+from experiment.cli import default_config, evaluate_parser, train_parser
 from experiment.config import RunConfig
 from experiment.data import load_cifar10
-from experiment.errors import Interrupted, UserError
+from experiment.errors import Interrupted, UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS, Framework
 from experiment.history import new_history
 from experiment.lanes import lane_dir, plan_lanes, train_state_path
@@ -49,6 +49,23 @@ class Backend:
     resume_may_change: tuple = ()
     process_folder: Callable = lambda args: None
     writer_depth: int = 0
+
+    def default(self, **overrides):
+        """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
+        return default_config(self.framework, self.add_flags, **overrides)
+
+
+def train_main(backend):
+    """The train command's entry point: main(argv) with one-line errors and exit codes."""
+    return exit_on_user_error(backend.framework.train)(lambda argv=None: run_train(backend, argv))
+
+
+def evaluate_main(fw, load_predictor, setup=lambda: None):
+    """The evaluate command's entry point: main(argv) with one-line errors and exit codes."""
+    def main(argv=None):
+        setup()
+        return run_evaluate(fw, load_predictor, argv)
+    return exit_on_user_error(fw.evaluate)(main)
 
 
 def run_train(backend, argv=None):

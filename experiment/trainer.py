@@ -43,6 +43,16 @@ class EpochRun(Protocol):
         the epoch to finish; raises Diverged(lane, step, value) on a NaN/Inf training loss."""
 
 
+class DoneEpoch:
+    """The EpochRun of a trainer that has finished the epoch by the time start_epoch returns."""
+
+    def __init__(self, metrics, snapshot):
+        self._metrics, self.snapshot = metrics, snapshot
+
+    def metrics(self):
+        return self._metrics
+
+
 class Trainer(Protocol):
     lanes: list[Lane]
     device: str           # e.g. 'cpu', 'gpu:NVIDIA H200 x2', for history.json

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 
 from experiment.batching import EVAL_BATCH
-from experiment.entry import run_evaluate
-from experiment.errors import UserError, exit_on_user_error
+from experiment.entry import evaluate_main
+from experiment.errors import UserError
 from experiment.frameworks import FRAMEWORKS
 from flax_impl.checkpoint import check_shapes, load_checkpoint
 from flax_impl.convert import torch_to_flax
@@ -47,9 +47,7 @@ def load_predictor(path, device):
     return name, predict
 
 
-@exit_on_user_error(FRAMEWORK.evaluate)
-def main(argv=None):
-    return run_evaluate(FRAMEWORK, load_predictor, argv)
+main = evaluate_main(FRAMEWORK, load_predictor)
 
 
 if __name__ == "__main__":

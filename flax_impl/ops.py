@@ -4,7 +4,8 @@
 `matmul`: the convolution as one matrix product over patches built from shifted slices (im2col
 over width tiles, see tiled_conv), pooling as the max of four strided slices. On CPU, XLA's
 convolution and select_and_scatter kernels are slow for these tiny channel counts, while a matmul
-and elementwise ops are fast; on GPU both are fine. The parity tests check the two against each other and against PyTorch.
+and elementwise ops are fast; on GPU both are fine. The parity tests check the two against each
+other and against PyTorch.
 """
 import jax.numpy as jnp
 import numpy as np

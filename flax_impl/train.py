@@ -2,9 +2,7 @@
 
   python -m flax_impl.train --model both --epochs 100 --data PATH --out runs/flax
 """
-from experiment.cli import default_config
-from experiment.entry import Backend, run_train
-from experiment.errors import exit_on_user_error
+from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
 from experiment.lanes import by_group
 from flax_impl.models import INITS
@@ -12,7 +10,6 @@ from flax_impl.ops import IMPLS
 from flax_impl.trainer import FlaxTrainer
 
 FRAMEWORK = FRAMEWORKS["flax"]
-PROG = FRAMEWORK.train
 FUSES = ("scan", "step")
 
 
@@ -42,14 +39,8 @@ BACKEND = Backend(FRAMEWORK, group_lanes=by_group, make_trainer=FlaxTrainer, add
                   resume_may_change=("coordinator", "num_processes"), process_folder=process_folder)
 
 
-def default(**overrides):
-    """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
-    return default_config(FRAMEWORK, add_flax_flags, **overrides)
-
-
-@exit_on_user_error(PROG)
-def main(argv=None):
-    return run_train(BACKEND, argv)
+default = BACKEND.default
+main = train_main(BACKEND)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from experiment.batching import lane_batches
 from experiment.errors import UserError
 from experiment.loop import finite_or_raise
 from experiment.metrics import prefixed
+from experiment.trainer import DoneEpoch
 from flax_impl.checkpoint import load_train_state, save_checkpoint, save_train_state
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
 from flax_impl.models import build_model
@@ -32,14 +33,6 @@ def epoch_totals(metrics, batch_size):
     weighted by the batch size, summed in float64: float32 could overflow; counts summed)."""
     return {k: v.astype(np.float64).sum(axis=1) * batch_size if np.issubdtype(v.dtype, np.floating)
             else v.sum(axis=1) for k, v in metrics.items()}
-
-
-class DoneEpoch:
-    def __init__(self, metrics, snapshot):
-        self._metrics, self.snapshot = metrics, snapshot
-
-    def metrics(self):
-        return self._metrics
 
 
 class FlaxTrainer:

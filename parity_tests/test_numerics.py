@@ -86,6 +86,7 @@ def test_negative_control_forward_bugs_are_caught(bug, real_batch):
     assert diff > LOGITS_ATOL
 
 
+@pytest.mark.slow  # 300 training steps on real data
 def test_forward_agrees_after_training(real_batch, tmp_path, real_data):
     """A checkpoint the test trains (300 steps on real images) converted to Flax: same logits."""
     from torch_ref import train

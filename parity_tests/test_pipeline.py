@@ -85,6 +85,7 @@ def compare_predictions(a, b):
     return pa
 
 
+@pytest.mark.slow  # trains on real data, evaluates 10,000 test images
 def test_checkpoints_interoperate(tmp_path, real_data):
     data = load_cifar10(real_data)
     test_x = make_splits(data).test_x
@@ -144,6 +145,7 @@ def train_curves(framework, model, seed, splits, epochs):
     return accs
 
 
+@pytest.mark.slow  # 3 epochs x 3 seeds on real data, both frameworks
 @pytest.mark.parametrize("model", ["baseline", "dropout"])
 def test_learning_curves_agree_on_real_data(model, real_data):
     """3 epochs on 10,000 real images, 3 seeds, from the same converted init in both frameworks."""

@@ -12,10 +12,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_COPY = os.path.join(REPO, "..", "shared", "datasets", "cifar10-jpeg.tar.gz")
 
 
+@pytest.fixture(scope="session")
+def real_data_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("real-data-cache"))
+
+
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """Each test gets its own decoded-array cache, so no test sees another's files."""
-    monkeypatch.setenv("CIFAR10_CACHE", str(tmp_path / "cache"))
+def private_cache(request, tmp_path, monkeypatch, real_data_cache):
+    """Each test gets its own decoded-array cache, so no test sees another's files; tests of the
+    real data share one, so the 60,000 JPEGs are decoded once a session, not once a test."""
+    shared = "real_data" in request.fixturenames
+    monkeypatch.setenv("CIFAR10_CACHE", real_data_cache if shared else str(tmp_path / "cache"))
 
 
 @pytest.fixture

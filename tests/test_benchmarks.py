@@ -2,9 +2,12 @@
 import json
 import os
 
+import pytest
+
 from benchmarks import convergence, report, speed
 
 
+@pytest.mark.slow  # times real epochs
 def test_speed_measures_both_frameworks(tmp_path):
     rows = [speed.measure_one(v, "dropout", 32, 256, 1, "cpu")
             for v in ("torch-eager", "flax-scan-matmul", "flax-scan-matmul-vmap8")]
@@ -13,6 +16,7 @@ def test_speed_measures_both_frameworks(tmp_path):
     assert "| dropout | 32 | flax-scan-matmul |" in speed.table(rows)
 
 
+@pytest.mark.slow  # trains both frameworks several times
 def test_convergence_resumes_and_report_has_verdicts(tmp_path, capfd):
     out = str(tmp_path / "conv")
     args = ["--seeds", "0,1", "--epochs", "2", "--data", "synthetic:600", "--out", out, "--batch-size", "32"]

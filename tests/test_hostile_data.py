@@ -51,8 +51,9 @@ try:
     error = None
 except UserError as e:
     error = str(e)
-print(json.dumps({"error": error, "seconds": time.perf_counter() - t0,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the parent's size.
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"error": error, "seconds": time.perf_counter() - t0, "peak_mib": hwm / 1024}))
 """
 
 
@@ -165,7 +166,9 @@ def test_huge_declared_size_is_refused_before_reading(tmp_path, case, archive, h
     assert os.path.getsize(path) < 2 * MIB
     got = load_in_child(path, tmp_path)
     assert got["error"] is not None and expected in got["error"], got
-    assert got["seconds"] < 2 and got["peak_mib"] < 300, got
+    # Reading the 1.5 GiB through took 10-21 s and 1.5-3.1 GiB; refusing from the header takes
+    # milliseconds. The memory bound is the check; the time bound is loose for a loaded machine.
+    assert got["peak_mib"] < 300 and got["seconds"] < 8, got
 
 
 def test_archive_that_unpacks_past_the_limit_stops(tmp_path, monkeypatch):
@@ -174,7 +177,7 @@ def test_archive_that_unpacks_past_the_limit_stops(tmp_path, monkeypatch):
     path = gzip_tar_with_zeros(str(tmp_path / "images.tar.gz"), tar_header("imgs/README", 100 * MIB), 100)
     t0 = time.perf_counter()
     assert "archive unpacks to over 64 MiB (test limit); not read further" in error_of(path)
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 8  # stops at 64 MiB, not at the 100 MiB the header promises
 
 
 def test_archive_with_too_many_entries_stops(tiny, tmp_path, monkeypatch):
@@ -229,7 +232,7 @@ def test_special_files_are_refused_without_reading(tiny, tmp_path, kind, expecte
         special_file(kind, source)
     got = load_in_child(source, tmp_path)
     assert got["error"] and f"{named} {expected}" in got["error"], got
-    assert got["seconds"] < 2, got
+    assert got["seconds"] < 8, got  # refused at once; a read would block until the child's timeout
 
 
 def png_header_only(width, height):
@@ -263,7 +266,7 @@ def test_huge_image_header_is_refused_before_decoding(tiny, tmp_path, name, blob
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no DecompressionBombWarning either
         assert f"image train/cat/{name} {expected}" in error_of(root)
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 8  # from the header; decoding 400M pixels would take far longer
 
 
 def test_only_png_and_jpeg_decoders_are_used(tiny, tmp_path):

@@ -18,6 +18,8 @@ import pytest
 from experiment.frameworks import FRAMEWORKS
 from tests.conftest import REPO, history_without_timings
 
+pytestmark = pytest.mark.slow  # real processes killed at random points
+
 PROGS = {name: fw.train for name, fw in FRAMEWORKS.items()}
 EXT = {name: fw.ckpt_ext for name, fw in FRAMEWORKS.items()}
 # 2 seeds in one run (the resumed state holds both), 19 batches an epoch incl. a partial one.
@@ -137,6 +139,7 @@ import io, os, sys, time
 import experiment.atomic as atomic
 import {module}.checkpoint as ckpt
 from {module}.train import main
+
 real = atomic.atomic_write
 def half_then_hang(path, write, binary=True):
     if "train_state" not in path or not os.path.exists(path):

@@ -16,6 +16,7 @@ def curves(path):
     return np.array([[e["train_loss"], e["train_acc"], e["val_loss"], e["val_acc"]] for e in h["epochs"]])
 
 
+@pytest.mark.slow  # several training runs
 @pytest.mark.parametrize("main, tol", [(flax_train.main, 1e-4), (torch_train.main, 0.0)])
 def test_multi_seed_run_equals_single_seed_runs(main, tol, tmp_path):
     common = ["--data", "synthetic:1000", "--model", "dropout", "--epochs", "2", "--no-progress",

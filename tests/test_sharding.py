@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # subprocesses with fake devices
+
 # Trains dropout for 2 epochs, saves per-epoch losses and final params, prints the layout.
 CHILD = """
 import json, sys
@@ -23,6 +25,7 @@ from experiment.split import epoch_order, make_splits
 from flax_impl.device import put
 from flax_impl.train import BACKEND
 from flax_impl.trainer import FlaxTrainer
+
 out, seeds, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
 p = train_parser(BACKEND.framework, BACKEND.add_flags)
 args = p.parse_args(["--data", "synthetic:700", "--model", "dropout", "--seeds", ",".join(map(str, seeds)), *extra])

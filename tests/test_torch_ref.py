@@ -2,6 +2,7 @@
 import json
 import os
 
+import pytest
 import torch
 
 from tests.conftest import history_without_timings
@@ -65,6 +66,7 @@ def test_evaluate_reports_accuracy_and_confusion_matrix(tmp_path):
     assert json.load(open(tmp_path / "ev" / "evaluation.json"))["test_acc"] == report["test_acc"]
 
 
+@pytest.mark.slow  # real data
 def test_short_run_on_real_data_beats_chance(tmp_path, real_data):
     out = str(tmp_path / "real")
     train.main(["--data", real_data, "--subset", "5000", "--epochs", "2", "--out", out, "--no-progress"])

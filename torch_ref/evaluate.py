@@ -2,8 +2,7 @@
 accuracy and confusion_matrix.png."""
 import torch
 
-from experiment.entry import run_evaluate
-from experiment.errors import exit_on_user_error
+from experiment.entry import evaluate_main
 from experiment.frameworks import FRAMEWORKS
 from torch_ref.checkpoint import model_from_checkpoint
 from torch_ref.trainer import pick_device, predict
@@ -18,10 +17,7 @@ def load_predictor(ckpt_path, device):
     return name, lambda x: predict(model, x, dev).numpy()
 
 
-@exit_on_user_error(FRAMEWORK.evaluate)
-def main(argv=None):
-    torch.use_deterministic_algorithms(True)
-    return run_evaluate(FRAMEWORK, load_predictor, argv)
+main = evaluate_main(FRAMEWORK, load_predictor, setup=lambda: torch.use_deterministic_algorithms(True))
 
 
 if __name__ == "__main__":

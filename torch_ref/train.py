@@ -2,15 +2,12 @@
 
   python -m torch_ref.train --model both --epochs 100 --data PATH --out runs/torch
 """
-from experiment.cli import default_config
-from experiment.entry import Backend, run_train
-from experiment.errors import exit_on_user_error
+from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
 from experiment.lanes import by_group
 from torch_ref.trainer import TorchTrainer
 
 FRAMEWORK = FRAMEWORKS["torch"]
-PROG = FRAMEWORK.train
 
 
 def add_torch_flags(p):
@@ -22,14 +19,8 @@ def add_torch_flags(p):
 BACKEND = Backend(FRAMEWORK, group_lanes=by_group, make_trainer=TorchTrainer, add_flags=add_torch_flags)
 
 
-def default(**overrides):
-    """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
-    return default_config(FRAMEWORK, add_torch_flags, **overrides)
-
-
-@exit_on_user_error(PROG)
-def main(argv=None):
-    return run_train(BACKEND, argv)
+default = BACKEND.default
+main = train_main(BACKEND)
 
 
 if __name__ == "__main__":

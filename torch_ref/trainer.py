@@ -11,6 +11,7 @@ from tqdm import tqdm
 from experiment.batching import EVAL_BATCH, batch_slices
 from experiment.errors import Diverged, UserError
 from experiment.metrics import check_names, prefixed
+from experiment.trainer import DoneEpoch
 from torch_ref.checkpoint import load_train_state, save_checkpoint, save_train_state
 from torch_ref.models import build_model
 
@@ -57,16 +58,6 @@ class TorchLane:
         return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                 "optimizer": copy.deepcopy(self.opt.state_dict()), "rng": self.rng_state.clone(),
                 "cuda_rng": None if self.cuda_rng_state is None else self.cuda_rng_state.clone()}
-
-
-class DoneEpoch:
-    """An epoch that has already run (this trainer is synchronous)."""
-
-    def __init__(self, metrics, snapshot):
-        self._metrics, self.snapshot = metrics, snapshot
-
-    def metrics(self):
-        return self._metrics
 
 
 class TorchTrainer:
