@@ -10,6 +10,7 @@ from experiment.split import DEFAULT_VAL_FRACTION
 
 MODELS = ("baseline", "dropout")
 DEFAULT_BATCH_SIZE = 64  # the tutorial states none; 64 divides the 40,000 training images exactly
+TUTORIAL_RATE = 0.5
 DEVICE_HELP = "auto, cpu, gpu (CUDA for PyTorch) or tpu (JAX only); default %(default)s"
 
 
@@ -55,6 +56,16 @@ def seed_list(text):
     return seeds
 
 
+def rate_list(text):
+    try:
+        rates = [dropout_rate(t) for t in text.split(",")]
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated rates in [0, 1) like 0,0.25,0.5 ({e})") from None
+    if len(set(rates)) != len(rates):
+        raise argparse.ArgumentTypeError(f"repeated rate in {text!r}")
+    return rates
+
+
 def train_parser(fw, add_flags=None):
     """The train command's parser for framework `fw` (experiment.frameworks.Framework), with the
     framework's own flags added by add_flags(parser)."""
@@ -72,7 +83,10 @@ def train_parser(fw, add_flags=None):
     p.add_argument("--subset", type=positive_int, default=None,
                    help="use only the first N training images (smoke runs)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
-    p.add_argument("--dropout-rate", type=dropout_rate, default=0.5)
+    p.add_argument("--dropout-rate", type=dropout_rate, default=TUTORIAL_RATE)
+    p.add_argument("--dropout-rates", type=rate_list, default=None,
+                   help="train every rate as lanes, e.g. 0,0.1,0.25,0.5,0.7 (0: BaseLine, in baseline/; 0.5: "
+                        "dropout/; others: dropout_<rate>/); replaces --model and --dropout-rate")
     p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="DIR", default=None,

@@ -2,7 +2,7 @@
 says what each record keeps of them:
 
     run.json                 run_record()          everything that defines the run (what --resume reads)
-    history.json, checkpoints  recorded(model, seed)  the settings that decide a lane's numbers
+    history.json, checkpoints  recorded(lane)        the settings that decide a lane's numbers
 
 Settings that say how to run, not what (--overwrite, --resume, --no-progress), are never recorded.
 Framework flags (Flax's --impl, PyTorch's --engine, ...) live in `extras`, in the parser's order.
@@ -30,6 +30,7 @@ class RunConfig:
     subset: int | None = None
     lr: float = 1e-3
     dropout_rate: float = 0.5
+    dropout_rates: tuple | None = None  # --dropout-rates: lanes of every rate (0: the BaseLine)
     device: str = "cpu"
     overwrite: bool = False
     resume: str | None = None
@@ -42,8 +43,9 @@ class RunConfig:
         values = dict(vars(args) if isinstance(args, argparse.Namespace) else args)
         common = {f.name for f in dataclasses.fields(cls)} - {"framework", "extras"}
         fields = {k: values.pop(k) for k in list(values) if k in common}
-        if fields.get("seeds") is not None:
-            fields["seeds"] = tuple(fields["seeds"])
+        for k in ("seeds", "dropout_rates"):
+            if fields.get(k) is not None:
+                fields[k] = tuple(fields[k])
         return cls(framework=framework, **fields, extras=MappingProxyType(values))
 
     def replace(self, **changes):
@@ -53,9 +55,7 @@ class RunConfig:
         unknown = set(extras) - set(self.extras)
         if unknown:
             raise TypeError(f"unknown setting(s) {sorted(unknown)} for {self.framework}")
-        changes = {k: v for k, v in changes.items() if k in common}
-        if changes.get("seeds") is not None:
-            changes["seeds"] = tuple(changes["seeds"])
+        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items() if k in common}
         return dataclasses.replace(self, **changes, extras=MappingProxyType({**self.extras, **extras}))
 
     @property
@@ -65,15 +65,16 @@ class RunConfig:
     def as_flags(self):
         """Every setting as the parser names it, in the parser's order (seeds as a list)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("framework", "extras")}
-        if out["seeds"] is not None:
-            out["seeds"] = list(out["seeds"])
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
         return {**out, **self.extras}
 
     def run_record(self):
         """What run.json keeps: everything but how to run."""
         return {k: v for k, v in self.as_flags().items() if k not in RUNTIME_ONLY}
 
-    def recorded(self, model, seed, **lane):
-        """What a lane's history.json and checkpoints keep: the settings behind its numbers."""
+    def recorded(self, lane):
+        """What a lane's history.json and checkpoints keep: the settings behind its numbers (with
+        --dropout-rates, the lane's own rate as dropout_rate)."""
         kept = {k: v for k, v in self.run_record().items() if k != "seeds"}
-        return {**kept, "model": model, "seed": seed, **lane}
+        rate = {"dropout_rate": lane.dropout_rate} if self.dropout_rates is not None else {}
+        return {**kept, "model": lane.model, "seed": lane.seed, **rate}

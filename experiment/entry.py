@@ -39,8 +39,8 @@ class Backend:
     make_trainer(config, lanes, splits) -> a Trainer (experiment.trainer) for those lanes
     add_flags(parser) adds the framework's own flags; resume_may_change names those of them
     --resume may change; process_folder(args) names the subfolder of --out that a process other than
-    the first of a multi-host run writes to; writer_depth: epochs of writes that may wait while
-    the next epoch trains (0: write before training on).
+    the first of a multi-host run writes to; writer_depth(config): epochs of writes that may wait
+    while the next epoch trains (0: write before training on).
     """
     framework: Framework
     group_lanes: Callable
@@ -48,7 +48,7 @@ class Backend:
     add_flags: Callable = None
     resume_may_change: tuple = ()
     process_folder: Callable = lambda args: None
-    writer_depth: int = 0
+    writer_depth: Callable = lambda config: 0
 
     def default(self, **overrides):
         """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
@@ -69,6 +69,33 @@ def evaluate_main(fw, load_predictor, setup=lambda: None):
 
 
 def run_train(backend, argv=None):
+    """Parse, check every input, load the data, train. A stop signal (Ctrl-C, SIGTERM, SIGHUP)
+    before training stops at once; during training it ends the run after the epoch in progress."""
+    with StopRequest(print) as stop:
+        config, resume_cmd = None, None
+        try:
+            config, resume_cmd = configure(backend, argv)
+            lanes = plan_lanes(config)
+            out_dirs = [lane_dir(config, lane) for lane in lanes]
+            if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
+                raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite to "
+                                f"replace it, or choose another --out")
+            for d in out_dirs:  # refuse before spending minutes on data
+                prepare_out_dir(d, config.overwrite, config.resume)
+            splits, data_info = load_splits(config)
+            with Writer(backend.writer_depth(config)) as writer:
+                histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
+        except Interrupted as e:
+            raise e.with_command(resume_cmd) from None
+        except KeyboardInterrupt:  # before or between trainers: what finished is saved
+            raise Interrupted(None, signum=stop.signum, started=stop.started).with_command(resume_cmd) from None
+    tutorial_figure(config, histories)
+    return histories
+
+
+def configure(backend, argv):
+    """The run's RunConfig from the command line (or, with --resume, from run.json), and the command
+    that continues it."""
     fw = backend.framework
     parser = train_parser(fw, backend.add_flags)
     args = parser.parse_args(argv)
@@ -82,16 +109,12 @@ def run_train(backend, argv=None):
         args.out = os.path.join(args.out, sub)
         args.resume = args.resume and os.path.join(args.resume, sub)
     if args.resume:
-        config = resumed_config(parser, args, argv, fw.name, backend.resume_may_change)
-    else:
-        config = RunConfig.from_args(fw.name, args)
-    lanes = plan_lanes(config)
-    out_dirs = [lane_dir(config, lane) for lane in lanes]
-    if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
-        raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite to replace it, "
-                        f"or choose another --out")
-    for d in out_dirs:  # refuse before spending minutes on data
-        prepare_out_dir(d, config.overwrite, config.resume)
+        return resumed_config(parser, args, argv, fw.name, backend.resume_may_change), resume_cmd
+    return RunConfig.from_args(fw.name, args), resume_cmd
+
+
+def load_splits(config):
+    """The data, split and normalised, and what history.json says of it."""
     data = load_cifar10(config.data)
     splits = make_splits(data, config.val_fraction, config.split_seed, config.subset)
     if config.batch_size > len(splits.train_x):
@@ -99,15 +122,7 @@ def run_train(backend, argv=None):
     data_info = {"source": data.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x),
                  "n_test": len(splits.test_x), "val_fraction": config.val_fraction,
                  "split_seed": config.split_seed, "subset": config.subset}
-    try:
-        with StopRequest(print) as stop, Writer(backend.writer_depth) as writer:
-            histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
-    except Interrupted as e:
-        raise e.with_command(resume_cmd) from None
-    except KeyboardInterrupt:  # outside an epoch (startup, between trainers): finished epochs are saved
-        raise Interrupted(None).with_command(resume_cmd) from None
-    tutorial_figure(config, histories)
-    return histories
+    return splits, data_info
 
 
 def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop):
@@ -117,7 +132,7 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
     histories = {}
     for i, group in enumerate(groups):
         trainer = backend.make_trainer(config, group, splits)
-        hs = [new_history(fw.name, lane.model, config.recorded(lane.model, lane.seed), lane.seed,
+        hs = [new_history(fw.name, lane.model, config.recorded(lane), lane.seed,
                           trainer.device, trainer.versions, data_info) for lane in group]
         state_path = train_state_path(config.out, group, fw.ckpt_ext)
         first = 1
@@ -128,6 +143,7 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
             first = done + 1
         if i == 0:  # every input checked: from here on the output folder is ours
             start_run(config, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups])
+            stop.started = True
         names = "+".join(dict.fromkeys(lane.group for lane in group))
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
               f"{len(splits.train_x)} train / {len(splits.val_x)} val images"
@@ -145,16 +161,18 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
 
 
 def tutorial_figure(config, histories):
-    """With both models: OUT/curves.png, the tutorial's loss and accuracy panels (mean ± std with --seeds)."""
-    if not set(TUTORIAL_PREFIX) <= set(histories):
+    """With several groups: OUT/curves.png, the tutorial's loss and accuracy panels (normal_train,
+    normal_val, drop_train, drop_val, ...; mean ± std with --seeds)."""
+    if len(histories) < 2:
         return
     path = os.path.join(config.out, "curves.png")
-    groups = {TUTORIAL_PREFIX[g]: histories[g] for g in TUTORIAL_PREFIX}
+    groups = {TUTORIAL_PREFIX.get(g, g.replace("dropout_", "drop")): hs for g, hs in histories.items()}
+    what = "BaseLine vs Dropout" if set(histories) == set(TUTORIAL_PREFIX) else "dropout rates"
     if config.seeds is None:
         plot_curves({p: hs[0] for p, hs in groups.items()}, path,
-                    title=f"{config.framework}: BaseLine vs Dropout (seed {config.seed})")
+                    title=f"{config.framework}: {what} (seed {config.seed})")
     else:
-        plot_mean_std(groups, path, title=f"{config.framework}: BaseLine vs Dropout, seeds {config.seed_list}")
+        plot_mean_std(groups, path, title=f"{config.framework}: {what}, seeds {config.seed_list}")
     print(f"{FRAMEWORKS[config.framework].train}: wrote {path}")
 
 

@@ -2,7 +2,8 @@
 
     UserError    bad input (data, flags, checkpoints, output folder)   exit 2
     Diverged     the loss became NaN or Inf                            exit 3
-    Interrupted  Ctrl-C; the last finished epoch is saved              exit 130 (the shell's code for SIGINT)
+    Interrupted  Ctrl-C, SIGTERM, SIGHUP; the last finished epoch      exit 128 + the signal: 130 (SIGINT),
+                 is saved                                                143 (SIGTERM), 129 (SIGHUP)
 """
 import functools
 import sys
@@ -34,14 +35,18 @@ class Diverged(Stop):
 
 
 class Interrupted(Stop):
-    """Ctrl-C. `saved_epoch` is the last epoch on disk; `during` the epoch that was cut short."""
-    code = 130
+    """A stop signal. `saved_epoch` is the last epoch on disk; `during` the epoch that was cut short."""
+    code = 130  # 128 + SIGINT
 
-    def __init__(self, saved_epoch, during=None):
-        self.saved_epoch, self.during = saved_epoch, during
+    def __init__(self, saved_epoch, during=None, signum=None, started=True):
+        self.saved_epoch, self.during, self.started = saved_epoch, during, started
+        if signum:
+            self.code = 128 + signum
         super().__init__(f"interrupted after epoch {saved_epoch}")
 
     def explain(self, resume_command):
+        if not self.started or resume_command is None:
+            return "interrupted before training began; nothing was written"
         cut = f"during epoch {self.during}; " if self.during else ""
         if self.saved_epoch is None:
             saved = "finished epochs are saved"

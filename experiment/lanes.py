@@ -7,16 +7,31 @@
 """
 import os
 
-from experiment.cli import MODELS
+from experiment.cli import MODELS, TUTORIAL_RATE
+from experiment.errors import UserError
 from experiment.loop import TRAIN_STATE
 from experiment.trainer import Lane
 
 
 def plan_lanes(config):
-    """Every (model, seed) of the run, grouped by model, seeds in the order given."""
-    models = MODELS if config.model == "both" else (config.model,)
-    rate = {"baseline": 0.0, "dropout": config.dropout_rate}
-    return [Lane(m, rate[m], s, m) for m in models for s in config.seed_list]
+    """Every (model, rate, seed) of the run, grouped by model and rate, seeds in the order given."""
+    seeds = config.seed_list
+    if config.dropout_rates is None:
+        models = MODELS if config.model == "both" else (config.model,)
+        rate = {"baseline": 0.0, "dropout": config.dropout_rate}
+        return [Lane(m, rate[m], s, m) for m in models for s in seeds]
+    if config.model != "both" or config.dropout_rate != TUTORIAL_RATE:
+        raise UserError("--dropout-rates trains the BaseLine (rate 0) and Dropout at each rate given; "
+                        "drop --model and --dropout-rate")
+    return [Lane("baseline" if r == 0 else "dropout", r, s, group_name(r)) for r in config.dropout_rates
+            for s in seeds]
+
+
+def group_name(rate):
+    """Where a rate's lanes write: the tutorial's pair keeps baseline/ and dropout/."""
+    if rate == 0:
+        return "baseline"
+    return "dropout" if rate == TUTORIAL_RATE else f"dropout_{rate:g}"
 
 
 def lane_dir(config, lane):

@@ -37,29 +37,40 @@ def prepare_out_dir(path, overwrite, resume=False):
         raise UserError(f"cannot write to output folder {path} ({e.strerror})") from None
 
 
+# What asks a run to stop: Ctrl-C; SIGTERM from `docker stop`, Kubernetes or Slurm; SIGHUP when the
+# terminal goes away. Each is treated as Ctrl-C and ends with the shell's code for it (128 + signal).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 class StopRequest:
-    """First Ctrl-C: finish the epoch in progress, save, stop. Second: stop at once (the last
-    finished epoch is already saved)."""
+    """Before training (`training` False), a stop signal stops at once: nothing is lost. During
+    training, the first one finishes the epoch in progress, saves and stops; a second stops at once
+    (the last finished epoch is already saved). `signum`: the first signal; `started`: whether this
+    run's run.json was written (so --resume can continue it)."""
 
     def __init__(self, log):
-        self.requested, self.log, self.previous = False, log, None
+        self.requested, self.log, self.previous, self.signum = False, log, {}, None
+        self.training = self.started = False
 
     def __enter__(self):
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self.previous = None
+        for sig in STOP_SIGNALS:
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                break
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
+        self.signum = self.signum or signum
+        if self.requested or not self.training:
             raise KeyboardInterrupt
         self.requested = True
-        self.log("interrupt: finishing this epoch and saving (Ctrl-C again to stop now)")
+        name = signal.Signals(signum).name
+        self.log(f"{name}: finishing this epoch and saving (send it again, or Ctrl-C, to stop now)")
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path, writer, start_epoch=1,
@@ -70,6 +81,10 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
     so its device never waits for the host. Returns the histories."""
     requested = (lambda: stop is not None and stop.requested)  # noqa: E731
     saved, last_done = start_epoch - 1, None
+    if stop is not None:
+        stop.training = True
+        if requested():  # asked while another trainer finished its run
+            raise Interrupted(saved, signum=stop.signum)
 
     def dispatch(epoch):
         t0 = time.perf_counter()
@@ -103,10 +118,10 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
             if epoch == epochs:
                 break
             if requested():
-                raise Interrupted(epoch)
+                raise Interrupted(epoch, signum=stop.signum)
             pending, epoch = ahead or dispatch(epoch + 1), epoch + 1
     except KeyboardInterrupt:  # a second Ctrl-C: stop now; the last finished epoch is on disk
-        raise Interrupted(saved, during=saved + 1) from None
+        raise Interrupted(saved, during=saved + 1, signum=stop.signum if stop else None) from None
     for lane, history, out in zip(trainer.lanes, histories, out_dirs):
         plot_curves({"": history}, os.path.join(out, "curves.png"),
                     title=f"{history['framework']} {lane.group} (seed {lane.seed})")
@@ -116,9 +131,12 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
 def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path, writer, log):
     """Add the epoch to every lane's history, log it and queue its writes: per lane best (if it is),
     last and history.json, then the train state, in that order."""
+    compiled = trainer.compile_stats()
     for i, (lane, history, out) in enumerate(zip(trainer.lanes, histories, out_dirs)):
         row = {"epoch": epoch, **{k: float(v[i]) for k, v in metrics.items()}, "seconds": round(seconds, 3)}
         is_best = add_epoch(history, row)
+        if compiled is not None:  # apart from the epochs' seconds: what compiling cost this process
+            history["compile"] = compiled
         meta = dict(epoch=epoch, val_loss=row["val_loss"], val_acc=row["val_acc"])
         if is_best:
             writer.submit(trainer.save, snapshot, i, os.path.join(out, "best" + trainer.ckpt_ext), meta)

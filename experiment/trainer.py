@@ -71,3 +71,7 @@ class Trainer(Protocol):
 
     def load_train_state(self, path: str) -> tuple[int, list]:
         """(last saved epoch, histories) from a train state; the lanes continue from it exactly."""
+
+    def compile_stats(self) -> dict | None:
+        """What compiling cost this process so far ({'seconds', 'cache_hits', 'cache_misses'}), kept
+        in history.json apart from the epochs' seconds; None where nothing is compiled."""

@@ -4,6 +4,7 @@ Layer names match torch_ref (conv1, conv2, fc1..fc3) so weights convert one to o
 output is flattened in PyTorch's (C, H, W) order, so fc1's weights line up with PyTorch's.
 """
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from flax_impl.init import torch_uniform
@@ -38,34 +39,55 @@ def dense(x, features, init, name):
     return nn.Dense(features, name=name)(x)
 
 
+# LeNet(dropout_rate=PER_LANE): the rate is an input of each call (one per lane of a vmapped program).
+PER_LANE = "per-lane"
+
+
+class LaneDropout(nn.Module):
+    """nn.Dropout with the rate as an input rather than a setting, so lanes of one program can use
+    different rates. Same key (make_rng in a module of the same name), same mask, same 1/(1-p)
+    scaling as nn.Dropout; a lane whose rate is 0 gets its input unchanged, bit for bit."""
+
+    @nn.compact
+    def __call__(self, x, rate, deterministic):
+        if deterministic:
+            return x
+        keep = 1.0 - rate
+        mask = jax.random.bernoulli(self.make_rng("dropout"), p=keep, shape=x.shape)
+        return jnp.where(rate > 0, jax.lax.select(mask, x / keep, jnp.zeros_like(x)), x)
+
+
 class LeNet(nn.Module):
-    """BaseLineModel when dropout_rate is None, DropoutModel otherwise."""
-    dropout_rate: float | None = None
+    """BaseLineModel when dropout_rate is None, DropoutModel otherwise; with PER_LANE, the rate of
+    each call is given as `rate` (0: exactly the BaseLine)."""
+    dropout_rate: float | str | None = None
     init_scheme: str = "torch"
     impl: str = "matmul"
 
     @nn.compact
-    def __call__(self, x, train=False):
+    def __call__(self, x, train=False, rate=None):
         x = max_pool_2x2(nn.relu(Conv(6, init_scheme=self.init_scheme, impl=self.impl, name="conv1")(x)), self.impl)
         x = max_pool_2x2(nn.relu(Conv(16, init_scheme=self.init_scheme, impl=self.impl, name="conv2")(x)), self.impl)
         x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # PyTorch's flatten order
-        x = nn.relu(dense(self._drop(1, x, train), 120, self.init_scheme, "fc1"))
-        x = nn.relu(dense(self._drop(2, x, train), 84, self.init_scheme, "fc2"))
-        return dense(self._drop(3, x, train), 10, self.init_scheme, "fc3")
+        x = nn.relu(dense(self._drop(1, x, train, rate), 120, self.init_scheme, "fc1"))
+        x = nn.relu(dense(self._drop(2, x, train, rate), 84, self.init_scheme, "fc2"))
+        return dense(self._drop(3, x, train, rate), 10, self.init_scheme, "fc3")
 
-    def _drop(self, i, x, train):
+    def _drop(self, i, x, train, rate):
         """dropout_1..3 before fc1..fc3, as in the tutorial; masks from the 'dropout' rng."""
         if self.dropout_rate is None:
             return x
+        if self.dropout_rate == PER_LANE:
+            return LaneDropout(name=f"dropout_{i}")(x, rate, not train)
         return nn.Dropout(self.dropout_rate, deterministic=not train, name=f"dropout_{i}")(x)
 
 
 def build_model(name, dropout_rate=0.5, init_scheme="torch", impl="matmul"):
-    if name == "baseline":
-        return LeNet(None, init_scheme, impl)
-    if name == "dropout":
-        return LeNet(dropout_rate, init_scheme, impl)
-    raise ValueError(f"unknown model {name!r}")
+    """'baseline', 'dropout' (at dropout_rate), or 'lanes': every lane with its own rate (PER_LANE)."""
+    rates = {"baseline": None, "dropout": dropout_rate, "lanes": PER_LANE}
+    if name not in rates:
+        raise ValueError(f"unknown model {name!r}")
+    return LeNet(rates[name], init_scheme, impl)
 
 
 def count_parameters(params):

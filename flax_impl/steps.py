@@ -17,15 +17,17 @@ def make_optimizer(lr):
     return optax.adam(lr, b1=0.9, b2=0.999, eps=1e-8)
 
 
-def init_state(model, tx, seed):
-    """Params from `seed` (init key), run key for dropout derived from the same seed."""
+def init_state(model, tx, seed, rate=None):
+    """Params from `seed` (init key), run key for dropout derived from the same seed; `rate`, the
+    lane's dropout rate, for a model whose rate is per lane (flax_impl.models.PER_LANE)."""
     init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
     params = model.init(init_key, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
-    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32), "key": run_key}
+    state = {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32), "key": run_key}
+    return state if rate is None else {**state, "rate": jnp.asarray(rate, jnp.float32)}
 
 
-def loss_and_logits(model, params, x, y, key, train):
-    logits = model.apply({"params": params}, x, train=train, rngs={"dropout": key} if train else None)
+def loss_and_logits(model, params, x, y, key, train, rate=None):
+    logits = model.apply({"params": params}, x, train=train, rngs={"dropout": key} if train else None, rate=rate)
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
 
 
@@ -53,22 +55,22 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
     gradients are averaged (the same gradient as the whole batch's, summed in another order):
     on CPU a chunk's activations stay in cache, so batch 256 trains as fast per image as 64.
     """
-    grad_fn = jax.value_and_grad(lambda p, x, y, k: loss_and_logits(model, p, x, y, k, True), has_aux=True)
+    grad_fn = jax.value_and_grad(lambda p, x, y, k, r: loss_and_logits(model, p, x, y, k, True, r), has_aux=True)
 
-    def grads_and_metrics(params, x, y, key):
-        (loss, logits), grads = grad_fn(params, x, y, key)
+    def grads_and_metrics(params, x, y, key, rate):
+        (loss, logits), grads = grad_fn(params, x, y, key, rate)
         return grads, batch_metrics(logits, y, loss)
 
-    def chunked(params, x, y, key):
+    def chunked(params, x, y, key, rate):
         n = x.shape[0] // micro_batch
         xs, ys = split_full(x, micro_batch)[0], split_full(y, micro_batch)[0]
 
         def body(acc, chunk):
             i, xc, yc = chunk
-            out = grads_and_metrics(params, xc, yc, jax.random.fold_in(key, i))
+            out = grads_and_metrics(params, xc, yc, jax.random.fold_in(key, i), rate)
             return jax.tree_util.tree_map(jnp.add, acc, out), None
 
-        zero = zeros_of(grads_and_metrics, params, xs[0], ys[0], key)
+        zero = zeros_of(grads_and_metrics, params, xs[0], ys[0], key, rate)
         (grads, metrics), _ = jax.lax.scan(body, zero, (jnp.arange(n), xs, ys))
         # Means over the chunks; counts stay summed.
         means = {k: v / n if is_mean(v) else v for k, v in metrics.items()}
@@ -77,10 +79,10 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
     def step(state, x, y):
         key = jax.random.fold_in(state["key"], state["step"])
         split = micro_batch and x.shape[0] > micro_batch and x.shape[0] % micro_batch == 0
-        grads, metrics = (chunked if split else grads_and_metrics)(state["params"], x, y, key)
+        grads, metrics = (chunked if split else grads_and_metrics)(state["params"], x, y, key, state.get("rate"))
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        new = {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
-               "step": state["step"] + 1, "key": state["key"]}
+        new = dict(state, params=optax.apply_updates(state["params"], updates), opt_state=opt_state,
+                   step=state["step"] + 1)
         return new, metrics
 
     return step

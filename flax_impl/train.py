@@ -4,7 +4,6 @@
 """
 from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
-from experiment.lanes import by_group
 from flax_impl.models import INITS
 from flax_impl.ops import IMPLS
 from flax_impl.trainer import FlaxTrainer
@@ -26,6 +25,9 @@ def add_flax_flags(p):
                    help="several hosts: process 0's address for jax.distributed.initialize")
     p.add_argument("--num-processes", type=int, default=None, help="several hosts: how many processes")
     p.add_argument("--process-id", type=int, default=None, help="several hosts: this process's id")
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help="compile afresh instead of loading programs from JAX's cache on disk "
+                        "(also: LENET_COMPILE_CACHE=0)")
 
 
 def process_folder(args):
@@ -34,9 +36,21 @@ def process_folder(args):
     return f"process_{args.process_id}" if args.process_id else None
 
 
-BACKEND = Backend(FRAMEWORK, group_lanes=by_group, make_trainer=FlaxTrainer, add_flags=add_flax_flags,
-                  # a multi-host run may restart on other hosts
-                  resume_may_change=("coordinator", "num_processes"), process_folder=process_folder)
+def one_program(config, lanes):
+    """Every lane (models x dropout rates x seeds) in one compiled program."""
+    return [lanes]
+
+
+def writer_depth(config):
+    """Write epoch N's files while epoch N+1 trains; inline with several hosts, where gathering a
+    state is a collective that must not run beside the main thread's programs."""
+    return 0 if config.extras["num_processes"] else 1
+
+
+BACKEND = Backend(FRAMEWORK, group_lanes=one_program, make_trainer=FlaxTrainer, add_flags=add_flax_flags,
+                  # a multi-host run may restart on other hosts; the cache only saves time
+                  resume_may_change=("coordinator", "num_processes", "no_compile_cache"),
+                  process_folder=process_folder, writer_depth=writer_depth)
 
 
 default = BACKEND.default

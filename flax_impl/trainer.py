@@ -9,8 +9,8 @@ from experiment.batching import lane_batches
 from experiment.errors import UserError
 from experiment.loop import finite_or_raise
 from experiment.metrics import prefixed
-from experiment.trainer import DoneEpoch
 from flax_impl.checkpoint import load_train_state, save_checkpoint, save_train_state
+from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
 from flax_impl.models import build_model
 from flax_impl.program import DeviceData, LaneProgram
@@ -35,38 +35,88 @@ def epoch_totals(metrics, batch_size):
             else v.sum(axis=1) for k, v in metrics.items()}
 
 
+class HostCopy:
+    """A lane-stacked state on the devices, copied to the host once, when first needed (by the
+    writer, possibly on its own thread). The copy starts at once, without waiting for it."""
+
+    def __init__(self, tree):
+        self.tree, self._host = tree, None
+        for leaf in jax.tree_util.tree_leaves(tree):
+            if leaf.is_fully_addressable:
+                leaf.copy_to_host_async()
+
+    def host(self):
+        if self._host is None:
+            self._host = fetch(self.tree)
+        return self._host
+
+    def lane(self, i):
+        return jax.tree_util.tree_map(lambda a: a[i], self.host())
+
+
+class FlaxEpoch:
+    """An epoch whose training and validation are queued on the devices (experiment.trainer.EpochRun)."""
+
+    def __init__(self, trainer, steps, last, val, state):
+        self.trainer, self.steps, self.last, self.val = trainer, steps, last, val
+        self.snapshot = HostCopy(state)
+        for leaf in jax.tree_util.tree_leaves((steps, last, val)):
+            leaf.copy_to_host_async()
+
+    def metrics(self):
+        return {**self.trainer.train_metrics(self.steps, self.last), **self.trainer.val_metrics(self.val)}
+
+
 class FlaxTrainer:
     """All lanes in one compiled program: the state has a leading lane axis and every function
-    maps over it (flax_impl.program)."""
+    maps over it (flax_impl.program). Lanes of one network and rate use that model as it is; lanes
+    of several (BaseLine and Dropout, or several rates) use the model with a per-lane rate.
+    Pipelined: start_epoch queues the work and returns; the loop reads the metrics later."""
 
     ckpt_ext = ".msgpack"
-    pipelined = False
+    pipelined = True
 
     def __init__(self, config, lanes, splits):
         self.config, self.lanes = config, list(lanes)
-        models = {(lane.model, lane.dropout_rate) for lane in self.lanes}
-        if len(models) != 1:
-            raise ValueError(f"one FlaxTrainer trains one model; got {sorted(models)}")
-        (name, rate), = models
         x = config.extras
+        enable_cache(not x["no_compile_cache"])
+        self.compile_start = STATS.snapshot()
         self.mesh = lane_mesh(config, len(self.lanes))
         n_dev = self.mesh.devices.size
         self.device = describe(self.mesh.devices.flat[0]) + (f" x{n_dev}" if n_dev > 1 else "")
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
         self.batch_size, self.fuse = config.batch_size, x["fuse"]
-        self.model = build_model(name, rate, x["init"], x["impl"])
+        kinds = {(lane.model, lane.dropout_rate) for lane in self.lanes}
+        if len(kinds) == 1:  # one network, one rate: the model exactly as it is trained alone
+            (name, rate), = kinds
+            self.model, rates = build_model(name, rate, x["init"], x["impl"]), None
+        else:
+            self.model = build_model("lanes", init_scheme=x["init"], impl=x["impl"])
+            rates = np.array([lane.dropout_rate for lane in self.lanes], np.float32)
         self.tx = make_optimizer(config.lr)
-        self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), x["data_parallel"])
-        self.state = self.program.init(put(np.array([lane.seed for lane in self.lanes]), self.program.lanes_sh))
-        self.data = DeviceData(splits, self.program)
+        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), x["data_parallel"])
+        seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
+        self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
+        self.data = DeviceData(splits, p)
+
+    def compile_stats(self):
+        return STATS.since(self.compile_start)
 
     def start_epoch(self, epoch, orders):
-        metrics = {**self.train_epoch(epoch, orders), **self.validate()}
-        return DoneEpoch(metrics, self.state)
+        steps, last = self.dispatch_train(orders)
+        return FlaxEpoch(self, steps, last, self.dispatch_validate(), self.state)
 
     def train_epoch(self, epoch, orders):
-        """Full batches in one compiled scan (or one jit call each); the last partial batch, if
-        any, as one more step of its own size, as PyTorch's DataLoader(drop_last=False) does."""
+        """One epoch's training, waited for: {'train_loss': [lanes], 'train_acc': [lanes]}."""
+        return self.train_metrics(*self.dispatch_train(orders))
+
+    def validate(self):
+        return self.val_metrics(self.dispatch_validate())
+
+    def dispatch_train(self, orders):
+        """Queue the full batches as one compiled scan (or one jit call each) and the last partial
+        batch, if any, as one more step of its own size, as PyTorch's DataLoader(drop_last=False)
+        does; returns their per-step metrics, still on the devices."""
         p, d = self.program, self.data
         full, rest = lane_batches(orders, self.batch_size)
         full = put(full, p.batch_sh)
@@ -78,31 +128,40 @@ class FlaxTrainer:
                 self.state, out = p.step(self.state, d.train_x, d.train_y, full[:, b])
                 outs.append(out)
             steps = {k: jnp.stack([o[k] for o in outs], axis=1) for k in outs[0]}
+        last = None
+        if rest.shape[1]:
+            self.state, last = p.step(self.state, d.train_x, d.train_y, put(rest, p.lanes_sh))
+        return steps, last
+
+    def dispatch_validate(self):
+        return [self.program.evaluate(self.state["params"], xs, ys) for xs, ys in self.data.val]
+
+    def train_metrics(self, steps, last):
+        """Per-step metrics -> per-lane averages over the epoch's images; Diverged on a NaN/Inf loss."""
         steps = fetch(steps)
         finite_or_raise(steps["loss"])
         totals = epoch_totals(steps, self.batch_size)
-        if rest.shape[1]:
-            self.state, last = p.step(self.state, d.train_x, d.train_y, put(rest, p.lanes_sh))
-            last = fetch(last)
-            finite_or_raise(last["loss"][:, None], first_step=full.shape[1])
-            for k, v in epoch_totals({k: v[:, None] for k, v in last.items()}, rest.shape[1]).items():
+        if last is not None:
+            last = {k: v[:, None] for k, v in fetch(last).items()}
+            finite_or_raise(last["loss"], first_step=steps["loss"].shape[1])
+            rest = self.data.n_train - steps["loss"].shape[1] * self.batch_size
+            for k, v in epoch_totals(last, rest).items():
                 totals[k] = totals[k] + v
-        return prefixed("train", totals, orders.shape[1])
+        return prefixed("train", totals, self.data.n_train)
 
-    def validate(self):
+    def val_metrics(self, chunks):
         totals = {}
-        for xs, ys in self.data.val:
-            for k, v in fetch(self.program.evaluate(self.state["params"], xs, ys)).items():
+        for chunk in chunks:
+            for k, v in fetch(chunk).items():
                 totals[k] = totals.get(k, 0) + v
         return prefixed("val", totals, self.data.n_val)
 
     def save(self, snapshot, lane, path, meta):
-        state = fetch(jax.tree_util.tree_map(lambda a: a[lane], snapshot))  # slice on the device, fetch one lane
-        config = self.config.recorded(self.lanes[lane].model, self.lanes[lane].seed)
-        save_checkpoint(path, self.lanes[lane].model, state, config, **meta)
+        config = self.config.recorded(self.lanes[lane])
+        save_checkpoint(path, self.lanes[lane].model, snapshot.lane(lane), config, **meta)
 
     def save_train_state(self, snapshot, path, epoch, histories):
-        save_train_state(path, self.lanes, epoch, fetch(snapshot), histories)
+        save_train_state(path, self.lanes, epoch, snapshot.host(), histories)
 
     def load_train_state(self, path):
         """Params, optimiser state, step and run key of every lane, bit for bit, laid out on the

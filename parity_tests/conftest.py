@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import private_cache, real_data, real_data_cache  # noqa: F401  (shared fixtures)
+from tests.conftest import private_cache, real_data, real_data_cache, shared_compile_cache  # noqa: F401  (shared)
 
 
 @pytest.fixture(scope="session")

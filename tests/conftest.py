@@ -12,6 +12,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_COPY = os.path.join(REPO, "..", "shared", "datasets", "cifar10-jpeg.tar.gz")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_compile_cache(tmp_path_factory):
+    """One JAX compilation cache for the session (subprocesses inherit it): each program is
+    compiled once, not once per test. Tests of the cache itself set their own."""
+    os.environ["LENET_COMPILE_CACHE"] = str(tmp_path_factory.mktemp("jax-compile"))
+
+
 @pytest.fixture(scope="session")
 def real_data_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("real-data-cache"))

@@ -15,8 +15,9 @@ def add_torch_flags(p):
                    help="train through torch.compile(model) (needs a C++ compiler on CPU)")
 
 
-# The tutorial's loop trains one model after the other.
-BACKEND = Backend(FRAMEWORK, group_lanes=by_group, make_trainer=TorchTrainer, add_flags=add_torch_flags)
+# The tutorial's loop trains one model after the other; epoch N's files are written while N+1 trains.
+BACKEND = Backend(FRAMEWORK, group_lanes=by_group, make_trainer=TorchTrainer, add_flags=add_torch_flags,
+                  writer_depth=lambda config: 1)
 
 
 default = BACKEND.default

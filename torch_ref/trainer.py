@@ -78,6 +78,9 @@ class TorchTrainer:
         self.device = describe(self.dev)
         self.versions = {"torch": torch.__version__}
 
+    def compile_stats(self):
+        return None
+
     def start_epoch(self, epoch, orders):
         metrics = {**self.train_epoch(epoch, orders), **self.validate()}
         return DoneEpoch(metrics, [lane.state() for lane in self.torch_lanes])
@@ -133,7 +136,7 @@ class TorchTrainer:
         return check_names({k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}, "val")
 
     def save(self, snapshot, lane, path, meta):
-        config = self.config.recorded(self.lanes[lane].model, self.lanes[lane].seed)
+        config = self.config.recorded(self.lanes[lane])
         save_checkpoint(path, self.lanes[lane].model, snapshot[lane]["model"], snapshot[lane]["optimizer"],
                         config, **meta)
 
