@@ -1,8 +1,12 @@
-"""Suite-wide options. `--device gpu` (or PARITY_DEVICE=gpu) runs the parity suite on a GPU in
-float32 without TF32: JAX matmuls at 'highest' precision, PyTorch's TF32 switched off."""
+"""Suite-wide options. `--device gpu` (or PARITY_DEVICE=gpu) runs the parity suite on a GPU at the
+project's default precision, 'highest': float32 matmuls and convolutions in full float32 in both
+frameworks (JAX at 'highest', PyTorch's cuBLAS and cuDNN without TF32)."""
 import os
 
 import pytest
+
+# cuBLAS reads this when CUDA starts; deterministic mode (torch.use_deterministic_algorithms) needs it.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def pytest_addoption(parser):
@@ -13,10 +17,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     import jax
     if config.getoption("--device") == "gpu":
-        import torch
+        from torch_ref.precision import set_precision
         jax.config.update("jax_default_matmul_precision", "highest")
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        set_precision("highest")
     else:  # CPU mode stays on the CPU even on a machine with a GPU
         jax.config.update("jax_platforms", "cpu")
 

@@ -12,6 +12,9 @@ MODELS = ("baseline", "dropout")
 DEFAULT_BATCH_SIZE = 64  # the tutorial states none; 64 divides the 40,000 training images exactly
 TUTORIAL_RATE = 0.5
 DEVICE_HELP = "auto, cpu, gpu (CUDA for PyTorch) or tpu (JAX only); default %(default)s"
+# float32 matmuls and convolutions: 'highest' computes them in full float32 on every device, so both
+# frameworks compute the same maths; 'tf32' lets GPUs use TensorFloat-32 (10-bit mantissa) in both.
+PRECISIONS = ("highest", "tf32")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -88,6 +91,8 @@ def train_parser(fw, add_flags=None):
                    help="train every rate as lanes, e.g. 0,0.1,0.25,0.5,0.7 (0: BaseLine, in baseline/; 0.5: "
                         "dropout/; others: dropout_<rate>/); replaces --model and --dropout-rate")
     p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
+    p.add_argument("--precision", choices=PRECISIONS, default="highest",
+                   help="float32 matmuls/convolutions: highest (full float32, the default) or tf32 (GPUs' TF32)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the run in DIR with its saved settings (--epochs may extend it)")

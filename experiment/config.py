@@ -32,6 +32,7 @@ class RunConfig:
     dropout_rate: float = 0.5
     dropout_rates: tuple | None = None  # --dropout-rates: lanes of every rate (0: the BaseLine)
     device: str = "cpu"
+    precision: str = "highest"        # float32 matmuls: 'highest' or 'tf32' (experiment.cli.PRECISIONS)
     overwrite: bool = False
     resume: str | None = None
     no_progress: bool = False

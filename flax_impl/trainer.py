@@ -17,6 +17,10 @@ from flax_impl.program import DeviceData, LaneProgram
 from flax_impl.steps import make_optimizer
 
 
+# --precision as JAX names it: float32 dots and convolutions at HIGHEST (full float32) or HIGH (TF32).
+JAX_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}
+
+
 def lane_mesh(config, n_lanes):
     """The devices of --device as a (lanes, data) mesh, or UserError."""
     x = config.extras
@@ -86,6 +90,7 @@ class FlaxTrainer:
         self.device = describe(self.mesh.devices.flat[0]) + (f" x{n_dev}" if n_dev > 1 else "")
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
         self.batch_size, self.fuse = config.batch_size, x["fuse"]
+        self.precision = JAX_PRECISION[config.precision]
         kinds = {(lane.model, lane.dropout_rate) for lane in self.lanes}
         if len(kinds) == 1:  # one network, one rate: the model exactly as it is trained alone
             (name, rate), = kinds
@@ -96,7 +101,8 @@ class FlaxTrainer:
         self.tx = make_optimizer(config.lr)
         p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), x["data_parallel"])
         seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
-        self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
+        with jax.default_matmul_precision(self.precision):
+            self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
         self.data = DeviceData(splits, p)
 
     def compile_stats(self):
@@ -117,6 +123,10 @@ class FlaxTrainer:
         """Queue the full batches as one compiled scan (or one jit call each) and the last partial
         batch, if any, as one more step of its own size, as PyTorch's DataLoader(drop_last=False)
         does; returns their per-step metrics, still on the devices."""
+        with jax.default_matmul_precision(self.precision):  # part of each program's compile key
+            return self._dispatch_train(orders)
+
+    def _dispatch_train(self, orders):
         p, d = self.program, self.data
         full, rest = lane_batches(orders, self.batch_size)
         full = put(full, p.batch_sh)
@@ -134,7 +144,8 @@ class FlaxTrainer:
         return steps, last
 
     def dispatch_validate(self):
-        return [self.program.evaluate(self.state["params"], xs, ys) for xs, ys in self.data.val]
+        with jax.default_matmul_precision(self.precision):
+            return [self.program.evaluate(self.state["params"], xs, ys) for xs, ys in self.data.val]
 
     def train_metrics(self, steps, last):
         """Per-step metrics -> per-lane averages over the epoch's images; Diverged on a NaN/Inf loss."""

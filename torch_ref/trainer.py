@@ -14,6 +14,7 @@ from experiment.metrics import check_names, prefixed
 from experiment.trainer import DoneEpoch
 from torch_ref.checkpoint import load_train_state, save_checkpoint, save_train_state
 from torch_ref.models import build_model
+from torch_ref.precision import set_precision
 
 
 def batch_metrics(logits, y, loss):
@@ -68,6 +69,7 @@ class TorchTrainer:
 
     def __init__(self, config, lanes, splits):
         self.dev = pick_device(config.device)
+        set_precision(config.precision)
         torch.use_deterministic_algorithms(True)
         self.config, self.lanes = config, list(lanes)
         self.torch_lanes = [TorchLane(lane, config, self.dev) for lane in self.lanes]
