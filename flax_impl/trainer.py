@@ -143,6 +143,16 @@ class FlaxTrainer:
             self.state, last = p.step(self.state, d.train_x, d.train_y, put(rest, p.lanes_sh))
         return steps, last
 
+    def lowered_text(self, orders):
+        """The epoch and evaluation programs as this trainer compiles them (its --precision
+        included), as StableHLO text: what the tests read the precision and layout from."""
+        p, d = self.program, self.data
+        with jax.default_matmul_precision(self.precision):
+            full = put(lane_batches(orders, self.batch_size)[0], p.batch_sh)
+            epoch = p.epoch.lower(self.state, d.train_x, d.train_y, full).as_text()
+            xs, ys = d.val[0]
+            return epoch, p.evaluate.lower(self.state["params"], xs, ys).as_text()
+
     def dispatch_validate(self):
         with jax.default_matmul_precision(self.precision):
             return [self.program.evaluate(self.state["params"], xs, ys) for xs, ys in self.data.val]

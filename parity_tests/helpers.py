@@ -17,6 +17,11 @@ def on_device(t):
     return t.to(TORCH_DEVICE)
 
 
+def device_flag():
+    """The suite's device as both command lines name it: 'cpu' or 'gpu'."""
+    return "gpu" if TORCH_DEVICE == "cuda" else "cpu"
+
+
 def twin_models(name, seed=0):
     torch.manual_seed(seed)
     tm = on_device(build_torch(name))

@@ -9,9 +9,11 @@ from flax_impl.models import build_model as build_flax
 from flax_impl.models import count_parameters
 from flax_impl.steps import init_state, make_optimizer
 from parity_tests.helpers import (
+    device_flag,
     flax_logits,
     flax_loss_and_grads,
     leaves,
+    on_device,
     torch_logits,
     torch_loss_and_grads,
     twin_models,
@@ -31,7 +33,7 @@ def test_structure_and_round_trips_are_exact(name):
     assert count_parameters(params) == sum(p.numel() for p in tm.parameters()) == 62006
     sd = tm.state_dict()
     back = flax_to_torch(torch_to_flax(sd))
-    assert all(torch.equal(back[k], sd[k]) for k in sd)
+    assert all(torch.equal(back[k], sd[k].cpu()) for k in sd)  # compared on the CPU, wherever sd lives
     again = torch_to_flax(flax_to_torch(flax_params))
     for k, v in leaves(flax_params).items():
         np.testing.assert_array_equal(leaves(again)[k], v)
@@ -91,9 +93,9 @@ def test_forward_agrees_after_training(real_batch, tmp_path, real_data):
     """A checkpoint the test trains (300 steps on real images) converted to Flax: same logits."""
     from torch_ref import train
     train.main(["--data", real_data, "--subset", "24000", "--epochs", "1", "--model", "dropout",
-                "--out", str(tmp_path), "--no-progress"])  # 19,200 images / 64 = 300 steps
+                "--out", str(tmp_path), "--no-progress", "--device", device_flag()])  # 19,200 images / 64 = 300 steps
     ckpt = torch.load(tmp_path / "dropout" / "last.pt", weights_only=True)
-    tm = build_torch("dropout")
+    tm = on_device(build_torch("dropout"))
     tm.load_state_dict(ckpt["state_dict"])
     x = real_batch[0]
     diff = np.abs(torch_logits(tm, x) - flax_logits(build_flax("dropout"), torch_to_flax(tm.state_dict()), x)).max()

@@ -21,16 +21,12 @@ from torch_ref.models import build_model as build_torch
 from torch_ref.trainer import TorchTrainer, pick_device, predict
 
 
-def device():
-    return "gpu" if helpers.TORCH_DEVICE == "cuda" else "cpu"
-
-
 def make_trainer(framework, model, splits, seed=0, **flax_flags):
     """One lane of `model`, on the suite's device; Flax one jit call per batch unless told."""
     if framework == "torch":
-        config = torch_train.default(model=model, seed=seed, device=device(), no_progress=True)
+        config = torch_train.default(model=model, seed=seed, device=helpers.device_flag(), no_progress=True)
         return TorchTrainer(config, plan_lanes(config), splits)
-    config = flax_train.default(model=model, seed=seed, device=device(), no_progress=True,
+    config = flax_train.default(model=model, seed=seed, device=helpers.device_flag(), no_progress=True,
                                 **{"fuse": "step", **flax_flags})
     return FlaxTrainer(config, plan_lanes(config), splits)
 
@@ -90,20 +86,22 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     data = load_cifar10(real_data)
     test_x = make_splits(data).test_x
     # A torch_ref best.pt, evaluated by both frameworks on the 10,000 test images.
+    dev = ["--device", helpers.device_flag()]
     torch_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "baseline",
-                      "--out", str(tmp_path / "t"), "--no-progress"])
+                      "--out", str(tmp_path / "t"), "--no-progress", *dev])
     ckpt = str(tmp_path / "t" / "baseline" / "best.pt")
-    t_dev = f_dev = device()
+    t_dev = f_dev = helpers.device_flag()
     _, torch_predict = torch_evaluate.load_predictor(ckpt, t_dev)
     _, flax_predict = flax_evaluate.load_predictor(ckpt, f_dev)
     preds = compare_predictions(torch_predict(test_x), flax_predict(test_x))
-    cm_t = torch_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "et")])["confusion_matrix"]
-    cm_f = flax_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "ef")])["confusion_matrix"]
+    cm_t = torch_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "et"), *dev])
+    cm_f = flax_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "ef"), *dev])
+    cm_t, cm_f = cm_t["confusion_matrix"], cm_f["confusion_matrix"]
     assert cm_t == cm_f and np.trace(np.array(cm_t)) == (preds == data.test_y).sum()
     # A Flax checkpoint, evaluated by PyTorch after conversion.
     from flax_impl import train as flax_train
     flax_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "dropout",
-                     "--out", str(tmp_path / "f"), "--no-progress"])
+                     "--out", str(tmp_path / "f"), "--no-progress", *dev])
     fckpt = str(tmp_path / "f" / "dropout" / "best.msgpack")
     _, _, params = flax_evaluate.load_params(fckpt)
     tm = build_torch("dropout")

@@ -25,3 +25,7 @@ TOP2_MARGIN = 1e-5
 CURVE_MEAN_ACC_POINTS = 2.0
 # ... and a Welch t-test on the final epoch must not tell the frameworks apart at the 1% level.
 CURVE_WELCH_P_MIN = 0.01
+# TF32 (--precision tf32, GPUs only): matmul and convolution inputs are rounded to a 10-bit mantissa
+# (relative error up to 2^-11 = 4.9e-4 per operand, so ~1e-3 per product), then summed in float32;
+# over hundreds of terms the errors mostly cancel. Compared relative to the largest value.
+TF32_RTOL_OF_MAX = 2e-3
