@@ -16,7 +16,6 @@ from flax_impl.models import build_model
 from flax_impl.program import DeviceData, LaneProgram
 from flax_impl.steps import make_optimizer
 
-
 # --precision as JAX names it: float32 dots and convolutions at HIGHEST (full float32) or HIGH (TF32).
 JAX_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}
 

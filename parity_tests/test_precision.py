@@ -3,7 +3,6 @@ tolerance while the full-float32 tolerance rejects it, which proves the switch i
 import jax
 import numpy as np
 import pytest
-import torch
 
 from experiment.lanes import plan_lanes
 from experiment.sources.synthetic import make_synthetic
