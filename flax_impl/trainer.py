@@ -6,6 +6,7 @@ import numpy as np
 import optax
 
 from experiment.batching import lane_batches
+from experiment.checkpoints import checkpoint_meta
 from experiment.errors import UserError
 from experiment.loop import finite_or_raise
 from experiment.metrics import prefixed
@@ -177,8 +178,9 @@ class FlaxTrainer:
         return prefixed("val", totals, self.data.n_val)
 
     def save(self, snapshot, lane, path, meta):
-        config = self.config.recorded(self.lanes[lane])
-        save_checkpoint(path, self.lanes[lane].model, snapshot.lane(lane), config, **meta)
+        x = self.lanes[lane]
+        save_checkpoint(path, snapshot.lane(lane)["params"],
+                        checkpoint_meta("flax", x, self.config.recorded(x), **meta))
 
     def save_train_state(self, snapshot, path, epoch, histories):
         save_train_state(path, self.lanes, epoch, snapshot.host(), histories)

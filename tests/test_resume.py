@@ -214,12 +214,12 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(f
     h = json.load(open(os.path.join(out, "baseline", "history.json")))
     assert len(h["epochs"]) == epoch - 1 and np.isfinite(h["epochs"][-1]["train_loss"])
     if fw == "flax":
-        from flax_impl.checkpoint import load_checkpoint
-        last = load_checkpoint(os.path.join(out, "baseline", "last.msgpack"))
+        from flax import serialization
+        last = serialization.msgpack_restore(open(os.path.join(out, "baseline", "last.msgpack"), "rb").read())
         assert json.loads(last["meta"])["epoch"] == epoch - 1
         assert all(np.isfinite(v).all() for _, v in _flat(last["params"]))
     else:
-        from torch_ref.checkpoint import load_checkpoint
-        last = load_checkpoint(os.path.join(out, "baseline", "last.pt"))
-        assert last["epoch"] == epoch - 1
-        assert all(np.isfinite(v.numpy()).all() for v in last["state_dict"].values())
+        import torch
+        assert json.load(open(os.path.join(out, "baseline", "last.json")))["epoch"] == epoch - 1
+        weights = torch.load(os.path.join(out, "baseline", "last.pt"), weights_only=True)
+        assert all(np.isfinite(v.numpy()).all() for v in weights.values())

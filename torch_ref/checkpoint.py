@@ -1,20 +1,44 @@
-"""Checkpoints of the PyTorch reference: saved atomically, loaded with one-line errors."""
+"""Checkpoints of the PyTorch reference, written atomically, read as untrusted input.
+
+    best.pt, last.pt     the bare state_dict, as the tutorial saves and loads it:
+                             model.load_state_dict(torch.load("runs/torch/dropout/best.pt"))
+    best.json, last.json beside them: what the weights are (experiment.checkpoints) and the SHA-256
+                         of the .pt they describe
+    train_state.pt       all lanes' model, optimiser and RNG state: what --resume continues from
+"""
+import hashlib
+import io
 import json
+import os
+import sys
 
 import torch
 
-from experiment.atomic import atomic_write
+from experiment.atomic import atomic_write, atomic_write_text
+from experiment.checkpoints import STATE_DICT_ONLY, check_finite, check_meta, check_number, damaged
 from experiment.errors import UserError
+from experiment.sources.bounded import Limit, read_regular
 from experiment.trainer import check_saved_lanes
 from torch_ref.models import build_model
 
-FORMAT = 2  # 1: written before lanes had a dropout rate and a group (no "format" key)
+FORMAT = 2  # train states; 1: written before lanes had a dropout rate and a group (no "format" key)
+# A LeNet's weights and Adam state are 0.75 MB; a train state of 1,000 lanes stays under this.
+FILE_LIMIT = Limit(1 << 30, "a train state of 1,000 LeNet lanes is 0.75 GB")
 
 
-def save_checkpoint(path, model_name, state_dict, optimizer_state, config, **meta):
-    state = {"format": FORMAT, "framework": "torch", "model": model_name, "config": config,
-             "state_dict": state_dict, "optimizer": optimizer_state, **meta}
-    atomic_write(path, lambda f: torch.save(state, f))
+def sidecar(path):
+    return os.path.splitext(path)[0] + ".json"
+
+
+def save_checkpoint(path, state_dict, meta):
+    """The bare state_dict at `path`, then its metadata beside it (the .json names the .pt's hash,
+    so a pair cut apart by a kill between the two writes is recognised)."""
+    buf = io.BytesIO()
+    torch.save(state_dict, buf)
+    blob = buf.getvalue()
+    atomic_write(path, lambda f: f.write(blob))
+    record = {**meta, "weights": os.path.basename(path), "sha256": hashlib.sha256(blob).hexdigest()}
+    atomic_write_text(sidecar(path), json.dumps(record, indent=1) + "\n")
 
 
 def save_train_state(path, lanes, epoch, states, histories):
@@ -25,46 +49,100 @@ def save_train_state(path, lanes, epoch, states, histories):
 
 
 def read_torch(path, what):
-    """torch.load of the file on the CPU, or UserError naming `what` it should have been."""
+    """(torch.load of the file on the CPU, its bytes), or UserError naming `what` it should have
+    been. Weights only: no code in the file runs. Only a regular file of bounded size is read."""
+    blob = read_regular(path, FILE_LIMIT, path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True), blob
     except Exception as e:  # torch raises many types for bad files
+        if looks_msgpack(blob):
+            raise UserError(f"{path} is a Flax checkpoint; evaluate it with python -m flax_impl.evaluate") from None
         raise UserError(f"{path} is not a readable PyTorch {what} ({type(e).__name__})") from None
+
+
+def looks_msgpack(blob):
+    """Whether the bytes are a Flax checkpoint (a msgpack map holding params): read only when the
+    msgpack package is there (it comes with Flax; torch_ref does not need it)."""
+    try:
+        import msgpack
+        tree = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    except Exception:  # not installed, or not msgpack: not a Flax file
+        return False
+    return isinstance(tree, dict) and "params" in tree
 
 
 def load_train_state(path, lanes):
     """(epoch, per-lane states, histories) of a train state written for these lanes, or UserError.
     Format 1 (one model, its seeds) is read too."""
-    state = read_torch(path, "train state")
+    state, _ = read_torch(path, "train state")
     if not isinstance(state, dict) or state.get("kind") != "train_state":
         raise UserError(f"{path} is not a train state of this project")
-    if state.get("format", 1) == 1:
-        saved, states = [{"model": state["model"], "seed": s} for s in state["seeds"]], state["lanes"]
-    elif state["format"] == FORMAT:
-        saved, states = state["lanes"], state["states"]
-    else:
-        raise UserError(f"{path} has train-state format {state['format']}; this version reads formats 1-{FORMAT}")
-    check_saved_lanes(path, saved, lanes)
-    return state["epoch"], states, json.loads(state["histories"])
+    with damaged(path, "train state"):
+        if state.get("format", 1) == 1:
+            saved, states = [{"model": state["model"], "seed": s} for s in state["seeds"]], state["lanes"]
+        elif state["format"] == FORMAT:
+            saved, states = state["lanes"], state["states"]
+        else:
+            raise UserError(f"{path} has train-state format {state['format']!r}; this version reads formats 1-{FORMAT}")
+        check_saved_lanes(path, saved, lanes)
+        histories = json.loads(state["histories"])
+        if not isinstance(histories, list) or len(histories) != len(lanes) or len(states) != len(lanes):
+            raise ValueError("one history and one state per lane")
+        for i, s in enumerate(states):
+            check_finite(path, {f"lane {i} {k}": v for k, v in s["model"].items()})
+        epoch = check_number(path, "its epoch", state["epoch"], 0, integer=True)
+    return epoch, states, histories
+
+
+def is_state_dict(obj):
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
 
 
 def load_checkpoint(path):
-    """Return the checkpoint dict, or raise UserError saying why it is not a usable one."""
-    if path.endswith(".msgpack"):  # torch_ref does not depend on JAX; flax_impl reads both formats
-        raise UserError(f"{path} is a Flax checkpoint; evaluate it with python -m flax_impl.evaluate")
-    ckpt = read_torch(path, "checkpoint")
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or ckpt.get("model") not in ("baseline", "dropout"):
-        raise UserError(f"{path} is not a checkpoint of this project (no model name / state_dict)")
-    return ckpt
+    """(model, dropout rate, state_dict) of a checkpoint: a bare state_dict (this project's or the
+    tutorial's own `best_ckpt.pth`), with its .json beside it if there is one, or a format 1-2
+    checkpoint (a dict holding the state_dict and its metadata). Model None: the weights came
+    alone (BaseLine and Dropout have the same ones and evaluate alike). UserError otherwise."""
+    raw, blob = read_torch(path, "checkpoint")
+    if is_state_dict(raw):
+        sd, meta = raw, read_sidecar(path, blob)
+    elif isinstance(raw, dict) and is_state_dict(raw.get("state_dict")):
+        if raw.get("kind") == "train_state":
+            raise UserError(f"{path} is a train state, not a checkpoint of this project")
+        sd, meta = raw["state_dict"], raw
+    else:
+        raise UserError(f"{path} is not a checkpoint of this project (neither a state_dict nor a dict holding one)")
+    check_finite(path, sd)
+    if meta is None:
+        return None, 0.0, sd
+    model, rate = check_meta(path, meta)
+    return model, rate, sd
+
+
+def read_sidecar(path, blob):
+    """The metadata beside a bare state_dict, or None (with a warning when it describes other weights)."""
+    side = sidecar(path)
+    if not os.path.exists(side):
+        return None
+    try:
+        meta = json.loads(read_regular(side, Limit(1 << 20, "a checkpoint's metadata is a few KB"), side))
+    except ValueError as e:
+        raise UserError(f"{side} is not readable JSON ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(blob).hexdigest():
+        print(f"warning: {side} describes other weights than {path}; evaluating the weights alone", file=sys.stderr)
+        return None
+    return meta
 
 
 def model_from_checkpoint(path):
-    ckpt = load_checkpoint(path)
-    rate = ckpt.get("config", {}).get("dropout_rate", 0.5)
-    model = build_model(ckpt["model"], rate)
+    """(name, torch model holding the checkpoint's weights), or UserError."""
+    model_name, rate, sd = load_checkpoint(path)
+    name = model_name or STATE_DICT_ONLY
+    model = build_model(model_name or "baseline", rate)
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(sd)
     except RuntimeError as e:
         first = str(e).strip().splitlines()[1:2] or [str(e)]
-        raise UserError(f"{path} does not fit the {ckpt['model']} architecture: {first[0].strip()}") from None
-    return ckpt["model"], model
+        raise UserError(f"{path} does not fit the {name} architecture: {first[0].strip()}") from None
+    return name, model

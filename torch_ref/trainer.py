@@ -9,6 +9,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from experiment.batching import EVAL_BATCH, batch_slices
+from experiment.checkpoints import checkpoint_meta
 from experiment.errors import Diverged, UserError
 from experiment.metrics import check_names, prefixed
 from experiment.trainer import DoneEpoch
@@ -138,9 +139,8 @@ class TorchTrainer:
         return check_names({k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}, "val")
 
     def save(self, snapshot, lane, path, meta):
-        config = self.config.recorded(self.lanes[lane])
-        save_checkpoint(path, self.lanes[lane].model, snapshot[lane]["model"], snapshot[lane]["optimizer"],
-                        config, **meta)
+        x = self.lanes[lane]
+        save_checkpoint(path, snapshot[lane]["model"], checkpoint_meta("torch", x, self.config.recorded(x), **meta))
 
     def save_train_state(self, snapshot, path, epoch, histories):
         save_train_state(path, self.lanes, epoch, snapshot, histories)
