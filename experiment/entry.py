@@ -24,9 +24,10 @@ from experiment.errors import Interrupted, UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS, Framework
 from experiment.history import new_history
 from experiment.lanes import lane_dir, plan_lanes, train_state_path
+from experiment.lock import FolderLock
 from experiment.loop import StopRequest, prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
-from experiment.runfile import RUN_FILE, resumed_config, start_run
+from experiment.runfile import RUN_FILE, check_same_data, resumed_config, start_run
 from experiment.split import make_splits, normalize
 from experiment.writer import Writer
 
@@ -77,14 +78,17 @@ def run_train(backend, argv=None):
             config, resume_cmd = configure(backend, argv)
             lanes = plan_lanes(config)
             out_dirs = [lane_dir(config, lane) for lane in lanes]
-            if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
-                raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite to "
-                                f"replace it, or choose another --out")
-            for d in out_dirs:  # refuse before spending minutes on data
-                prepare_out_dir(d, config.overwrite, config.resume)
-            splits, data_info = load_splits(config)
-            with Writer(backend.writer_depth(config)) as writer:
-                histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
+            with FolderLock(config.out):  # every flag checked; from here no other run may use OUT
+                if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
+                    raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite "
+                                    f"to replace it, or choose another --out")
+                for d in out_dirs:  # refuse before spending minutes on data
+                    prepare_out_dir(d, config.overwrite, config.resume)
+                splits, data_info = load_splits(config)
+                if config.resume:
+                    check_same_data(config.resume, data_info)
+                with Writer(backend.writer_depth(config)) as writer:
+                    histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
         except Interrupted as e:
             raise e.with_command(resume_cmd) from None
         except KeyboardInterrupt:  # before or between trainers: what finished is saved
@@ -101,6 +105,8 @@ def configure(backend, argv):
     args = parser.parse_args(argv)
     if args.resume == "":
         raise UserError("--resume needs the folder of the run to continue")
+    if args.out == "":
+        raise UserError("--out is empty; give the folder to write the run to")
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one")
     resume_cmd = f"{fw.command()} --resume {args.resume or args.out}"
@@ -121,7 +127,7 @@ def load_splits(config):
         raise UserError(f"--batch-size {config.batch_size} is larger than the {len(splits.train_x)} training images")
     data_info = {"source": data.source, "n_train": len(splits.train_x), "n_val": len(splits.val_x),
                  "n_test": len(splits.test_x), "val_fraction": config.val_fraction,
-                 "split_seed": config.split_seed, "subset": config.subset}
+                 "split_seed": config.split_seed, "subset": config.subset, "fingerprint": data.fingerprint()}
     return splits, data_info
 
 
@@ -142,7 +148,7 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
                 raise UserError(f"{state_path} has {done} epochs, more than --epochs {config.epochs}")
             first = done + 1
         if i == 0:  # every input checked: from here on the output folder is ours
-            start_run(config, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups])
+            start_run(config, data_info, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups])
             stop.started = True
         names = "+".join(dict.fromkeys(lane.group for lane in group))
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
@@ -187,7 +193,12 @@ def run_evaluate(fw, load_predictor, argv=None):
     report = evaluation_report(logits, data.test_y, data.classes)
     report.update(framework=fw.name, model=model, checkpoint=args.ckpt, data=data.source)
     out = args.out or os.path.dirname(os.path.abspath(args.ckpt))
-    os.makedirs(out, exist_ok=True)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file; give a folder for evaluation.json and confusion_matrix.png")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {out} ({e.strerror or e})") from None
     atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")
     plot_confusion(np.array(report["confusion_matrix"]), data.classes,
                    os.path.join(out, "confusion_matrix.png"),

@@ -5,6 +5,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiment.atomic import atomic_write  # noqa: E402
 from experiment.history import column  # noqa: E402
 
 # The tutorial's legend names for the combined figure.
@@ -21,8 +22,15 @@ def save_panels(fig, axes, path, title="", ylabel_suffix=""):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path):
+    """Write a figure atomically (a full disk is one line naming the file, the old figure stays)."""
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    finally:
+        plt.close(fig)
 
 
 def plot_curves(histories, path, title=""):
@@ -72,8 +80,7 @@ def plot_confusion(matrix, classes, path, title=""):
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def confusion_matrix(labels, preds, n_classes):

@@ -15,11 +15,12 @@ RUN_FORMAT = 2  # 1: no "format" key (read the same way)
 RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress")
 
 
-def start_run(config, state_files):
-    """Record the run's settings in OUT/run.json (what --resume reads) and, for a fresh run, drop
-    train states an earlier run left, so a kill in the first epoch cannot resume someone else's run."""
+def start_run(config, data_info, state_files):
+    """Record the run's settings and what data it trains on in OUT/run.json (what --resume reads)
+    and, for a fresh run, drop train states an earlier run left, so a kill in the first epoch cannot
+    resume someone else's run."""
     record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
-              "args": config.run_record()}
+              "args": config.run_record(), "data": data_info}
     atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
     stale = [] if config.resume else list(state_files)
     for root, _, files in os.walk(config.out):  # temp files of writes a kill cut short
@@ -69,6 +70,20 @@ def resumed_config(parser, args, argv, framework, may_change=()):
     saved.update({k: getattr(args, k) for k in given})
     saved.update(resume=d, out=d, overwrite=False)
     return RunConfig.from_args(framework, saved)
+
+
+def check_same_data(d, data_info):
+    """Refuse to resume on other data than the run trained on: sizes and content must match (the
+    same data read from another place is fine)."""
+    saved = read_run_file(d).get("data")
+    if not isinstance(saved, dict) or "fingerprint" not in saved:
+        return  # run.json of format 1 recorded no data: nothing to compare
+    keys = ("n_train", "n_val", "n_test", "fingerprint")
+    if any(saved.get(k) != data_info[k] for k in keys):
+        was = ", ".join(f"{k} {saved.get(k)}" for k in keys)
+        now = ", ".join(f"{k} {data_info[k]}" for k in keys)
+        raise UserError(f"--resume {d}: the data from {data_info['source']} is not what this run trained on "
+                        f"({now}; the run had {was}, from {saved.get('source')}); resume with that data")
 
 
 def as_argv(parser, settings):

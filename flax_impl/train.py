@@ -2,6 +2,9 @@
 
   python -m flax_impl.train --model both --epochs 100 --data PATH --out runs/flax
 """
+import argparse
+
+from experiment.cli import checked, positive_int
 from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
 from flax_impl.models import INITS
@@ -10,6 +13,7 @@ from flax_impl.trainer import FlaxTrainer
 
 FRAMEWORK = FRAMEWORKS["flax"]
 FUSES = ("scan", "step")
+non_negative_int = checked(int, lambda v: v >= 0, ">= 0")
 
 
 def add_flax_flags(p):
@@ -21,13 +25,20 @@ def add_flax_flags(p):
                    help="scan: each epoch is one compiled lax.scan; step: one jit call per batch")
     p.add_argument("--data-parallel", action="store_true",
                    help="split each batch over all devices of --device (default: devices split the lanes)")
-    p.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+    p.add_argument("--coordinator", metavar="HOST:PORT", type=host_port, default=None,
                    help="several hosts: process 0's address for jax.distributed.initialize")
-    p.add_argument("--num-processes", type=int, default=None, help="several hosts: how many processes")
-    p.add_argument("--process-id", type=int, default=None, help="several hosts: this process's id")
+    p.add_argument("--num-processes", type=positive_int, default=None, help="several hosts: how many processes")
+    p.add_argument("--process-id", type=non_negative_int, default=None, help="several hosts: this process's id")
     p.add_argument("--no-compile-cache", action="store_true",
                    help="compile afresh instead of loading programs from JAX's cache on disk "
                         "(also: LENET_COMPILE_CACHE=0)")
+
+
+def host_port(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port in 1..65535, got {text!r}")
+    return text
 
 
 def process_folder(args):

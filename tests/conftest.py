@@ -1,11 +1,14 @@
+import importlib
 import json
 import os
+import shutil
 import tarfile
 
 import pytest
 from PIL import Image
 
 from experiment.dataset import CLASSES
+from experiment.frameworks import FRAMEWORKS
 from experiment.sources.synthetic import make_synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,3 +69,47 @@ def history_without_timings(path):
     """(per-epoch rows without `seconds`, the whole history): what determinism tests compare."""
     h = json.load(open(path))
     return [{k: v for k, v in e.items() if k != "seconds"} for e in h["epochs"]], h
+
+
+# The command lines of both frameworks, and a finished tiny run of each for the bad-input tests.
+TRAIN = {name: importlib.import_module(fw.train).main for name, fw in FRAMEWORKS.items()}
+EVALUATE = {name: importlib.import_module(fw.evaluate).main for name, fw in FRAMEWORKS.items()}
+EXT = {name: fw.ckpt_ext for name, fw in FRAMEWORKS.items()}
+OTHER = {"flax": "torch", "torch": "flax"}
+TINY_RUN = ["--data", "synthetic:300", "--model", "baseline", "--epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+    """One finished tiny run per framework; each test works on a copy."""
+    runs = {}
+    for fw, main in TRAIN.items():
+        runs[fw] = str(tmp_path_factory.mktemp(fw) / "run")
+        main([*TINY_RUN, "--out", runs[fw]])
+    return runs
+
+
+@pytest.fixture
+def run_copy(finished_runs, tmp_path):
+    def copy(fw):
+        dst = str(tmp_path / f"{fw}-run")
+        shutil.copytree(finished_runs[fw], dst)
+        return dst
+    return copy
+
+
+def snapshot(folder):
+    return {os.path.relpath(os.path.join(r, f), folder): open(os.path.join(r, f), "rb").read()
+            for r, _, files in os.walk(folder) for f in files}
+
+
+def refused(main, argv, folder, capsys):
+    """Run a CLI in-process; assert exit 2, one line, no traceback, `folder` untouched."""
+    before = snapshot(folder)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert snapshot(folder) == before, "the output folder changed"
+    return err

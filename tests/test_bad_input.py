@@ -2,7 +2,6 @@
 prints one line that names the problem and no traceback, and leaves the output folder, which
 holds a finished run, byte for byte as it was."""
 import errno
-import importlib
 import os
 import shutil
 import subprocess
@@ -14,23 +13,7 @@ from PIL import Image
 
 from experiment.frameworks import FRAMEWORKS
 from experiment.sources.official import write_official
-from tests.conftest import REPO, tar_folder, write_imagefolder
-
-TRAIN = {name: importlib.import_module(fw.train).main for name, fw in FRAMEWORKS.items()}
-EVALUATE = {name: importlib.import_module(fw.evaluate).main for name, fw in FRAMEWORKS.items()}
-EXT = {name: fw.ckpt_ext for name, fw in FRAMEWORKS.items()}
-OTHER = {"flax": "torch", "torch": "flax"}
-TINY_RUN = ["--data", "synthetic:300", "--model", "baseline", "--epochs", "1", "--no-progress"]
-
-
-@pytest.fixture(scope="session")
-def finished_runs(tmp_path_factory):
-    """One finished tiny run per framework; each test works on a copy."""
-    runs = {}
-    for fw, main in TRAIN.items():
-        runs[fw] = str(tmp_path_factory.mktemp(fw) / "run")
-        main([*TINY_RUN, "--out", runs[fw]])
-    return runs
+from tests.conftest import EVALUATE, EXT, OTHER, REPO, TINY_RUN, TRAIN, refused, tar_folder, write_imagefolder
 
 
 @pytest.fixture(scope="session")
@@ -52,32 +35,6 @@ def bad_data(tmp_path_factory):
     shutil.rmtree(os.path.join(paths["missing_class"], "train", "frog"))
     paths["no_class_tar"] = tar_folder(paths["missing_class"], str(d / "missing-class.tar.gz"))
     return paths
-
-
-@pytest.fixture
-def run_copy(finished_runs, tmp_path):
-    def copy(fw):
-        dst = str(tmp_path / f"{fw}-run")
-        shutil.copytree(finished_runs[fw], dst)
-        return dst
-    return copy
-
-
-def snapshot(folder):
-    return {os.path.relpath(os.path.join(r, f), folder): open(os.path.join(r, f), "rb").read()
-            for r, _, files in os.walk(folder) for f in files}
-
-
-def refused(main, argv, folder, capsys):
-    """Run a CLI in-process; assert exit 2, one line, no traceback, `folder` untouched."""
-    before = snapshot(folder)
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert snapshot(folder) == before, "the output folder changed"
-    return err
 
 
 # (case, extra argv; {data}, {out}, {other}, {tmp} are filled in, expected text). The run's own
@@ -115,6 +72,21 @@ TRAIN_CASES = [
     ("resume the other framework's run", ["NO-OVERWRITE", "--resume", "{other}"], "it is a {other_fw} run"),
     ("resume from a corrupt train state", ["NO-OVERWRITE", "CORRUPT-STATE", "--resume", "{out}", "--epochs", "2"],
      "is not a readable"),
+    ("resume of an empty folder name", ["NO-OVERWRITE", "--resume", ""], "--resume needs the folder"),
+    ("seed negative", ["--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
+    ("split seed negative", ["--split-seed", "-1"], "argument --split-seed: must be in [0, 2**32), got -1"),
+    ("seed 2**64", ["--seed", str(2**64)], "argument --seed: must be in [0, 2**32)"),
+    ("seeds out of range", ["--seeds", "0,4294967296"], "must be in [0, 2**32)"),
+    ("empty data source", ["--data", ""], "the data source is empty"),
+    ("empty output folder name", ["--out", ""], "--out is empty"),
+    ("synthetic data too large", ["--data", "synthetic:10000000"], "N in [10, 100,000]"),
+    ("dropout rates malformed", ["--dropout-rates", "0,x"], "expected comma-separated rates in [0, 1)"),
+    ("dropout rates out of range", ["--dropout-rates", "0,1.5"], "expected comma-separated rates in [0, 1)"),
+    ("dropout rates repeated", ["--dropout-rates", "0,0.5,0.5"], "repeated rate in '0,0.5,0.5'"),
+    ("dropout rates with --model", ["--dropout-rates", "0,0.5"], "--dropout-rates trains the BaseLine"),
+    ("unknown precision", ["--precision", "bf16"], "argument --precision: invalid choice: 'bf16'"),
+    ("nan learning rate written out", ["--lr", "1e309"], "argument --lr: must be a finite number > 0"),
+    ("val fraction nan", ["--val-fraction", "nan"], "argument --val-fraction: must be in (0, 1)"),
 ]
 
 

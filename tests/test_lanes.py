@@ -68,8 +68,9 @@ def test_lanes_of_models_rates_and_seeds_equal_separate_runs(tmp_path):
     together = lane_params(os.path.join(lanes, "train_state.msgpack"))
     assert sorted(together) == [(g, s) for g in ("baseline", "dropout", "dropout_0.25") for s in seeds]
     alone = {}
-    for group, flags in (("baseline", ["--model", "baseline"]), ("dropout_0.25", ["--model", "dropout", "--dropout-rate",
-                                                                              "0.25"]), ("dropout", ["--model", "dropout"])):
+    separate = {"baseline": ["--model", "baseline"], "dropout_0.25": ["--model", "dropout", "--dropout-rate", "0.25"],
+                "dropout": ["--model", "dropout"]}
+    for group, flags in separate.items():
         out = str(tmp_path / group)
         flax_train.main([*RUN, *flags, "--seeds", "1,2", "--out", out])
         folder = group.split("_")[0]
