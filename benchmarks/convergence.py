@@ -1,10 +1,10 @@
 """python -m benchmarks.convergence: the tutorial's protocol over several seeds, in each framework.
 
-Trains both models for every seed in each framework (`<fw>.train --seeds`), evaluates every seed's
-best-validation-loss checkpoint on the test set, and writes OUT/convergence.json with per-seed
-metrics and their mean ± 95% CI. Resumable: a seed whose history already has all its epochs (and
-its test evaluation) is reused; the group of seeds that was training when the run was killed
-continues from its last finished epoch (`--resume`); the others are trained from the start.
+Trains both models for every seed in each framework (`<fw>.train --model both --seeds`), evaluates
+every seed's best-validation-loss checkpoint on the test set, and writes OUT/convergence.json with
+per-seed metrics and their mean ± 95% CI. Resumable: a seed whose histories already have all their
+epochs is reused (and evaluated if it was not); the group of seeds that was training when the run
+was killed continues from its last finished epoch (`--resume`); the others are trained from the start.
 
   python -m benchmarks.convergence --seeds 0,1,2 --epochs 100 --data $CIFAR10 --out benchmarks/results/cpu/convergence
 """
@@ -15,8 +15,8 @@ import subprocess
 import sys
 
 import numpy as np
-from scipy import stats
 
+from benchmarks.stats import mean_ci
 from experiment.atomic import atomic_write_text
 from experiment.cli import MODELS, seed_list
 from experiment.frameworks import FRAMEWORKS
@@ -30,16 +30,14 @@ def seed_dir(out, fw, model, seed):
     return os.path.join(out, fw, model, f"seed_{seed}")
 
 
-def is_finished(out, fw, model, seed, epochs):
-    d = seed_dir(out, fw, model, seed)
+def history_done(out, fw, model, seed, epochs):
     try:
-        done = len(load_history(os.path.join(d, "history.json"))["epochs"]) >= epochs
-    except (OSError, ValueError):
+        return len(load_history(os.path.join(seed_dir(out, fw, model, seed), "history.json"))["epochs"]) >= epochs
+    except (OSError, ValueError, KeyError):
         return False
-    return done and os.path.exists(os.path.join(d, "evaluation.json"))
 
 
-def killed_during(out, model, group, args, ext):
+def killed_during(out, group, args):
     """Whether the last training run in `out` was this group's, stopped after some epochs."""
     try:
         with open(os.path.join(out, "run.json")) as f:
@@ -47,37 +45,35 @@ def killed_during(out, model, group, args, ext):
     except (OSError, ValueError, KeyError):
         return False
     same = (run.get("model"), run.get("seeds"), run.get("epochs"), run.get("batch_size")) == \
-        (model, group, args.epochs, args.batch_size)
-    return same and os.path.exists(os.path.join(out, model, "train_state" + ext))
+        ("both", group, args.epochs, args.batch_size)
+    states = [os.path.join(root, f) for root, _, files in os.walk(out) for f in files if f.startswith("train_state")]
+    return same and bool(states)
 
 
 def run_framework(fw, args):
+    """Both models of every unfinished seed (Flax: one program of lanes), then the test evaluation of
+    every best checkpoint that has none."""
     f = FRAMEWORKS[fw]
-    train, evaluate, ext = f.train, f.evaluate, f.ckpt_ext
-    for model in args.models:
-        todo = [s for s in args.seeds if not is_finished(args.out, fw, model, s, args.epochs)]
-        if not todo:
-            print(f"[convergence] {fw} {model}: all seeds done, reusing", flush=True)
-            continue
-        print(f"[convergence] {fw} {model}: training seeds {todo}", flush=True)
-        # All seeds in one run (Flax: one vmapped program), or one run per seed where that is
-        # faster (on a 2-core CPU XLA's batched matmuls lose to one seed at a time).
-        for group in ([[s] for s in todo] if args.one_seed_at_a_time else [todo]):
-            out = os.path.join(args.out, fw)
-            if killed_during(out, model, group, args, ext):  # continue from its last finished epoch
-                cmd = [sys.executable, "-m", train, "--resume", out, "--no-progress"]
-            else:
-                cmd = [sys.executable, "-m", train, "--model", model, "--seeds", ",".join(map(str, group)),
-                       "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                       "--out", out, "--overwrite", "--no-progress"]
-            if args.data:
-                cmd += ["--data", args.data]
-            subprocess.run(cmd + args.extra.get(fw, []), check=True)
-        for s in todo:
+    out = os.path.join(args.out, fw)
+    todo = [s for s in args.seeds if not all(history_done(args.out, fw, m, s, args.epochs) for m in MODELS)]
+    print(f"[convergence] {fw}: " + (f"training seeds {todo}" if todo else "all seeds trained, reusing"), flush=True)
+    # All seeds in one run, or one run per seed where that is faster (on a 2-core CPU XLA's batched
+    # matmuls lose to one lane at a time).
+    for group in ([[s] for s in todo] if args.one_seed_at_a_time else [todo] if todo else []):
+        if killed_during(out, group, args):  # continue from its last finished epoch
+            cmd = ["--resume", out]
+        else:
+            cmd = ["--model", "both", "--seeds", ",".join(map(str, group)), "--epochs", str(args.epochs),
+                   "--batch-size", str(args.batch_size), "--out", out, "--overwrite",
+                   *(["--data", args.data] if args.data else []), *args.extra.get(fw, [])]
+        subprocess.run([sys.executable, "-m", f.train, *cmd, "--no-progress"], check=True)
+    for model in MODELS:
+        for s in args.seeds:
             d = seed_dir(args.out, fw, model, s)
-            ev = [sys.executable, "-m", evaluate, "--ckpt", os.path.join(d, "best" + ext)]
-            subprocess.run(ev + (["--data", args.data] if args.data else []), check=True,
-                           stdout=subprocess.DEVNULL)
+            if not os.path.exists(os.path.join(d, "evaluation.json")):
+                ev = [sys.executable, "-m", f.evaluate, "--ckpt", os.path.join(d, "best" + f.ckpt_ext)]
+                subprocess.run(ev + (["--data", args.data] if args.data else []), check=True,
+                               stdout=subprocess.DEVNULL)
 
 
 def first_epoch_reaching(h, threshold):
@@ -99,31 +95,6 @@ def seed_metrics(h, evaluation):
     }
 
 
-def mean_ci(values):
-    """Mean and half-width of the 95% t-interval; None entries (never reached) are left out."""
-    v = np.array([x for x in values if x is not None], dtype=float)
-    if len(v) == 0:
-        return {"mean": None, "ci95": None, "n": 0}
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
-    return {"mean": float(v.mean()), "ci95": half, "n": int(len(v))}
-
-
-def crossing(base_hs, drop_hs):
-    """First epoch after BaseLine's peak from which Dropout's val accuracy stays above BaseLine's:
-    for the mean curves, and per seed pair (mean ± CI)."""
-    def cross(b, d):
-        above = d > b
-        for e in range(int(np.argmax(b)), len(b)):
-            if above[e:].all():
-                return e + 1
-        return None
-    n = min(len(h["epochs"]) for h in base_hs + drop_hs)
-    b = np.stack([column(h, "val_acc")[:n] for h in base_hs])
-    d = np.stack([column(h, "val_acc")[:n] for h in drop_hs])
-    pairs = [cross(bi, di) for bi, di in zip(b, d)]
-    return {"mean_curves": cross(b.mean(0), d.mean(0)), "per_seed": pairs, "per_seed_mean": mean_ci(pairs)}
-
-
 def summarize(out, frameworks, seeds):
     result = {}
     for fw in frameworks:
@@ -137,7 +108,6 @@ def summarize(out, frameworks, seeds):
             b, d = summary["baseline"][k]["mean"], summary["dropout"][k]["mean"]
             slowdown[k] = d / b if b and d else None
         result[fw] = {"per_seed": per_seed, "summary": summary, "slowdown_dropout_over_baseline": slowdown,
-                      "crossing": crossing(hs["baseline"], hs["dropout"]),
                       "epochs": min(len(h["epochs"]) for m in MODELS for h in hs[m])}
     return result
 
@@ -154,7 +124,6 @@ def main(argv=None):
     p.add_argument("--flax-args", default="", help="extra flags for flax_impl.train, e.g. '--device gpu'")
     p.add_argument("--torch-args", default="", help="extra flags for torch_ref.train, e.g. '--device cuda'")
     args = p.parse_args(argv)
-    args.models = list(MODELS)
     args.extra = {"flax": args.flax_args.split(), "torch": args.torch_args.split()}
     frameworks = args.frameworks.split(",")
     for fw in frameworks:

@@ -1,7 +1,8 @@
-"""python -m benchmarks.report: REPORT.md with figures from a convergence run (and a speed run).
+"""python -m benchmarks.report: REPORT.md from a convergence run: the tutorial's claims part by part,
+the frameworks' equivalence, and, when given, a sweep, a speed run and a wall-time run.
 
-  python -m benchmarks.report --convergence benchmarks/results/cpu/convergence --speed benchmarks/results/cpu-speed \
-      --out benchmarks/results/cpu
+  python -m benchmarks.report --convergence benchmarks/results/cpu/convergence --sweep benchmarks/results/cpu/sweep \
+      --speed benchmarks/results/cpu-speed --out benchmarks/results/cpu
 """
 import argparse
 import json
@@ -15,8 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.claims import OVERTAKE, PEAK_AROUND, fmt, tutorial_claims  # noqa: E402
 from benchmarks.convergence import seed_dir  # noqa: E402
+from benchmarks.equivalence import equivalence  # noqa: E402
+from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
+from benchmarks.stats import ALPHA  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
@@ -25,61 +30,8 @@ from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
 
 
-def fmt(stat, scale=1.0, digits=1, unit="", total=None):
-    """'mean ± ci'; with `total`, says how many seeds the mean is over when some never got there."""
-    if stat["mean"] is None:
-        return "never"
-    s = f"{scale * stat['mean']:.{digits}f}{unit}"
-    if stat["ci95"] is not None:
-        s += f" ± {scale * stat['ci95']:.{digits}f}"
-    if total is not None and stat["n"] < total:
-        s += f" ({stat['n']} of {total} seeds)"
-    return s
-
-
-def verdicts(fw, r):
-    s, E = r["summary"], r["epochs"]
-    b, d = s["baseline"], s["dropout"]
-    out = []
-    drop_b = [p["best_val_acc"] - p["last_val_acc"] for p in r["per_seed"]["baseline"]]
-    fall = np.mean(drop_b)
-    ok = fall > 0.01 and b["best_val_acc_epoch"]["mean"] < 0.75 * E and b["last_gap"]["mean"] > 0.5
-    out.append(f"(a) BaseLine overfits, val accuracy peaks mid-run (tutorial: ≈ epoch 50): "
-               f"**{'confirmed' if ok else 'refuted'}** — peaks at epoch {fmt(b['best_val_acc_epoch'])} with "
-               f"{fmt(b['best_val_acc'], 100, 2, '%')}, ends at {fmt(b['last_val_acc'], 100, 2, '%')} "
-               f"(−{100 * fall:.2f} points); val−train loss gap at epoch {E}: {fmt(b['last_gap'], 1, 2)}"
-               f"{'' if b['best_val_acc_epoch']['mean'] > 30 else '; the peak comes much earlier than the tutorial’s'}")
-    # Overfitting shows in the validation loss: rising from its minimum while train loss falls.
-    rise = {m: np.mean([p["last_val_loss"] / p["best_val_loss"] - 1 for p in r["per_seed"][m]]) for m in MODELS}
-    drop_d = [p["best_val_acc"] - p["last_val_acc"] for p in r["per_seed"]["dropout"]]
-    ok = rise["dropout"] < 0.05 and d["last_gap"]["mean"] < 0.1
-    out.append(f"(b) Dropout removes the overfitting: **{'confirmed' if ok else 'refuted'}** — val loss at epoch {E} is "
-               f"{100 * rise['dropout']:.1f}% above its minimum (BaseLine: {100 * rise['baseline']:.0f}%), best at "
-               f"epoch {fmt(d['best_val_loss_epoch'])}; val−train loss gap {fmt(d['last_gap'], 1, 2)}; val accuracy "
-               f"{fmt(d['last_val_acc'], 100, 2, '%')} at epoch {E}, {100 * np.mean(drop_d):.2f} points under its "
-               f"best single epoch {fmt(d['best_val_acc'], 100, 2, '%')}")
-    slow = r["slowdown_dropout_over_baseline"]["epochs_to_50"]
-    ok = d["train_loss_at_10"]["mean"] > b["train_loss_at_10"]["mean"] and (slow is None or slow > 1)
-    out.append(f"(c) Dropout slows the loss decrease: **{'confirmed' if ok else 'refuted'}** — train loss after "
-               f"10 epochs {fmt(b['train_loss_at_10'], 1, 3)} (BaseLine) vs {fmt(d['train_loss_at_10'], 1, 3)} "
-               f"(Dropout); epochs to 50% val accuracy {fmt(b['epochs_to_50'])} vs {fmt(d['epochs_to_50'])}"
-               + (f" ({slow:.1f}× slower)" if slow else ""))
-    c = r["crossing"]
-    if c["mean_curves"] is None:
-        verdict = "refuted" if E >= 300 else "undecided"
-        detail = f"the mean curves do not cross within {E} epochs"
-    else:
-        verdict = "confirmed" if 200 <= c["mean_curves"] <= 300 else "refuted"
-        detail = (f"mean val-accuracy curves cross at epoch {c['mean_curves']} and Dropout stays ahead; per seed "
-                  f"pair: {fmt(c['per_seed_mean'])}" + (" — far earlier than 200–300" if c["mean_curves"] < 200 else ""))
-    out.append(f"(d) Dropout overtakes BaseLine by epoch 200–300: **{verdict}** — {detail}")
-    return out
-
-
-def figures(conv_dir, out, frameworks, seeds, n):
+def figures(hs, out, frameworks, n):
     files = []
-    hs = {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json")) for s in seeds]
-               for m in MODELS} for fw in frameworks}
     for fw in frameworks:
         path = f"fig_{fw}_curves.png"
         plot_mean_std({TUTORIAL_PREFIX[m]: hs[fw][m] for m in MODELS}, os.path.join(out, path),
@@ -101,12 +53,16 @@ def figures(conv_dir, out, frameworks, seeds, n):
     return files
 
 
-ROWS = [("best val accuracy", "best_val_acc", 100, 2, "%"), ("epoch of best val accuracy", "best_val_acc_epoch", 1, 1, ""),
+ROWS = [("best val accuracy", "best_val_acc", 100, 2, "%"),
+        ("epoch of best val accuracy", "best_val_acc_epoch", 1, 1, ""),
         ("best val loss", "best_val_loss", 1, 3, ""), ("epoch of best val loss", "best_val_loss_epoch", 1, 1, ""),
-        ("val accuracy, last epoch", "last_val_acc", 100, 2, "%"), ("val − train loss, last epoch", "last_gap", 1, 3, ""),
+        ("val accuracy, last epoch", "last_val_acc", 100, 2, "%"),
+        ("val − train loss, last epoch", "last_gap", 1, 3, ""),
         ("epochs to 45% val acc", "epochs_to_45", 1, 1, ""), ("epochs to 50% val acc", "epochs_to_50", 1, 1, ""),
-        ("epochs to 55% val acc", "epochs_to_55", 1, 1, ""), ("train loss after 10 epochs", "train_loss_at_10", 1, 3, ""),
-        ("train loss after 50 epochs", "train_loss_at_50", 1, 3, ""), ("train loss after 100 epochs", "train_loss_at_100", 1, 3, ""),
+        ("epochs to 55% val acc", "epochs_to_55", 1, 1, ""),
+        ("train loss after 10 epochs", "train_loss_at_10", 1, 3, ""),
+        ("train loss after 50 epochs", "train_loss_at_50", 1, 3, ""),
+        ("train loss after 100 epochs", "train_loss_at_100", 1, 3, ""),
         ("test accuracy (best-val-loss checkpoint)", "test_acc", 100, 2, "%")]
 
 
@@ -126,10 +82,94 @@ def convergence_table(conv, frameworks):
     return "\n".join(lines)
 
 
+def histories_of(conv_dir, frameworks, seeds):
+    return {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json")) for s in seeds]
+                 for m in MODELS} for fw in frameworks}
+
+
+def claims_section(hs, frameworks):
+    md = ["## The tutorial's claims, part by part", "",
+          "Each claim split into its parts, each part with its own verdict (benchmarks/claims.py). Tests are "
+          f"one-sided at the {100 * ALPHA:.0f}% level over seeds; BaseLine and Dropout runs of one seed start from "
+          "the same weights and batches and are compared as pairs; accuracies as exact counts of correct "
+          "validation images; per-epoch tests corrected across epochs with Benjamini–Hochberg. "
+          "Mean ± 95% CI.", ""]
+    for fw in frameworks:
+        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds)", "",
+               "| | claim | verdict | evidence |", "|---|---|---|---|"]
+        md += [f"| {c['id']} | {c['claim']} | **{c['verdict']}** | {c['evidence']} |"
+               for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"])]
+        md.append("")
+    return md
+
+
+def equivalence_section(hs):
+    rows = equivalence(hs)
+    count = {v: sum(r["verdict"] == v for r in rows) for v in ("equivalent", "not shown", "different")}
+    seeds = {fw: len(hs[fw]["baseline"]) for fw in hs}
+    return ["## Do the frameworks agree? An equivalence test", "",
+            f"Two one-sided Welch tests per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
+            "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'different' when a "
+            "two-sided test rejects equality, 'not shown' when the seeds cannot tell. The margins and their reasons "
+            "are in parity_tests/tolerances.py (EQUIV_*), fixed before the runs.", "",
+            f"Equivalent at {count['equivalent']} of {len(rows)} checkpoints, different at {count['different']}, "
+            f"not shown at {count['not shown']}.", "", equivalence_table(rows), ""]
+
+
+def sweep_section(sweep_dir):
+    sw = json.load(open(os.path.join(sweep_dir, "sweep.json")))
+    rel = os.path.relpath(sweep_dir)
+    md = ["## What the tutorial left unsaid: batch size and dropout rate", "",
+          f"Made by `{sw['command']}` ({len(sw['seeds'])} seeds, {sw['epochs']} epochs; Flax, one program of lanes per "
+          "batch size). 'Dropout ahead from' is the first epoch from which Dropout's val accuracy is significantly "
+          "above the BaseLine's at every later epoch (as claim d). Mean ± 95% CI.", "",
+          "| batch | lanes | BaseLine peak epoch | rate | final val acc | best val loss | Dropout ahead from |",
+          "|---|---|---|---|---|---|---|"]
+    for b in sw["batches"]:
+        s = sw["summary"][str(b)]
+        peak = fmt(s["rates"]["0"]["peak_epoch"]) if "0" in s["rates"] else "–"
+        for r, row in s["rates"].items():
+            cross = row.get("ahead_of_baseline", {}).get("from") if r != "0" else None
+            md.append(f"| {b} | {s['lanes']} | {peak} | {r} | {fmt(row['final_val_acc'], 100, 2, '%')} | "
+                      f"{fmt(row['best_val_loss'], 1, 3)} | {'–' if r == '0' else cross or 'never'} |")
+    md += [""] + sweep_findings(sw) + [""]
+    md += [f"![{f}]({rel}/{f})" for f in sw["figures"]] + [""]
+    return md
+
+
+def sweep_findings(sw):
+    """What the sweep says about the tutorial's figure and the best rate, in sentences."""
+    out = []
+    fits = []
+    for b in sw["batches"]:
+        s = sw["summary"][str(b)]["rates"]
+        if "0" not in s or "0.5" not in s:
+            continue
+        peak, cross = s["0"]["peak_epoch"], s["0.5"]["ahead_of_baseline"]["from"]
+        lo, hi = peak["mean"] - (peak["ci95"] or 0), peak["mean"] + (peak["ci95"] or 0)
+        peak_ok = lo <= PEAK_AROUND[1] and hi >= PEAK_AROUND[0]
+        cross_ok = cross is not None and OVERTAKE[0] <= cross <= OVERTAKE[1]
+        when = cross or f"never within {sw['epochs']} epochs"
+        fits.append(f"batch {b}: BaseLine peak {fmt(peak)} ({'fits' if peak_ok else 'outside'} "
+                    f"{PEAK_AROUND[0]}–{PEAK_AROUND[1]}), Dropout 0.5 ahead from {when} "
+                    f"({'fits' if cross_ok else 'outside'} {OVERTAKE[0]}–{OVERTAKE[1]})")
+    if fits:
+        out.append("- The tutorial's figure (peak ≈ 50, Dropout ahead only at 200–300): " + "; ".join(fits) + ".")
+    for b in sw["batches"]:
+        rates = sw["summary"][str(b)]["rates"]
+        best = max(rates, key=lambda r: rates[r]["final_val_acc"]["mean"])
+        out.append(f"- Batch {b}: the best final val accuracy is at rate {best} "
+                   f"({fmt(rates[best]['final_val_acc'], 100, 2, '%')}), of rates {', '.join(rates)}.")
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="benchmarks.report", description=__doc__.splitlines()[0])
     p.add_argument("--convergence", required=True, help="folder written by benchmarks.convergence")
+    p.add_argument("--sweep", default=None, help="folder written by benchmarks.sweep")
     p.add_argument("--speed", default=None, help="folder written by benchmarks.speed")
+    p.add_argument("--wall", default=None, help="folder written by benchmarks.wall")
+    p.add_argument("--notes", default=None, help="a Markdown file of notes to include as they are")
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
@@ -137,30 +177,33 @@ def main(argv=None):
     frameworks = [fw for fw in ("flax", "torch") if fw in conv]
     seeds, n = conv["seeds"], len(conv["seeds"])
     os.makedirs(a.out, exist_ok=True)
-    h0 = load_history(os.path.join(seed_dir(a.convergence, frameworks[0], "baseline", seeds[0]), "history.json"))
+    hs = histories_of(a.convergence, frameworks, seeds)
+    h0 = hs[frameworks[0]]["baseline"][0]
+    commands = [conv["command"]] + [json.load(open(os.path.join(d, f)))["command"] for d, f in
+                                     ((a.sweep, "sweep.json"), (a.speed, "speed.json")) if d]
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
           f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
           f"batch {conv['batch_size']}; seeds {seeds}; {conv[frameworks[0]]['epochs']} epochs.", "",
-          "Made by:", "", f"    {conv['command']}",
+          "Made by:", "", *[f"    {c}" for c in commands],
           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
-    if a.speed:
-        sp = json.load(open(os.path.join(a.speed, "speed.json")))
-        md.insert(6, f"    {sp['command']}")
-    md += ["## The tutorial's claims", ""]
-    for fw in frameworks:
-        md += [f"**{fw}**", ""] + [f"- {v}" for v in verdicts(fw, conv[fw])] + [""]
+    md += claims_section(hs, frameworks)
+    if len(frameworks) == 2:
+        md += equivalence_section(hs)
+    if a.notes:
+        md += [open(a.notes).read().strip(), ""]
+    if a.sweep:
+        md += sweep_section(a.sweep)
     md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks), "",
            "Train loss and accuracy are running averages over each epoch in train mode (dropout active), as the "
            "tutorial reports them. 'never' = not reached within the run.", ""]
-    for caption, path in figures(a.convergence, a.out, frameworks, seeds, n):
+    for caption, path in figures(hs, a.out, frameworks, n):
         md += [f"### {caption}", "", f"![{caption}]({path})", ""]
     if a.speed:
-        md += ["## Speed (img/s; ratios against PyTorch eager at the same batch size)", "",
-               "Training: median over processes of each process's median timed epoch; evaluation: the "
-               "10,000-image validation pass as the training loop runs it. `vmap8` counts images of all "
-               "8 models. Made by `" + sp["command"] + "`.", "",
-               speed_table(sp["rows"]), "", f"Machine: {sp['machine']}", ""]
+        sp = json.load(open(os.path.join(a.speed, "speed.json")))
+        md += ["## Speed", "", f"Made by `{sp['command']}` on {sp['machine']}.", "", speed_table(sp["rows"]), ""]
+    if a.wall:
+        md += ["## Wall time of the main job, and lanes", "", open(os.path.join(a.wall, "wall.md")).read(), ""]
     atomic_write_text(os.path.join(a.out, "REPORT.md"), "\n".join(md) + "\n")
     print(f"wrote {os.path.join(a.out, 'REPORT.md')}")
 

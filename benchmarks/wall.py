@@ -43,7 +43,8 @@ def run_command(repo, data, seeds, epochs, device, extra=()):
         histories = [load_history(os.path.join(out, m, "seed_0", "history.json")) for m in ("baseline", "dropout")]
     # Lanes of one program share each epoch's seconds; programs run one after the other add up.
     one_program = histories[0]["epochs"][0]["seconds"] == histories[1]["epochs"][0]["seconds"]
-    per_epoch = [sum(e["seconds"] for e in es) for es in zip(*(h["epochs"] for h in histories[: 1 if one_program else 2]))]
+    programs = histories[: 1 if one_program else 2]
+    per_epoch = [sum(e["seconds"] for e in es) for es in zip(*(h["epochs"] for h in programs))]
     return {"wall_s": wall, "epochs_s": sum(per_epoch), "mean_epoch_s": statistics.mean(per_epoch),
             "first_epoch_s": per_epoch[0], "compile": histories[0].get("compile"), "programs": 1 if one_program else 2}
 
@@ -120,7 +121,8 @@ def main(argv=None):
     a.epochs = [int(e) for e in a.epochs.split(",")]
     a.lanes = [int(n) for n in a.lanes.split(",")] if a.lanes else []
     result = {"command": [] if a.skip_command else command_table(a), "lanes": lanes_table(a) if a.lanes else [],
-              "args": vars(a), "invocation": "python -m benchmarks.wall " + " ".join(sys.argv[1:] if argv is None else argv)}
+              "args": vars(a),
+              "invocation": "python -m benchmarks.wall " + " ".join(sys.argv[1:] if argv is None else argv)}
     os.makedirs(a.out, exist_ok=True)
     atomic_write_text(os.path.join(a.out, "wall.json"), json.dumps(result, indent=1) + "\n")
     atomic_write_text(os.path.join(a.out, "wall.md"), markdown(result) + "\n")

@@ -29,26 +29,49 @@ def test_convergence_resumes_and_report_has_verdicts(tmp_path, capfd):
     capfd.readouterr()
     convergence.main(args)
     log = capfd.readouterr().out
-    assert "torch baseline: all seeds done, reusing" in log and "flax dropout: training seeds [0]" in log
+    assert "torch: all seeds trained, reusing" in log and "flax: all seeds trained, reusing" in log
+    assert os.path.exists(os.path.join(out, "flax", "dropout", "seed_0", "evaluation.json"))  # evaluated again
     assert os.path.getmtime(os.path.join(out, "torch", "baseline", "seed_1", "history.json")) == stamp
-    # Killed inside a seed: its finished epochs are kept, the rest is trained (--resume).
+    # Killed inside a group: its finished epochs are kept, the rest is trained (--resume).
     from torch_ref import train as torch_train
-    torch_train.main(["--model", "dropout", "--seeds", "1", "--epochs", "1", "--batch-size", "32", "--data",
+    torch_train.main(["--model", "both", "--seeds", "1", "--epochs", "1", "--batch-size", "32", "--data",
                       "synthetic:600", "--out", os.path.join(out, "torch"), "--overwrite", "--no-progress"])
     run_json = os.path.join(out, "torch", "run.json")
     run = json.load(open(run_json))
     run["args"]["epochs"] = 2  # what a run of 2 epochs killed after its first looks like
     json.dump(run, open(run_json, "w"))
     seed_1 = os.path.join(out, "torch", "dropout", "seed_1")
-    os.remove(os.path.join(seed_1, "evaluation.json"))
     first = json.load(open(os.path.join(seed_1, "history.json")))["epochs"][0]
     capfd.readouterr()
-    convergence.main(args)
+    convergence.main([*args, "--one-seed-at-a-time"])
     assert "dropout on cpu, seeds [1], 480 train / 120 val images, resuming at epoch 2" in capfd.readouterr().out
     epochs = json.load(open(os.path.join(seed_1, "history.json")))["epochs"]
     assert len(epochs) == 2 and epochs[0] == first  # epoch 1 (timing included) was not trained again
     report.main(["--convergence", out, "--out", str(tmp_path / "rep")])
     text = open(tmp_path / "rep" / "REPORT.md").read()
-    for claim in ("(a)", "(b)", "(c)", "(d)"):
+    for claim in ("| a1 |", "| a2 |", "| a3 |", "| b |", "| c1 |", "| c2 |", "| d |"):
         assert text.count(claim) == 2, claim  # one verdict per framework
+    assert "## Do the frameworks agree? An equivalence test" in text
     assert os.path.getsize(tmp_path / "rep" / "fig_flax_curves.png") > 0
+
+
+@pytest.mark.slow  # two training runs
+def test_sweep_trains_one_program_per_batch_size_and_resumes(tmp_path, capfd):
+    from benchmarks import sweep
+    out = str(tmp_path / "sweep")
+    args = ["--batches", "32,64", "--rates", "0,0.25,0.5", "--seeds", "0,1", "--epochs", "2", "--data", "synthetic:300",
+            "--out", out]
+    sweep.main(args)
+    result = json.load(open(os.path.join(out, "sweep.json")))
+    assert set(result["summary"]) == {"32", "64"} and set(result["summary"]["32"]["rates"]) == {"0", "0.25", "0.5"}
+    assert os.path.exists(os.path.join(out, "batch_64", "dropout_0.25", "seed_1", "history.json"))
+    assert all(os.path.getsize(os.path.join(out, f)) > 0 for f in result["figures"])
+    capfd.readouterr()
+    sweep.main(args)  # everything done: nothing is trained again
+    assert capfd.readouterr().out.count("done, reusing") == 2
+    conv = str(tmp_path / "conv")
+    convergence.main(["--seeds", "0,1", "--epochs", "2", "--data", "synthetic:300", "--out", conv, "--frameworks", "flax",
+                      "--batch-size", "32"])
+    report.main(["--convergence", conv, "--sweep", out, "--out", str(tmp_path / "rep")])
+    text = open(tmp_path / "rep" / "REPORT.md").read()
+    assert "## What the tutorial left unsaid" in text and "the best final val accuracy is at rate" in text

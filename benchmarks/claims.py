@@ -1,0 +1,138 @@
+"""The tutorial's claims, each split into its parts, and each part's verdict with its numbers,
+computed from per-seed histories (benchmarks.stats for the tests).
+
+    a1  BaseLine overfits: its validation loss rises from its minimum while its training loss falls
+    a2  BaseLine's validation accuracy peaks around epoch 50
+    a3  BaseLine is still ahead of Dropout at the last epoch (the tutorial's epoch 100)
+    b   Dropout removes the overfitting
+    c1  Dropout slows the decrease of the training loss
+    c2  Dropout slows the decrease of the validation loss
+    d   Dropout overtakes BaseLine by epoch 200-300
+
+A verdict is 'confirmed', 'refuted' or 'undecided' (the run is too short, or the seeds too few).
+"""
+import numpy as np
+
+from benchmarks.stats import ALPHA, ahead, mean_ci, paired_greater
+from experiment.history import column
+
+PEAK_AROUND = (40, 60)   # "peaks ~ epoch 50": refuted only when the 95% CI of the peak lies outside 40-60
+REMOVED_RISE = 0.05      # a val-loss rise under 5% of its minimum at the end of the run is no overfitting
+EARLY_EPOCH = 10         # where "slows the loss decrease" is measured
+OVERTAKE = (200, 300)    # the tutorial's guess
+
+
+def curves(histories):
+    """Per-seed arrays [seeds, epochs] of the run's curves; accuracy also as exact counts."""
+    n = min(len(h["epochs"]) for h in histories)
+    n_val = histories[0]["data"]["n_val"]
+    c = {k: np.stack([column(h, k)[:n] for h in histories]) for k in ("train_loss", "val_loss", "val_acc")}
+    c["val_correct"] = np.rint(c["val_acc"] * n_val).astype(np.int64)  # the integers the fractions came from
+    c["n_val"], c["epochs"] = n_val, n
+    return c
+
+
+def fmt(stat, scale=1.0, digits=1, unit="", total=None):
+    """'mean ± ci'; with `total`, says how many seeds the mean is over when some never got there."""
+    if stat["mean"] is None:
+        return "never"
+    s = f"{scale * stat['mean']:.{digits}f}{unit}"
+    s += f" ± {scale * stat['ci95']:.{digits}f}" if stat["ci95"] is not None else ""
+    return s + (f" ({stat['n']} of {total} seeds)" if total is not None and stat["n"] < total else "")
+
+
+def p_text(p):
+    return f"p = {p:.2g}" if p >= 1e-4 else "p < 1e-4"
+
+
+def verdict(claim_id, claim, result, evidence, **numbers):
+    return {"id": claim_id, "claim": claim, "verdict": result, "evidence": evidence, "numbers": numbers}
+
+
+def overfits(b):
+    rise = b["val_loss"][:, -1] - b["val_loss"].min(axis=1)
+    at_min = b["val_loss"].argmin(axis=1)
+    train_falls = bool(np.all(b["train_loss"][:, -1] < b["train_loss"][np.arange(len(at_min)), at_min]))
+    p = float(paired_greater(rise, np.zeros_like(rise)))
+    gap = mean_ci(b["val_loss"][:, -1] - b["train_loss"][:, -1])
+    ok = p < ALPHA and train_falls
+    return verdict("a1", "BaseLine overfits: its validation loss rises from its minimum while its training loss falls",
+                   "confirmed" if ok else "refuted",
+                   f"val loss at epoch {b['epochs']} is {fmt(mean_ci(rise), digits=2)} above its minimum (reached at "
+                   f"epoch {fmt(mean_ci(at_min + 1))}; {p_text(p)}); training loss lower at the end than there in "
+                   f"{'every seed' if train_falls else 'not every seed'}; val − train loss gap {fmt(gap, digits=2)}",
+                   rise=mean_ci(rise), p=p, gap=gap)
+
+
+def peak_epoch(b):
+    peak = b["val_correct"].argmax(axis=1) + 1
+    stat = mean_ci(peak)
+    lo, hi = stat["mean"] - (stat["ci95"] or 0), stat["mean"] + (stat["ci95"] or 0)
+    if b["epochs"] < PEAK_AROUND[1]:
+        result = "undecided"
+    else:
+        result = "confirmed" if lo <= PEAK_AROUND[1] and hi >= PEAK_AROUND[0] else "refuted"
+    fall = mean_ci(b["val_acc"].max(axis=1) - b["val_acc"][:, -1])
+    return verdict("a2", "BaseLine's validation accuracy peaks around epoch 50", result,
+                   f"peaks at epoch {fmt(stat)} (95% CI {lo:.0f}–{hi:.0f}; the claim allows {PEAK_AROUND[0]}–"
+                   f"{PEAK_AROUND[1]}) with {fmt(mean_ci(b['val_acc'].max(axis=1)), 100, 2, '%')}, then falls "
+                   f"{fmt(fall, 100, 2)} points by epoch {b['epochs']}", peak=stat, fall=fall)
+
+
+def ahead_at_end(b, d):
+    end = b["epochs"]
+    p_base = float(paired_greater(b["val_correct"][:, -1], d["val_correct"][:, -1]))
+    p_drop = float(paired_greater(d["val_correct"][:, -1], b["val_correct"][:, -1]))
+    lead = mean_ci(100 * (d["val_acc"][:, -1] - b["val_acc"][:, -1]))
+    result = "confirmed" if p_base < ALPHA else "refuted" if p_drop < ALPHA else "undecided"
+    return verdict("a3", f"BaseLine is still ahead of Dropout at epoch {end}", result,
+                   f"at epoch {end} Dropout leads by {fmt(lead, digits=2)} points of val accuracy (BaseLine ahead: "
+                   f"{p_text(p_base)}; Dropout ahead: {p_text(p_drop)})", lead=lead, p_base=p_base, p_drop=p_drop)
+
+
+def removes_overfitting(b, d):
+    rel = {m: c["val_loss"][:, -1] / c["val_loss"].min(axis=1) - 1 for m, c in (("baseline", b), ("dropout", d))}
+    drop = mean_ci(rel["dropout"])
+    p = float(paired_greater(rel["baseline"], rel["dropout"]))
+    upper = drop["mean"] + (drop["ci95"] or 0)
+    result = "confirmed" if upper < REMOVED_RISE and p < ALPHA else "refuted"
+    best = mean_ci(d["val_loss"].argmin(axis=1) + 1)
+    return verdict("b", "Dropout removes the overfitting", result,
+                   f"Dropout's val loss at epoch {d['epochs']} is {fmt(drop, 100, 1, '%')} above its minimum "
+                   f"(BaseLine: {fmt(mean_ci(rel['baseline']), 100, 0, '%')}; less than BaseLine's: {p_text(p)}; "
+                   f"no overfitting means under {100 * REMOVED_RISE:.0f}%), its best epoch {fmt(best)}",
+                   rise=drop, p=p, best_epoch=best)
+
+
+def slows(b, d, field, claim_id, what):
+    e = min(EARLY_EPOCH, b["epochs"]) - 1
+    p = float(paired_greater(d[field][:, e], b[field][:, e]))
+    return verdict(claim_id, f"Dropout slows the decrease of the {what}", "confirmed" if p < ALPHA else "refuted",
+                   f"{what} after {e + 1} epochs {fmt(mean_ci(b[field][:, e]), digits=3)} (BaseLine) vs "
+                   f"{fmt(mean_ci(d[field][:, e]), digits=3)} (Dropout); Dropout higher: {p_text(p)}",
+                   baseline=mean_ci(b[field][:, e]), dropout=mean_ci(d[field][:, e]), p=p)
+
+
+def overtakes(b, d):
+    a = ahead(d["val_correct"], b["val_correct"])
+    end = b["epochs"]
+    if a["from"] is not None and a["from"] < OVERTAKE[0]:
+        result = "refuted"
+    elif a["from"] is not None:
+        result = "confirmed" if a["from"] <= OVERTAKE[1] else "refuted"
+    else:
+        result = "refuted" if end >= OVERTAKE[1] else "undecided"
+    crossings = a["mean_crossings"]
+    share = f"{100 * a['share_after_first']:.0f}%" if a["share_after_first"] is not None else "–"
+    return verdict("d", "Dropout overtakes BaseLine by epoch 200–300", result,
+                   f"Dropout is significantly ahead (paired by seed, Benjamini–Hochberg over {end} epochs) first at "
+                   f"epoch {a['first'] or 'never'} and at every epoch from {a['from'] or 'never'} on; ahead at "
+                   f"{share} of the epochs after the first; the summed correct counts change order at epochs "
+                   f"{', '.join(map(str, crossings)) or 'none'}", **a)
+
+
+def tutorial_claims(base_histories, drop_histories):
+    b, d = curves(base_histories), curves(drop_histories)
+    return [overfits(b), peak_epoch(b), ahead_at_end(b, d), removes_overfitting(b, d),
+            slows(b, d, "train_loss", "c1", "training loss"), slows(b, d, "val_loss", "c2", "validation loss"),
+            overtakes(b, d)]

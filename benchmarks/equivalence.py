@@ -1,0 +1,45 @@
+"""Do the two frameworks learn the same curves? An equivalence test, not an absence of evidence:
+per model, metric and epoch, two one-sided Welch tests over seeds (benchmarks.stats.tost) with the
+margins stated and justified in parity_tests/tolerances.py. Each checkpoint is 'equivalent' (shown),
+'different' (a two-sided test rejects equality) or 'not shown' (too few seeds to tell)."""
+import numpy as np
+
+from benchmarks.claims import curves
+from benchmarks.stats import tost
+from parity_tests.tolerances import EQUIV_TRAIN_LOSS, EQUIV_VAL_ACC_POINTS, EQUIV_VAL_LOSS_RELATIVE
+
+EPOCHS = (10, 50, 100)
+# metric: (field, scale, margin(values of both frameworks) -> absolute margin, how it is stated)
+METRICS = {
+    "val accuracy (points)": ("val_acc", 100, lambda v: EQUIV_VAL_ACC_POINTS, f"±{EQUIV_VAL_ACC_POINTS:g}"),
+    "train loss": ("train_loss", 1, lambda v: EQUIV_TRAIN_LOSS, f"±{EQUIV_TRAIN_LOSS:g}"),
+    "val loss": ("val_loss", 1, lambda v: EQUIV_VAL_LOSS_RELATIVE * np.mean(v), f"±{100 * EQUIV_VAL_LOSS_RELATIVE:g}%"),
+}
+
+
+def equivalence(histories):
+    """histories[framework][model] = per-seed histories, for 'flax' and 'torch'. Returns rows."""
+    rows = []
+    for model in ("baseline", "dropout"):
+        c = {fw: curves(histories[fw][model]) for fw in ("flax", "torch")}
+        n = min(c["flax"]["epochs"], c["torch"]["epochs"])
+        for name, (field, scale, margin, stated) in METRICS.items():
+            for epoch in [e for e in EPOCHS if e <= n]:
+                f, t = (scale * c[fw][field][:, epoch - 1] for fw in ("flax", "torch"))
+                r = tost(f, t, margin(np.concatenate([f, t])))
+                verdict = "equivalent" if r["equivalent"] else "different" if r["different"] else "not shown"
+                rows.append({"model": model, "metric": name, "epoch": epoch, "seeds": (len(f), len(t)),
+                             "flax": float(f.mean()), "torch": float(t.mean()), **r, "verdict": verdict,
+                             "margin_stated": stated})
+    return rows
+
+
+def table(rows):
+    lines = ["| model | metric | epoch | flax | torch | flax − torch (90% CI) | margin | TOST p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lo, hi = r["ci90"]
+        lines.append(f"| {r['model']} | {r['metric']} | {r['epoch']} | {r['flax']:.3f} | {r['torch']:.3f} | "
+                     f"{r['diff']:+.3f} ({lo:+.3f}, {hi:+.3f}) | {r['margin_stated']} ({r['margin']:.3g}) | "
+                     f"{r['p']:.2g} | {r['verdict']} |")
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""The statistics behind the report's verdicts, over seeds (scipy.stats).
+
+Conventions: accuracies are compared as exact counts of correctly classified validation images
+(integers, so ties are ties); "significant" is one-sided p < ALPHA; per-epoch tests are corrected
+across epochs with Benjamini-Hochberg. BaseLine and Dropout runs of the same seed start from the
+same weights (the init does not depend on dropout) and see the same batches, so they are compared
+as pairs; runs of two frameworks share nothing and are compared with Welch's test.
+"""
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+
+
+def mean_ci(values, level=0.95):
+    """{'mean', 'ci95' (half-width of the t-interval), 'n'}; None entries (never reached) left out."""
+    v = np.array([x for x in values if x is not None], dtype=float)
+    if len(v) == 0:
+        return {"mean": None, "ci95": None, "n": 0}
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+    return {"mean": float(v.mean()), "ci95": half, "n": int(len(v))}
+
+
+def paired_greater(a, b):
+    """One-sided p-value that a > b, for paired samples (rows: seeds; columns: epochs, optional).
+    Where every pair has the same difference (t undefined) the answer is exact: 0 if all of them
+    are above 0, 1 otherwise."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.asarray(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue, float)
+    constant = np.isnan(p)
+    return np.where(constant, np.where(np.asarray(d).mean(axis=0) > 0, 0.0, 1.0), p)
+
+
+def bh(pvalues):
+    """Benjamini-Hochberg adjusted p-values across the given tests (e.g. epochs)."""
+    return stats.false_discovery_control(np.asarray(pvalues, float), method="bh")
+
+
+def ahead(a_counts, b_counts):
+    """Where run group A (rows: seeds, columns: epochs; integer counts) is ahead of paired group B.
+
+    Returns {'first': first epoch (1-based) A is significantly ahead after BH correction,
+    'from': first epoch from which A is significantly ahead at every later epoch,
+    'share_after_first': share of the epochs from 'first' on where it is, 'mean_crossings':
+    epochs where the summed counts change order (exact integers; ties are ties)}."""
+    a, b = np.asarray(a_counts), np.asarray(b_counts)
+    significant = bh(paired_greater(a, b)) < ALPHA
+    hits = np.flatnonzero(significant)
+    first = int(hits[0]) + 1 if len(hits) else None
+    never_after = np.flatnonzero(~significant)
+    start = 0 if len(never_after) == 0 else int(never_after[-1]) + 1
+    from_epoch = start + 1 if start < significant.size else None
+    share = float(significant[first - 1:].mean()) if first else None
+    return {"first": first, "from": from_epoch, "share_after_first": share,
+            "mean_crossings": sign_changes(a.sum(axis=0) - b.sum(axis=0))}
+
+
+def sign_changes(diff):
+    """1-based epochs where an integer difference changes sign (ties skipped, not counted as a side)."""
+    sides = [(i + 1, np.sign(d)) for i, d in enumerate(diff) if d != 0]
+    return [e for (e, s), (_, prev) in zip(sides[1:], sides) if s != prev]
+
+
+def tost(a, b, margin):
+    """Equivalence of two independent samples within +-margin (two one-sided Welch tests).
+    Returns {'diff' (mean a - mean b), 'ci90': (low, high) of the difference, 'p': the larger of
+    the two one-sided p-values, 'equivalent': p < ALPHA (the 90% CI lies inside +-margin),
+    'different': a two-sided Welch test rejects equality at ALPHA}."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
+    diff = a.mean() - b.mean()
+    if se == 0:
+        p_low = p_high = 0.0 if abs(diff) < margin else 1.0
+        p_two = 0.0 if diff else 1.0
+    else:
+        p_low = stats.t.sf((diff + margin) / se, df)    # H0: diff <= -margin
+        p_high = stats.t.cdf((diff - margin) / se, df)  # H0: diff >= +margin
+        p_two = 2 * stats.t.sf(abs(diff) / se, df)
+    half = stats.t.ppf(1 - ALPHA, df) * se
+    p = float(max(p_low, p_high))
+    return {"diff": float(diff), "ci90": (float(diff - half), float(diff + half)), "p": p,
+            "equivalent": p < ALPHA, "different": float(p_two) < ALPHA, "margin": margin}

@@ -1,0 +1,163 @@
+"""python -m benchmarks.sweep: batch sizes x dropout rates x seeds in Flax, one compiled program of
+lanes per batch size, to find what the tutorial left unsaid: under which batch size its figure
+(BaseLine peaking near epoch 50, Dropout ahead only at 200-300) would hold, and which dropout
+rate serves this network best.
+
+  python -m benchmarks.sweep --batches 64,256 --rates 0,0.5 --seeds 0,1,2 --epochs 100 --data $CIFAR10 \\
+      --out benchmarks/results/cpu/sweep
+
+Resumable: a batch size whose lanes have all their epochs is reused, one killed part-way continues
+from its last saved epoch (--resume). --reuse DIR takes a batch size's lanes from a convergence run
+(benchmarks.convergence: flax/<baseline|dropout>/seed_<s>, rates 0 and 0.5) when it has them all.
+Writes OUT/sweep.json and the figures the report shows.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.claims import curves  # noqa: E402
+from benchmarks.stats import ahead, mean_ci  # noqa: E402
+from experiment.atomic import atomic_write_text  # noqa: E402
+from experiment.cli import rate_list, seed_list  # noqa: E402
+from experiment.history import load_history  # noqa: E402
+from experiment.lanes import group_name  # noqa: E402
+from experiment.plots import save_figure  # noqa: E402
+
+
+def lane_file(out, batch, rate, seed):
+    return os.path.join(out, f"batch_{batch}", group_name(rate), f"seed_{seed}", "history.json")
+
+
+def epochs_done(path):
+    try:
+        return len(load_history(path)["epochs"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def reuse(a, batch):
+    """Copy a convergence run's lanes for this batch size, if it has every (rate, seed) asked for."""
+    for folder in a.reuse:
+        try:
+            conv = json.load(open(os.path.join(folder, "convergence.json")))
+        except (OSError, ValueError):
+            continue
+        if conv.get("batch_size") != batch or not set(a.rates) <= {0.0, 0.5}:
+            continue
+        sources = {(r, s): os.path.join(folder, "flax", group_name(r), f"seed_{s}", "history.json")
+                   for r in a.rates for s in a.seeds}
+        if all(epochs_done(p) >= a.epochs for p in sources.values()):
+            for (r, s), src in sources.items():
+                os.makedirs(os.path.dirname(lane_file(a.out, batch, r, s)), exist_ok=True)
+                shutil.copy(src, lane_file(a.out, batch, r, s))
+            return folder
+    return None
+
+
+def run_batch(a, batch):
+    """Train every (rate, seed) of one batch size as one program, unless done or reusable."""
+    files = [lane_file(a.out, batch, r, s) for r in a.rates for s in a.seeds]
+    if all(epochs_done(f) >= a.epochs for f in files):
+        print(f"[sweep] batch {batch}: done, reusing", flush=True)
+        return "trained earlier"
+    source = reuse(a, batch)
+    if source:
+        print(f"[sweep] batch {batch}: lanes taken from {source}", flush=True)
+        return f"from {source}"
+    out = os.path.join(a.out, f"batch_{batch}")
+    try:
+        run = json.load(open(os.path.join(out, "run.json")))["args"]
+        killed = run.get("epochs") == a.epochs and os.path.exists(os.path.join(out, "train_state.msgpack"))
+    except (OSError, ValueError, KeyError):
+        killed = False
+    if killed:
+        cmd = ["--resume", out]
+    else:
+        cmd = ["--dropout-rates", ",".join(f"{r:g}" for r in a.rates), "--seeds", ",".join(map(str, a.seeds)),
+               "--epochs", str(a.epochs), "--batch-size", str(batch), "--out", out, "--overwrite",
+               *(["--data", a.data] if a.data else []), *a.flax_args.split()]
+    print(f"[sweep] batch {batch}: training {len(files)} lanes", flush=True)
+    subprocess.run([sys.executable, "-m", "flax_impl.train", *cmd, "--no-progress"], check=True)
+    return "trained"
+
+
+def summarize(a, provenance):
+    """Per batch size: BaseLine's peak epoch, and per rate the crossing and the final accuracy."""
+    result = {}
+    for batch in a.batches:
+        c = {r: curves([load_history(lane_file(a.out, batch, r, s)) for s in a.seeds]) for r in a.rates}
+        base = c.get(0.0)
+        rows = {}
+        for r, cr in c.items():
+            row = {"final_val_acc": mean_ci(cr["val_acc"][:, -1]), "best_val_acc": mean_ci(cr["val_acc"].max(axis=1)),
+                   "best_val_loss": mean_ci(cr["val_loss"].min(axis=1)),
+                   "peak_epoch": mean_ci(cr["val_correct"].argmax(axis=1) + 1)}
+            if base is not None and r > 0:
+                row["ahead_of_baseline"] = ahead(cr["val_correct"], base["val_correct"])
+            rows[f"{r:g}"] = row
+        result[str(batch)] = {"epochs": min(cr["epochs"] for cr in c.values()), "rates": rows,
+                              "lanes": provenance.get(batch)}
+    return result
+
+
+def figures(a, summary):
+    files = []
+    batches = [b for b in a.batches if "0" in summary[str(b)]["rates"]]
+    if batches:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        peak = [summary[str(b)]["rates"]["0"]["peak_epoch"] for b in batches]
+        ax.errorbar(batches, [p["mean"] for p in peak], yerr=[p["ci95"] or 0 for p in peak], marker="o", capsize=4,
+                    label="BaseLine's val-accuracy peak")
+        for r in [r for r in a.rates if r > 0]:
+            cross = [summary[str(b)]["rates"][f"{r:g}"]["ahead_of_baseline"]["from"] for b in batches]
+            ax.plot(batches, [np.nan if c is None else c for c in cross], "s--", label=f"Dropout {r:g} ahead from")
+        ax.set(xscale="log", xlabel="batch size", ylabel="epoch", title="Peak and crossing against batch size")
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.grid(alpha=0.3)
+        ax.legend()
+        save_figure(fig, os.path.join(a.out, "fig_peak_and_crossing.png"))
+        files.append("fig_peak_and_crossing.png")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for b in a.batches:
+        stats_ = [summary[str(b)]["rates"][f"{r:g}"]["final_val_acc"] for r in a.rates]
+        ax.errorbar(a.rates, [100 * s["mean"] for s in stats_], yerr=[100 * (s["ci95"] or 0) for s in stats_],
+                    marker="o", capsize=4, label=f"batch {b}")
+    ax.set(xlabel="dropout rate", ylabel="val accuracy at the last epoch (%)", title="Final accuracy against rate")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, os.path.join(a.out, "fig_rate.png"))
+    return files + ["fig_rate.png"]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="benchmarks.sweep", description=__doc__.splitlines()[0])
+    p.add_argument("--batches", default="64,256")
+    p.add_argument("--rates", type=rate_list, default=[0.0, 0.5])
+    p.add_argument("--seeds", type=seed_list, default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--data", default=None)
+    p.add_argument("--out", required=True)
+    p.add_argument("--reuse", action="append", default=[], help="a convergence run's folder to take lanes from")
+    p.add_argument("--flax-args", default="", help="extra flags for flax_impl.train, e.g. '--device gpu'")
+    a = p.parse_args(argv)
+    a.batches = [int(b) for b in a.batches.split(",")]
+    provenance = {b: run_batch(a, b) for b in a.batches}
+    summary = summarize(a, provenance)
+    result = {"command": "python -m benchmarks.sweep " + " ".join(sys.argv[1:] if argv is None else argv),
+              "batches": a.batches, "rates": a.rates, "seeds": a.seeds, "epochs": a.epochs, "summary": summary,
+              "figures": figures(a, summary)}
+    atomic_write_text(os.path.join(a.out, "sweep.json"), json.dumps(result, indent=1) + "\n")
+    print(f"[sweep] wrote {os.path.join(a.out, 'sweep.json')}")
+
+
+if __name__ == "__main__":
+    main()
