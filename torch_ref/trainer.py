@@ -130,6 +130,19 @@ class LaneTrainer:
 
     ckpt_ext = ".pt"
     pipelined = False
+    deterministic = True
+
+    def __init__(self, config, lanes, splits, dtype):
+        """The device with this engine's precision and determinism modes, and the training images
+        on it in `dtype`: float32, or float64 for tests that compare engines step by step."""
+        self.dev = pick_device(config.device)
+        set_precision(config.precision)
+        set_deterministic(self.deterministic)
+        self.config, self.lanes = config, list(lanes)
+        self.batch_size, self.progress = config.batch_size, not config.no_progress
+        self.train_x = to_nchw(splits.train_x).to(self.dev, dtype)
+        self.train_y = torch.from_numpy(splits.train_y).to(self.dev)
+        self.device, self.versions = describe(self.dev), torch_versions()
 
     def compile_stats(self):
         return None
@@ -162,24 +175,13 @@ class LaneTrainer:
 
 
 class TorchTrainer(LaneTrainer):
-    """The tutorial engine: lanes one after the other each epoch. `dtype` is the models' and data's
-    float type: float32, or float64 for tests that compare engines step by step."""
-
-    deterministic = True
+    """The tutorial engine: lanes one after the other each epoch."""
 
     def __init__(self, config, lanes, splits, dtype=torch.float32):
-        self.dev = pick_device(config.device)
-        set_precision(config.precision)
-        set_deterministic(self.deterministic)
-        self.config, self.lanes = config, list(lanes)
+        super().__init__(config, lanes, splits, dtype)
         self.torch_lanes = [TorchLane(lane, config, self.dev, self.make_optimizer, dtype) for lane in self.lanes]
         self.loss_fn = nn.CrossEntropyLoss()
-        self.batch_size, self.progress = config.batch_size, not config.no_progress
-        self.train_x = to_nchw(splits.train_x).to(self.dev, dtype)
-        self.train_y = torch.from_numpy(splits.train_y).to(self.dev)
         self.val_x, self.val_y = splits.val_x, splits.val_y
-        self.device = describe(self.dev)
-        self.versions = torch_versions()
 
     def make_optimizer(self, params):
         return torch.optim.Adam(params, lr=self.config.lr)
