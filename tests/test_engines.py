@@ -107,6 +107,15 @@ def test_float64_steps_equal_tutorial(engine, tutorial_f64):
         assert set(mine["optimizer"]["param_groups"][0]) == set(ref["optimizer"]["param_groups"][0])
 
 
+def test_fast_equals_tutorial_with_dropout_on_cpu():
+    """With dropout on, the fast engine draws each lane's masks from that lane's own stream in the
+    tutorial's order: on CPU, every step is the tutorial's, bit for bit."""
+    lanes = [Lane("dropout", 0.5, 3, "dropout"), Lane("dropout", 0.25, 4, "dropout_0.25")]
+    (fast, fast_snap), (ref, ref_snap) = (trajectory(e, lanes, 3, dtype=torch.float32) for e in ("fast", "tutorial"))
+    assert np.array_equal(fast, ref)
+    assert all(torch.equal(v, r["model"][k]) for f, r in zip(fast_snap, ref_snap) for k, v in f["model"].items())
+
+
 def test_negative_control_float64_check_catches_a_tiny_lr_change(tutorial_f64):
     """A vmap run whose Adam lr is 1e-6 (relative) off: the same check fails by far."""
     loss_diff, param_diff = max_diffs(trajectory("vmap", NO_DROPOUT, lr=1e-3 * (1 + 1e-6)), tutorial_f64)
@@ -257,4 +266,4 @@ def test_cudagraph_replays_equal_eager_steps_with_fresh_masks():
     graphed, eager = (trajectory(e, lanes, 3, device="gpu") for e in ("cudagraph", "fast"))
     loss_diff, param_diff = max_diffs(graphed, eager)
     assert loss_diff <= F64_ATOL and param_diff <= F64_ATOL
-    assert np.array_equal(graphed[0][1], graphed[0][2])
+    assert np.abs(graphed[0][1] - graphed[0][2]).max() <= F64_ATOL  # not bit for bit: cuDNN may use atomics
