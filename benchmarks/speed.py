@@ -1,11 +1,13 @@
 """python -m benchmarks.speed: training throughput of both frameworks, side by side in one run.
 
 Each configuration runs in its own subprocess (no thread pool of one framework spinning while the
-other is timed) and trains through the real trainers (torch_ref.trainer.TorchTrainer,
-flax_impl.trainer.FlaxTrainer) on random CIFAR-shaped data. Reported: median and min-max img/s
-over --repeats timed epochs after one warm-up epoch, whose extra time is the compile time, and
-over --rounds processes per configuration, run in interleaved rounds. Evaluation img/s: the
-validation pass as the training loop runs it (10,000 images).
+other is timed) and trains through the real trainers (torch_ref's engines, flax_impl.trainer.FlaxTrainer)
+on random CIFAR-shaped data. Reported: median and min-max img/s over --repeats timed epochs after one
+warm-up epoch, whose extra time is the compile (or CUDA-graph capture) time, and over --rounds
+processes per configuration, run in interleaved rounds. Evaluation img/s: the validation pass as the
+training loop runs it (10,000 images). Each Flax row is also compared with the fastest PyTorch
+variant of the same model, batch size and number of lanes. Variants that need CUDA are recorded as
+skipped, with the reason, on a machine without it.
 Writes <out>/speed.json and <out>/speed.md.
 """
 import argparse
@@ -25,16 +27,23 @@ from experiment.history import cpu_name
 from experiment.lanes import plan_lanes
 from experiment.split import Splits
 
-# framework, variant -> extra trainer arguments
+# variant -> (framework, extra trainer arguments); "seeds": lanes trained at once
 VARIANTS = {
-    "torch-eager": ("torch", {}),
+    "torch-eager": ("torch", {"engine": "tutorial"}),
     "torch-compile": ("torch", {"compile": True}),
+    "torch-fast": ("torch", {"engine": "fast"}),
+    "torch-vmap8": ("torch", {"engine": "vmap", "seeds": 8}),
+    "torch-cudagraph": ("torch", {"engine": "cudagraph"}),
+    "torch-compile-ro": ("torch", {"engine": "fast", "compile": True, "compile_mode": "reduce-overhead"}),
     "flax-scan-matmul": ("flax", {"fuse": "scan", "impl": "matmul"}),
     "flax-step-matmul": ("flax", {"fuse": "step", "impl": "matmul"}),
     "flax-scan-xla": ("flax", {"fuse": "scan", "impl": "xla"}),
     "flax-scan-matmul-vmap8": ("flax", {"fuse": "scan", "impl": "matmul", "seeds": 8}),
 }
 
+# Variants that only make sense on CUDA, and why.
+CUDA_ONLY = {"torch-cudagraph": "CUDA graphs need a CUDA device",
+             "torch-compile-ro": "reduce-overhead replays CUDA graphs; needs a CUDA device"}
 
 EVAL_IMAGES = 10000  # the validation set's size
 
@@ -53,6 +62,10 @@ def measure_one(variant, model, batch, images, repeats, device):
     images //= len(seeds)  # same model-images per timed epoch for every variant
     module = importlib.import_module(FRAMEWORKS[framework].train)
     config = module.default(model=model, seeds=seeds, batch_size=batch, device=device, no_progress=True, **extra)
+    row = {"variant": variant, "framework": framework, "model": model, "batch": batch, "seeds": len(seeds),
+           "engine": config.extras.get("engine"), "precision": config.precision}
+    if variant in CUDA_ONLY and not cuda_device(device):
+        return {**row, "skipped": CUDA_ONLY[variant]}
     splits = random_splits(images)
     trainer = module.BACKEND.make_trainer(config, plan_lanes(config), splits)
     times = []
@@ -69,11 +82,16 @@ def measure_one(variant, model, batch, images, repeats, device):
         trainer.validate()
         eval_times.append(time.perf_counter() - t0)
     eval_rate = EVAL_IMAGES * len(seeds) / float(np.median(eval_times[1:]))
-    return {"variant": variant, "framework": framework, "model": model, "batch": batch, "images": images,
-            "seeds": len(seeds),
+    return {**row, "images": images,
             "img_per_s": float(np.median(rates)), "img_per_s_min": min(rates), "img_per_s_max": max(rates),
             "compile_s": max(0.0, times[0] - steady), "eval_img_per_s": eval_rate,
             "device": trainer.device, "versions": trainer.versions}
+
+
+def cuda_device(device):
+    """Whether PyTorch's --device resolves to a CUDA device here."""
+    import torch
+    return device != "cpu" and torch.cuda.is_available()
 
 
 def run_subprocess(variant, model, batch, images, repeats, device):
@@ -89,6 +107,8 @@ def combine(rows):
     """One configuration measured in several processes: the median of the processes' medians
     (one process can land on a slow or fast spell of a shared machine), min-max over all."""
     out = dict(rows[0])
+    if out.get("skipped"):
+        return out
     for k in ("img_per_s", "eval_img_per_s", "compile_s"):
         out[k] = float(np.median([r[k] for r in rows]))
     out["img_per_s_min"] = min(r["img_per_s_min"] for r in rows)
@@ -97,20 +117,35 @@ def combine(rows):
     return out
 
 
+def fastest_torch(rows):
+    """{(model, batch, lanes): the fastest measured PyTorch row}."""
+    best = {}
+    for r in rows:
+        key = (r["model"], r["batch"], r["seeds"])
+        if r["framework"] == "torch" and (key not in best or r["img_per_s"] > best[key]["img_per_s"]):
+            best[key] = r
+    return best
+
+
 def table(rows, baseline="torch-eager"):
-    ref = {(r["model"], r["batch"]): r["img_per_s"] for r in rows if r["variant"] == baseline}
-    ref_eval = {(r["model"], r["batch"]): r.get("eval_img_per_s") for r in rows if r["variant"] == baseline}
-    lines = ["| model | batch | variant | train img/s (median) | min-max | vs torch eager | compile s "
-             "| eval img/s | vs torch eager |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    measured = [r for r in rows if not r.get("skipped")]
+    ref = {(r["model"], r["batch"]): r for r in measured if r["variant"] == baseline}
+    fastest = fastest_torch(measured)
+    lines = ["| model | batch | variant | train img/s (median) | min-max | vs torch eager | vs fastest PyTorch (name) "
+             "| compile s | eval img/s | vs torch eager |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["model"], r["batch"], r["variant"])):
-        base, base_eval, ev = ref.get((r["model"], r["batch"])), ref_eval.get((r["model"], r["batch"])), \
-            r.get("eval_img_per_s")
-        ratio = f"{r['img_per_s'] / base:.2f}x" if base else "-"
-        eval_ratio = f"{ev / base_eval:.2f}x" if ev and base_eval else "-"
+        if r.get("skipped"):
+            lines.append(f"| {r['model']} | {r['batch']} | {r['variant']} | skipped: {r['skipped']} |" + " - |" * 6)
+            continue
+        base, ev = ref.get((r["model"], r["batch"]), {}), r.get("eval_img_per_s")
+        ratio = f"{r['img_per_s'] / base['img_per_s']:.2f}x" if base else "-"
+        eval_ratio = f"{ev / base['eval_img_per_s']:.2f}x" if ev and base.get("eval_img_per_s") else "-"
+        best = fastest.get((r["model"], r["batch"], r["seeds"])) if r["framework"] != "torch" else None
+        vs_fastest = f"{r['img_per_s'] / best['img_per_s']:.2f}x ({best['variant']})" if best else "-"
         lines.append(f"| {r['model']} | {r['batch']} | {r['variant']} | {r['img_per_s']:,.0f} | "
-                     f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {r['compile_s']:.1f} | "
-                     f"{f'{ev:,.0f}' if ev else '-'} | {eval_ratio} |")
+                     f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {vs_fastest} | "
+                     f"{r['compile_s']:.1f} | {f'{ev:,.0f}' if ev else '-'} | {eval_ratio} |")
     return "\n".join(lines)
 
 
@@ -145,9 +180,12 @@ def main(argv=None):
     for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
         for model, batch, variant in configs:
             row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device)
+            runs[(model, batch, variant)].append(row)
+            if row.get("skipped"):
+                print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} skipped: {row['skipped']}")
+                continue
             print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} {row['img_per_s']:9,.0f} img/s "
                   f"train, {row['eval_img_per_s']:9,.0f} eval (compile {row['compile_s']:.1f}s)", flush=True)
-            runs[(model, batch, variant)].append(row)
     rows = [combine(rs) for rs in runs.values()]
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
     os.makedirs(out, exist_ok=True)

@@ -1,11 +1,14 @@
 """The tutorial's training in PyTorch eager: each lane (model, dropout rate, seed) in turn, one batch
-at a time, with the loss read back every step as the tutorial's Train_Eval does."""
+at a time, with the loss read back every step as the tutorial's Train_Eval does. The faster engines
+(torch_ref.engines) build on its lanes, checkpoints and train states."""
 import copy
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from experiment.batching import EVAL_BATCH, batch_slices
@@ -21,6 +24,19 @@ from torch_ref.precision import set_precision
 def batch_metrics(logits, y, loss):
     """This framework's per-batch metrics (experiment.metrics): a float is a batch mean, an int a count."""
     return {"loss": loss, "acc": (logits.argmax(1) == y).sum()}
+
+
+def add_batch(totals, values, n):
+    """Add one batch's metrics, as host numbers, to the epoch's totals: a mean counts once per
+    image, a count as it is."""
+    for k, v in values.items():
+        totals[k] = totals.get(k, 0) + (v * n if isinstance(v, float) else v)
+
+
+def val_metrics(logits, y):
+    """One lane's validation metrics, the whole set as one batch, as tensors (per-image averages)."""
+    m = batch_metrics(logits, y, F.cross_entropy(logits, y))
+    return {f"val_{k}": v if v.is_floating_point() else v.float() / len(y) for k, v in m.items()}
 
 
 def to_nchw(x_nhwc):
@@ -42,101 +58,103 @@ def describe(dev):
     return str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev)
 
 
-class TorchLane:
-    """One lane: its model, Adam optimiser and private RNG state (so lanes trained together equal
-    lanes trained alone)."""
+def set_deterministic(on):
+    """Deterministic algorithms (the tutorial engine) or the fastest ones (the others). A process-wide
+    setting, so every trainer sets it, either way."""
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.benchmark = not on
 
-    def __init__(self, lane, config, device):
+
+def torch_versions():
+    """history.json's "versions" of a PyTorch run: the library, and whether deterministic
+    algorithms are on, as PyTorch reports it."""
+    return {"torch": torch.__version__, "torch_deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+
+
+class RngStreams:
+    """The default generators' states (CPU, and CUDA on a GPU) a stream of dropout masks continues
+    from: a lane's own in the tutorial engine, so lanes trained together equal lanes trained alone."""
+
+    def __init__(self, device):
+        self.device = device
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+    @contextmanager
+    def active(self):
+        """Draw from these states inside the block and keep where the block left them."""
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:  # dropout on a GPU draws from the CUDA generator
+            torch.cuda.set_rng_state(self.cuda, self.device)
+        yield
+        self.cpu = torch.get_rng_state()
+        if self.cuda is not None:
+            self.cuda = torch.cuda.get_rng_state(self.device)
+
+    def saved(self):
+        return {"rng": self.cpu.clone(), "cuda_rng": None if self.cuda is None else self.cuda.clone()}
+
+    def load(self, saved):
+        self.cpu = saved["rng"]
+        if self.cuda is not None and saved.get("cuda_rng") is not None:
+            self.cuda = saved["cuda_rng"]
+
+
+class TorchLane:
+    """One lane: its model, Adam optimiser and private RNG state. `dtype`: the model's (float64 only
+    in tests)."""
+
+    def __init__(self, lane, config, device, make_optimizer, dtype=torch.float32):
         torch.manual_seed(lane.seed)
-        self.model = build_model(lane.model, lane.dropout_rate).to(device)
+        self.model = build_model(lane.model, lane.dropout_rate).to(device=device, dtype=dtype)
         # torch.compile wraps the module for training only; checkpoints and eval use the module itself.
-        self.net = torch.compile(self.model) if config.extras.get("compile") else self.model
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.rng_state = torch.get_rng_state()
-        self.cuda_rng_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        x = config.extras
+        self.net = torch.compile(self.model, mode=x.get("compile_mode")) if x.get("compile") else self.model
+        self.opt = make_optimizer(self.model.parameters())
+        self.rng = RngStreams(device)
 
     def state(self):
         """A copy of everything a checkpoint or train state holds, unaffected by later steps."""
         return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                "optimizer": copy.deepcopy(self.opt.state_dict()), "rng": self.rng_state.clone(),
-                "cuda_rng": None if self.cuda_rng_state is None else self.cuda_rng_state.clone()}
+                "optimizer": copy.deepcopy(self.opt.state_dict()), **self.rng.saved()}
+
+    def load(self, saved):
+        self.model.load_state_dict(saved["model"])
+        self.opt.load_state_dict(saved["optimizer"])
+        self.rng.load(saved)
 
 
-class TorchTrainer:
-    """The tutorial engine: lanes one after the other each epoch (experiment.trainer.Trainer)."""
+class LaneTrainer:
+    """What every PyTorch engine shares (experiment.trainer.Trainer): an epoch trains, then
+    validates; a snapshot holds per lane what TorchLane.state() holds, so checkpoints and train
+    states are the same files whichever engine wrote them."""
 
     ckpt_ext = ".pt"
     pipelined = False
+    deterministic = True
 
-    def __init__(self, config, lanes, splits):
+    def __init__(self, config, lanes, splits, dtype):
+        """The device with this engine's precision and determinism modes, and the training images
+        on it in `dtype`: float32, or float64 for tests that compare engines step by step."""
         self.dev = pick_device(config.device)
         set_precision(config.precision)
-        torch.use_deterministic_algorithms(True)
+        set_deterministic(self.deterministic)
         self.config, self.lanes = config, list(lanes)
-        self.torch_lanes = [TorchLane(lane, config, self.dev) for lane in self.lanes]
-        self.loss_fn = nn.CrossEntropyLoss()
         self.batch_size, self.progress = config.batch_size, not config.no_progress
-        self.train_x, self.train_y = to_nchw(splits.train_x).to(self.dev), torch.from_numpy(splits.train_y).to(self.dev)
-        self.val_x, self.val_y = splits.val_x, splits.val_y
-        self.device = describe(self.dev)
-        self.versions = {"torch": torch.__version__}
+        self.train_x = to_nchw(splits.train_x).to(self.dev, dtype)
+        self.train_y = torch.from_numpy(splits.train_y).to(self.dev)
+        self.device, self.versions = describe(self.dev), torch_versions()
 
     def compile_stats(self):
         return None
 
     def start_epoch(self, epoch, orders):
         metrics = {**self.train_epoch(epoch, orders), **self.validate()}
-        return DoneEpoch(metrics, [lane.state() for lane in self.torch_lanes])
+        return DoneEpoch(metrics, self.snapshot())
 
-    def train_epoch(self, epoch, orders):
-        per_lane = []
-        for i, (lane, order) in enumerate(zip(self.torch_lanes, orders)):
-            torch.set_rng_state(lane.rng_state)
-            if lane.cuda_rng_state is not None:  # dropout on a GPU draws from the CUDA generator
-                torch.cuda.set_rng_state(lane.cuda_rng_state, self.dev)
-            per_lane.append(self._train_lane(i, epoch, order))
-            lane.rng_state = torch.get_rng_state()
-            if lane.cuda_rng_state is not None:
-                lane.cuda_rng_state = torch.cuda.get_rng_state(self.dev)
-        return {k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}
-
-    def _train_lane(self, lane_index, epoch, order):
-        """The tutorial's Train step: running averages over the epoch, dropout active."""
-        lane = self.torch_lanes[lane_index]
-        model, opt = lane.model, lane.opt
-        model.train()
-        order = torch.from_numpy(order).to(self.dev)
-        totals, seen = {}, 0
-        bar = tqdm(batch_slices(len(order), self.batch_size), desc=f"{self.lanes[lane_index].group} epoch {epoch}",
-                   leave=False, disable=not self.progress, mininterval=0.5)
-        for step, s in enumerate(bar, 1):
-            idx = order[s]
-            x, y = self.train_x[idx], self.train_y[idx]
-            opt.zero_grad()
-            out = lane.net(x)
-            loss = self.loss_fn(out, y)
-            values = {k: v.item() for k, v in batch_metrics(out, y, loss).items()}
-            if not math.isfinite(values["loss"]):
-                raise Diverged(lane_index, step, values["loss"])
-            loss.backward()
-            opt.step()
-            for k, v in values.items():  # a mean counts once per image, a count as it is
-                totals[k] = totals.get(k, 0) + (v * len(y) if isinstance(v, float) else v)
-            seen += len(y)
-            bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}", acc=f"{100 * totals['acc'] / seen:.1f}%",
-                            refresh=False)
-        return prefixed("train", totals, seen)
-
-    @torch.no_grad()
-    def validate(self):
-        y = torch.from_numpy(self.val_y)
-        per_lane = []
-        for lane in self.torch_lanes:
-            logits = predict(lane.model, self.val_x, self.dev)
-            m = batch_metrics(logits, y, self.loss_fn(logits, y))  # the whole set as one batch
-            per_lane.append({f"val_{k}": (v if v.is_floating_point() else v.float() / len(y)).item()
-                             for k, v in m.items()})
-        return check_names({k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}, "val")
+    def progress_bar(self, name, epoch, n):
+        return tqdm(batch_slices(n, self.batch_size), desc=f"{name} epoch {epoch}",
+                    leave=False, disable=not self.progress, mininterval=0.5)
 
     def save(self, snapshot, lane, path, meta):
         x = self.lanes[lane]
@@ -150,20 +168,75 @@ class TorchTrainer:
         order a function of (seed, epoch), that is all a resumed run needs to continue exactly."""
         epoch, states, histories = load_train_state(path, self.lanes)
         try:
-            for lane, saved in zip(self.torch_lanes, states):
-                lane.model.load_state_dict(saved["model"])
-                lane.opt.load_state_dict(saved["optimizer"])
-                lane.rng_state = saved["rng"]
-                if lane.cuda_rng_state is not None and saved.get("cuda_rng") is not None:
-                    lane.cuda_rng_state = saved["cuda_rng"]
+            self.load_states(states)
         except (RuntimeError, KeyError, ValueError) as e:
             raise UserError(f"{path} does not fit this run's lanes ({type(e).__name__})") from None
         return epoch, histories
 
 
+class TorchTrainer(LaneTrainer):
+    """The tutorial engine: lanes one after the other each epoch."""
+
+    def __init__(self, config, lanes, splits, dtype=torch.float32):
+        super().__init__(config, lanes, splits, dtype)
+        self.torch_lanes = [TorchLane(lane, config, self.dev, self.make_optimizer, dtype) for lane in self.lanes]
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.val_x, self.val_y = splits.val_x, splits.val_y
+
+    def make_optimizer(self, params):
+        return torch.optim.Adam(params, lr=self.config.lr)
+
+    def snapshot(self):
+        return [lane.state() for lane in self.torch_lanes]
+
+    def load_states(self, states):
+        for lane, saved in zip(self.torch_lanes, states):
+            lane.load(saved)
+
+    def train_epoch(self, epoch, orders):
+        per_lane = []
+        for i, (lane, order) in enumerate(zip(self.torch_lanes, orders)):
+            with lane.rng.active():
+                per_lane.append(self._train_lane(i, epoch, order))
+        return {k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}
+
+    def _train_lane(self, lane_index, epoch, order):
+        """The tutorial's Train step: running averages over the epoch, dropout active."""
+        lane = self.torch_lanes[lane_index]
+        model, opt = lane.model, lane.opt
+        model.train()
+        order = torch.from_numpy(order).to(self.dev)
+        totals, seen = {}, 0
+        bar = self.progress_bar(self.lanes[lane_index].group, epoch, len(order))
+        for step, s in enumerate(bar, 1):
+            idx = order[s]
+            x, y = self.train_x[idx], self.train_y[idx]
+            opt.zero_grad()
+            out = lane.net(x)
+            loss = self.loss_fn(out, y)
+            values = {k: v.item() for k, v in batch_metrics(out, y, loss).items()}
+            if not math.isfinite(values["loss"]):
+                raise Diverged(lane_index, step, values["loss"])
+            loss.backward()
+            opt.step()
+            add_batch(totals, values, len(y))
+            seen += len(y)
+            bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}", acc=f"{100 * totals['acc'] / seen:.1f}%",
+                            refresh=False)
+        return prefixed("train", totals, seen)
+
+    @torch.no_grad()
+    def validate(self):
+        y = torch.from_numpy(self.val_y)
+        per_lane = [{k: v.item() for k, v in val_metrics(predict(lane.model, self.val_x, self.dev), y).items()}
+                    for lane in self.torch_lanes]
+        return check_names({k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}, "val")
+
+
 @torch.no_grad()
 def predict(model, x_nhwc, device):
-    """Eval-mode logits (on the CPU) for NHWC float32 images."""
+    """Eval-mode logits (on the CPU) for NHWC float32 images, in the model's float type."""
     model.eval()
-    outs = [model(to_nchw(x_nhwc[s]).to(device)).cpu() for s in batch_slices(len(x_nhwc), EVAL_BATCH)]
+    dtype = next(model.parameters()).dtype
+    outs = [model(to_nchw(x_nhwc[s]).to(device, dtype)).cpu() for s in batch_slices(len(x_nhwc), EVAL_BATCH)]
     return torch.cat(outs)

@@ -1,0 +1,33 @@
+"""PyTorch training engines (--engine): the same maths, batches, metrics, checkpoints and train
+states, run in different ways.
+
+    tutorial   torch_ref.trainer.TorchTrainer: the tutorial's loop, loss read back every step,
+               deterministic algorithms; one lane after the other
+    fast       no host sync inside an epoch, fused (CUDA) / foreach (CPU) Adam (engines.fast)
+    cudagraph  fast, each lane's whole step replayed as a CUDA graph; CUDA only (engines.cudagraph)
+    vmap       every lane (models x rates x seeds) as one torch.func program (engines.vmap)
+"""
+from experiment.errors import UserError
+from experiment.lanes import by_group
+from torch_ref.engines.cudagraph import CudaGraphTrainer
+from torch_ref.engines.fast import FastTrainer
+from torch_ref.engines.vmap import VmapTrainer
+from torch_ref.trainer import TorchTrainer
+
+ENGINES = {"tutorial": TorchTrainer, "fast": FastTrainer, "cudagraph": CudaGraphTrainer, "vmap": VmapTrainer}
+COMPILED = ("tutorial", "fast")  # engines that train through torch.compile with --compile
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+def group_lanes(config, lanes):
+    """One trainer per group (network and rate), as the tutorial trains them; vmap: one for all."""
+    return [list(lanes)] if config.extras["engine"] == "vmap" else by_group(config, lanes)
+
+
+def make_trainer(config, lanes, splits):
+    x = config.extras
+    if x["compile"] and x["engine"] not in COMPILED:
+        raise UserError(f"--compile works with --engine {' or '.join(COMPILED)}, not {x['engine']}")
+    if x["compile_mode"] != "default" and not x["compile"]:
+        raise UserError(f"--compile-mode {x['compile_mode']} needs --compile")
+    return ENGINES[x["engine"]](config, lanes, splits)

@@ -1,0 +1,65 @@
+"""--engine fast: the tutorial engine's maths with no host sync inside an epoch. Each lane still
+trains alone, in turn, from its own RNG state; its per-step metrics stay on the device and are read
+once at the end of the epoch, where the NaN/Inf check runs. Adam is fused on CUDA and foreach on
+CPU; deterministic algorithms are off (cuDNN picks the fastest)."""
+import torch
+
+from experiment.batching import EVAL_BATCH, batch_slices
+from experiment.metrics import check_names
+from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
+from torch_ref.trainer import TorchTrainer, batch_metrics, to_nchw, val_metrics
+
+
+def fast_adam(params, lr, device):
+    """Adam as one fused kernel on CUDA, one foreach sweep over the tensors on CPU."""
+    return torch.optim.Adam(params, lr=lr, **({"fused": True} if device.type == "cuda" else {"foreach": True}))
+
+
+class FastTrainer(TorchTrainer):
+    deterministic = False
+
+    def __init__(self, config, lanes, splits, dtype=torch.float32):
+        super().__init__(config, lanes, splits, dtype)
+        self.val_images = to_nchw(splits.val_x).to(self.dev, dtype)  # on the device once, not every epoch
+        self.val_labels = torch.from_numpy(splits.val_y).to(self.dev)
+
+    def make_optimizer(self, params):
+        return fast_adam(params, self.config.lr, self.dev)
+
+    def train_epoch(self, epoch, orders):
+        sizes = [s.stop - s.start for s in batch_slices(orders.shape[1], self.batch_size)]
+        return epoch_metrics(self.train_steps(epoch, orders), sizes)
+
+    def train_steps(self, epoch, orders):
+        """Every lane's epoch, in turn: per-step metrics {name: host array [lanes, steps]}."""
+        orders = torch.from_numpy(orders).to(self.dev)  # uploaded before any step, so no copy waits for one
+        per_lane = []
+        for i, (lane, order) in enumerate(zip(self.torch_lanes, orders)):
+            lane.model.train()
+            with lane.rng.active():
+                steps = [self.step(i, order[s]) for s in self.progress_bar(self.lanes[i].group, epoch, len(order))]
+            per_lane.append({k: torch.stack([m[k] for m in steps]) for k in steps[0]})
+        return fetch_lanes(per_lane)
+
+    def step(self, lane_index, idx):
+        """One Adam step of a lane on the training images `idx` (on the device); its batch
+        metrics, left on the device."""
+        lane = self.torch_lanes[lane_index]
+        x, y = torch.index_select(self.train_x, 0, idx), torch.index_select(self.train_y, 0, idx)
+        lane.opt.zero_grad()
+        out = lane.net(x)
+        loss = self.loss_fn(out, y)
+        loss.backward()
+        lane.opt.step()
+        return {k: v.detach() for k, v in batch_metrics(out, y, loss).items()}
+
+    @torch.no_grad()
+    def validate(self):
+        """The tutorial engine's validation, with the images kept on the device and one read."""
+        per_lane = []
+        for lane in self.torch_lanes:
+            lane.model.eval()
+            batches = batch_slices(len(self.val_images), EVAL_BATCH)
+            logits = torch.cat([lane.model(self.val_images[s]) for s in batches])
+            per_lane.append(val_metrics(logits, self.val_labels))
+        return check_names(fetch_lanes(per_lane), "val")
