@@ -70,8 +70,8 @@ def test_sweep_trains_one_program_per_batch_size_and_resumes(tmp_path, capfd):
     sweep.main(args)  # everything done: nothing is trained again
     assert capfd.readouterr().out.count("done, reusing") == 2
     conv = str(tmp_path / "conv")
-    convergence.main(["--seeds", "0,1", "--epochs", "2", "--data", "synthetic:300", "--out", conv, "--frameworks", "flax",
-                      "--batch-size", "32"])
+    convergence.main(["--seeds", "0,1", "--epochs", "2", "--data", "synthetic:300", "--out", conv,
+                      "--frameworks", "flax", "--batch-size", "32"])
     report.main(["--convergence", conv, "--sweep", out, "--out", str(tmp_path / "rep")])
     text = open(tmp_path / "rep" / "REPORT.md").read()
     assert "## What the tutorial left unsaid" in text and "the best final val accuracy is at rate" in text
