@@ -11,8 +11,10 @@ was killed continues from its last finished epoch (`--resume`); the others are t
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -59,6 +61,7 @@ def run_framework(fw, args):
     print(f"[convergence] {fw}: " + (f"training seeds {todo}" if todo else "all seeds trained, reusing"), flush=True)
     # All seeds in one run, or one run per seed where that is faster (on a 2-core CPU XLA's batched
     # matmuls lose to one lane at a time).
+    walls = {}
     for group in ([[s] for s in todo] if args.one_seed_at_a_time else [todo] if todo else []):
         if killed_during(out, group, args):  # continue from its last finished epoch
             cmd = ["--resume", out]
@@ -66,14 +69,22 @@ def run_framework(fw, args):
             cmd = ["--model", "both", "--seeds", ",".join(map(str, group)), "--epochs", str(args.epochs),
                    "--batch-size", str(args.batch_size), "--out", out, "--overwrite",
                    *(["--data", args.data] if args.data else []), *args.extra.get(fw, [])]
+        t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", f.train, *cmd, "--no-progress"], check=True)
-    for model in MODELS:
-        for s in args.seeds:
-            d = seed_dir(args.out, fw, model, s)
-            if not os.path.exists(os.path.join(d, "evaluation.json")):
-                ev = [sys.executable, "-m", f.evaluate, "--ckpt", os.path.join(d, "best" + f.ckpt_ext)]
-                subprocess.run(ev + (["--data", args.data] if args.data else []), check=True,
-                               stdout=subprocess.DEVNULL)
+        walls[",".join(map(str, group))] = round(time.perf_counter() - t0, 2)  # the whole command, as a user waits
+    ckpts = [os.path.join(seed_dir(args.out, fw, m, s), "best" + f.ckpt_ext) for m in MODELS for s in args.seeds]
+    ckpts = [c for c in ckpts if not os.path.exists(os.path.join(os.path.dirname(c), "evaluation.json"))]
+    if ckpts:  # one process for all: the data is read once
+        ev = [sys.executable, "-m", f.evaluate, *(a for c in ckpts for a in ("--ckpt", c)),
+              *(["--data", args.data] if args.data else []), *device_of(args.extra.get(fw, []))]
+        subprocess.run(ev, check=True, stdout=subprocess.DEVNULL)
+    return walls
+
+
+def device_of(flags):
+    """The --device among a framework's extra flags (evaluate on the device trained on)."""
+    i = flags.index("--device") if "--device" in flags else None
+    return flags[i:i + 2] if i is not None else []
 
 
 def first_epoch_reaching(h, threshold):
@@ -82,6 +93,7 @@ def first_epoch_reaching(h, threshold):
 
 
 def seed_metrics(h, evaluation):
+    """One seed's numbers; test_acc is None until its best checkpoint is evaluated."""
     acc, vloss, tloss = column(h, "val_acc"), column(h, "val_loss"), column(h, "train_loss")
     peak = int(np.argmax(acc))
     return {
@@ -91,25 +103,56 @@ def seed_metrics(h, evaluation):
         "last_gap": float(vloss[-1] - tloss[-1]),
         **{f"epochs_to_{int(100 * t)}": first_epoch_reaching(h, t) for t in THRESHOLDS},
         **{f"train_loss_at_{e}": float(tloss[min(e, len(tloss)) - 1]) for e in TRAIN_LOSS_AT},
-        "test_acc": evaluation["test_acc"],
+        "test_acc": evaluation["test_acc"] if evaluation else None,
     }
 
 
+def load_evaluation(folder):
+    try:
+        with open(os.path.join(folder, "evaluation.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def summarize(out, frameworks, seeds):
+    """Per framework, over the seeds whose both models have at least one epoch (a run cut short by
+    a time limit counts with the epochs it finished)."""
     result = {}
     for fw in frameworks:
-        hs = {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json")) for s in seeds] for m in MODELS}
-        per_seed = {m: [seed_metrics(h, json.load(open(os.path.join(seed_dir(out, fw, m, s), "evaluation.json"))))
-                        for h, s in zip(hs[m], seeds)] for m in MODELS}
+        have = [s for s in seeds if all(history_done(out, fw, m, s, 1) for m in MODELS)]
+        if not have:
+            continue
+        hs = {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json")) for s in have] for m in MODELS}
+        per_seed = {m: [seed_metrics(h, load_evaluation(seed_dir(out, fw, m, s))) for h, s in zip(hs[m], have)]
+                    for m in MODELS}
         summary = {m: {k: mean_ci([p[k] for p in per_seed[m]]) for k in per_seed[m][0]} for m in MODELS}
         slowdown = {}
         for t in THRESHOLDS:
             k = f"epochs_to_{int(100 * t)}"
             b, d = summary["baseline"][k]["mean"], summary["dropout"][k]["mean"]
             slowdown[k] = d / b if b and d else None
-        result[fw] = {"per_seed": per_seed, "summary": summary, "slowdown_dropout_over_baseline": slowdown,
+        result[fw] = {"seeds": have, "per_seed": per_seed, "summary": summary,
+                      "slowdown_dropout_over_baseline": slowdown,
                       "epochs": min(len(h["epochs"]) for m in MODELS for h in hs[m])}
     return result
+
+
+class Stopped(Exception):
+    pass
+
+
+def stop_waiting(signum, frame):
+    raise Stopped(signal.Signals(signum).name)
+
+
+def read_previous(out):
+    """convergence.json as an earlier call left it (another framework's summary stays)."""
+    try:
+        with open(os.path.join(out, "convergence.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
 
 
 def main(argv=None):
@@ -126,10 +169,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.extra = {"flax": args.flax_args.split(), "torch": args.torch_args.split()}
     frameworks = args.frameworks.split(",")
-    for fw in frameworks:
-        run_framework(fw, args)
-    result = {"command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else sys.argv[1:]),
+    walls = {}
+    try:
+        signal.signal(signal.SIGTERM, stop_waiting)  # a time limit: summarise what finished
+        for fw in frameworks:
+            walls[fw] = run_framework(fw, args)
+    except (subprocess.CalledProcessError, Stopped) as e:
+        print(f"[convergence] stopped ({e}); summarising the epochs that finished", flush=True)
+    previous = read_previous(args.out)
+    result = {**previous, "command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else
+                                                                                    sys.argv[1:]),
               "seeds": args.seeds, "batch_size": args.batch_size, **summarize(args.out, frameworks, args.seeds)}
+    result["train_wall_s"] = {**previous.get("train_wall_s", {}), **walls}
     atomic_write_text(os.path.join(args.out, "convergence.json"), json.dumps(result, indent=1) + "\n")
     print(f"[convergence] wrote {os.path.join(args.out, 'convergence.json')}")
 

@@ -82,9 +82,10 @@ def convergence_table(conv, frameworks):
     return "\n".join(lines)
 
 
-def histories_of(conv_dir, frameworks, seeds):
-    return {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json")) for s in seeds]
-                 for m in MODELS} for fw in frameworks}
+def histories_of(conv_dir, conv, frameworks):
+    """Per framework and model, the histories of the seeds the convergence run has for it."""
+    return {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json"))
+                     for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
 
 
 def claims_section(hs, frameworks):
@@ -116,9 +117,9 @@ def equivalence_section(hs):
             f"not shown at {count['not shown']}.", "", equivalence_table(rows), ""]
 
 
-def sweep_section(sweep_dir):
+def sweep_section(sweep_dir, out):
     sw = json.load(open(os.path.join(sweep_dir, "sweep.json")))
-    rel = os.path.relpath(sweep_dir)
+    rel = os.path.relpath(sweep_dir, out)
     md = ["## What the tutorial left unsaid: batch size and dropout rate", "",
           f"Made by `{sw['command']}` ({len(sw['seeds'])} seeds, {sw['epochs']} epochs; Flax, one program of lanes per "
           "batch size). 'Dropout ahead from' is the first epoch from which Dropout's val accuracy is significantly "
@@ -177,14 +178,15 @@ def main(argv=None):
     frameworks = [fw for fw in ("flax", "torch") if fw in conv]
     seeds, n = conv["seeds"], len(conv["seeds"])
     os.makedirs(a.out, exist_ok=True)
-    hs = histories_of(a.convergence, frameworks, seeds)
+    hs = histories_of(a.convergence, conv, frameworks)
     h0 = hs[frameworks[0]]["baseline"][0]
     commands = [conv["command"]] + [json.load(open(os.path.join(d, f)))["command"] for d, f in
                                      ((a.sweep, "sweep.json"), (a.speed, "speed.json")) if d]
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
           f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
-          f"batch {conv['batch_size']}; seeds {seeds}; {conv[frameworks[0]]['epochs']} epochs.", "",
+          f"batch {conv['batch_size']}; seeds {seeds}; epochs: "
+          + ", ".join(f"{fw} {conv[fw]['epochs']}" for fw in frameworks) + ".", "",
           "Made by:", "", *[f"    {c}" for c in commands],
           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
     md += claims_section(hs, frameworks)
@@ -193,7 +195,7 @@ def main(argv=None):
     if a.notes:
         md += [open(a.notes).read().strip(), ""]
     if a.sweep:
-        md += sweep_section(a.sweep)
+        md += sweep_section(a.sweep, a.out)
     md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks), "",
            "Train loss and accuracy are running averages over each epoch in train mode (dropout active), as the "
            "tutorial reports them. 'never' = not reached within the run.", ""]

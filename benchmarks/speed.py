@@ -15,6 +15,7 @@ import importlib
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,7 +40,21 @@ VARIANTS = {
     "flax-step-matmul": ("flax", {"fuse": "step", "impl": "matmul"}),
     "flax-scan-xla": ("flax", {"fuse": "scan", "impl": "xla"}),
     "flax-scan-matmul-vmap8": ("flax", {"fuse": "scan", "impl": "matmul", "seeds": 8}),
+    "flax-scan-xla-vmap8": ("flax", {"fuse": "scan", "impl": "xla", "seeds": 8}),
 }
+
+def variant_spec(variant):
+    """(framework, trainer settings) of a variant. Beyond VARIANTS' names: '...vmapN' for N lanes
+    (e.g. flax-scan-matmul-vmap64, torch-vmap16), and a '-tf32' suffix for --precision tf32."""
+    name, precision = (variant[: -len("-tf32")], "tf32") if variant.endswith("-tf32") else (variant, "highest")
+    match = re.fullmatch(r"(.*vmap)(\d+)", name)
+    base = match.group(1) + "8" if match else name
+    if base not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)} (+ vmapN, -tf32)")
+    framework, extra = VARIANTS[base]
+    extra = {**extra, "precision": precision, **({"seeds": int(match.group(2))} if match else {})}
+    return framework, extra
+
 
 # Variants that only make sense on CUDA, and why.
 CUDA_ONLY = {"torch-cudagraph": "CUDA graphs need a CUDA device",
@@ -57,15 +72,16 @@ def random_splits(n, seed=0):
 
 def measure_one(variant, model, batch, images, repeats, device):
     """Run in a subprocess: times warm-up + `repeats` epochs of `images` random images."""
-    framework, extra = VARIANTS[variant][0], dict(VARIANTS[variant][1])
+    framework, extra = variant_spec(variant)
     seeds = list(range(extra.pop("seeds", 1)))
     images //= len(seeds)  # same model-images per timed epoch for every variant
     module = importlib.import_module(FRAMEWORKS[framework].train)
     config = module.default(model=model, seeds=seeds, batch_size=batch, device=device, no_progress=True, **extra)
     row = {"variant": variant, "framework": framework, "model": model, "batch": batch, "seeds": len(seeds),
            "engine": config.extras.get("engine"), "precision": config.precision}
-    if variant in CUDA_ONLY and not cuda_device(device):
-        return {**row, "skipped": CUDA_ONLY[variant]}
+    reason = next((why for v, why in CUDA_ONLY.items() if variant.startswith(v)), None)
+    if reason and not cuda_device(device):
+        return {**row, "skipped": reason}
     splits = random_splits(images)
     trainer = module.BACKEND.make_trainer(config, plan_lanes(config), splits)
     times = []
@@ -94,21 +110,30 @@ def cuda_device(device):
     return device != "cpu" and torch.cuda.is_available()
 
 
-def run_subprocess(variant, model, batch, images, repeats, device):
+def run_subprocess(variant, model, batch, images, repeats, device, timeout=None):
+    """One configuration in a fresh process; a failure or a time-out is a row saying so."""
     cmd = [sys.executable, "-m", "benchmarks.speed", "--one", variant, model, str(batch),
            "--images", str(images), "--repeats", str(repeats), "--device", device]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    row = {"variant": variant, "framework": variant_spec(variant)[0], "model": model, "batch": batch,
+           "seeds": variant_spec(variant)[1].get("seeds", 1), "precision": variant_spec(variant)[1]["precision"]}
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**row, "skipped": f"did not finish within {timeout} s"}
     if r.returncode != 0:
-        raise RuntimeError(f"{variant} {model} {batch} failed:\n{r.stderr[-2000:]}")
+        last = r.stderr.strip().splitlines()[-1][:200] if r.stderr.strip() else f"exit {r.returncode}"
+        return {**row, "skipped": f"failed: {last}"}
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def combine(rows):
     """One configuration measured in several processes: the median of the processes' medians
     (one process can land on a slow or fast spell of a shared machine), min-max over all."""
+    measured = [r for r in rows if not r.get("skipped")]
+    if not measured:
+        return dict(rows[0])
+    rows = measured
     out = dict(rows[0])
-    if out.get("skipped"):
-        return out
     for k in ("img_per_s", "eval_img_per_s", "compile_s"):
         out[k] = float(np.median([r[k] for r in rows]))
     out["img_per_s_min"] = min(r["img_per_s_min"] for r in rows)
@@ -118,10 +143,10 @@ def combine(rows):
 
 
 def fastest_torch(rows):
-    """{(model, batch, lanes): the fastest measured PyTorch row}."""
+    """{(model, batch, lanes, precision): the fastest measured PyTorch row}."""
     best = {}
     for r in rows:
-        key = (r["model"], r["batch"], r["seeds"])
+        key = (r["model"], r["batch"], r["seeds"], r["precision"])
         if r["framework"] == "torch" and (key not in best or r["img_per_s"] > best[key]["img_per_s"]):
             best[key] = r
     return best
@@ -129,21 +154,22 @@ def fastest_torch(rows):
 
 def table(rows, baseline="torch-eager"):
     measured = [r for r in rows if not r.get("skipped")]
-    ref = {(r["model"], r["batch"]): r for r in measured if r["variant"] == baseline}
+    ref = {(r["model"], r["batch"], r["precision"]): r for r in measured if r["variant"].startswith(baseline)}
     fastest = fastest_torch(measured)
-    lines = ["| model | batch | variant | train img/s (median) | min-max | vs torch eager | vs fastest PyTorch (name) "
-             "| compile s | eval img/s | vs torch eager |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["model"], r["batch"], r["variant"])):
+    lines = ["| model | batch | lanes | precision | variant | train img/s (median) | min-max | vs torch eager | "
+             "vs fastest PyTorch (name) | compile s | eval img/s | vs torch eager |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["batch"], r["seeds"], r["precision"], r["variant"])):
+        head = f"| {r['model']} | {r['batch']} | {r['seeds']} | {r['precision']} | {r['variant']} |"
         if r.get("skipped"):
-            lines.append(f"| {r['model']} | {r['batch']} | {r['variant']} | skipped: {r['skipped']} |" + " - |" * 6)
+            lines.append(f"{head} skipped: {r['skipped']} |" + " - |" * 6)
             continue
-        base, ev = ref.get((r["model"], r["batch"]), {}), r.get("eval_img_per_s")
+        base, ev = ref.get((r["model"], r["batch"], r["precision"]), {}), r.get("eval_img_per_s")
         ratio = f"{r['img_per_s'] / base['img_per_s']:.2f}x" if base else "-"
         eval_ratio = f"{ev / base['eval_img_per_s']:.2f}x" if ev and base.get("eval_img_per_s") else "-"
-        best = fastest.get((r["model"], r["batch"], r["seeds"])) if r["framework"] != "torch" else None
+        best = fastest.get((r["model"], r["batch"], r["seeds"], r["precision"])) if r["framework"] != "torch" else None
         vs_fastest = f"{r['img_per_s'] / best['img_per_s']:.2f}x ({best['variant']})" if best else "-"
-        lines.append(f"| {r['model']} | {r['batch']} | {r['variant']} | {r['img_per_s']:,.0f} | "
+        lines.append(f"{head} {r['img_per_s']:,.0f} | "
                      f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {vs_fastest} | "
                      f"{r['compile_s']:.1f} | {f'{ev:,.0f}' if ev else '-'} | {eval_ratio} |")
     return "\n".join(lines)
@@ -169,6 +195,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="processes per configuration, interleaved")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="default benchmarks/results/<cpu|gpu>-speed")
+    p.add_argument("--timeout", type=float, default=None, help="seconds a configuration may take before it is skipped")
     p.add_argument("--one", nargs=3, metavar=("VARIANT", "MODEL", "BATCH"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
@@ -176,24 +203,29 @@ def main(argv=None):
         print(json.dumps(measure_one(v, m, int(b), a.images, a.repeats, a.device)))
         return
     configs = list(itertools.product(a.models.split(","), map(int, a.batches.split(",")), a.variants.split(",")))
+    for variant in a.variants.split(","):
+        variant_spec(variant)  # an unknown name fails now, not an hour in
     runs = {c: [] for c in configs}
+    out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
+    os.makedirs(out, exist_ok=True)
+    command = "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:])
     for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
         for model, batch, variant in configs:
-            row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device)
+            row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device, a.timeout)
             runs[(model, batch, variant)].append(row)
             if row.get("skipped"):
                 print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} skipped: {row['skipped']}")
-                continue
-            print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} {row['img_per_s']:9,.0f} img/s "
-                  f"train, {row['eval_img_per_s']:9,.0f} eval (compile {row['compile_s']:.1f}s)", flush=True)
-    rows = [combine(rs) for rs in runs.values()]
-    out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
-    os.makedirs(out, exist_ok=True)
-    result = {"command": "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": machine_info(), "rows": rows}
+            else:
+                print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} {row['img_per_s']:9,.0f} "
+                      f"img/s train, {row['eval_img_per_s']:9,.0f} eval (compile {row['compile_s']:.1f}s)", flush=True)
+            write(out, command, [combine(rs) for rs in runs.values() if rs])  # a cut run keeps what it measured
+    print(table([combine(rs) for rs in runs.values()]))
+
+
+def write(out, command, rows):
+    result = {"command": command, "machine": machine_info(), "rows": rows}
     atomic_write_text(os.path.join(out, "speed.json"), json.dumps(result, indent=1) + "\n")
     atomic_write_text(os.path.join(out, "speed.md"), table(rows) + "\n")
-    print(table(rows))
 
 
 if __name__ == "__main__":

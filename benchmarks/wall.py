@@ -71,11 +71,14 @@ def command_table(a):
 def lanes_table(a):
     """Model-images per second of one program of N lanes, N in --lanes, until it stops growing
     (two steps in a row under 5% above the best so far)."""
-    from benchmarks.speed import measure_in_subprocess
+    from benchmarks.speed import run_subprocess
     rows, best, flat = [], 0.0, 0
     for n in a.lanes:
-        row = measure_in_subprocess(f"flax-scan-matmul-vmap{n}", "dropout", a.batch, a.images * n, a.speed_repeats,
-                                    a.device)
+        variant = "flax-scan-matmul" if n == 1 else f"flax-scan-matmul-vmap{n}"
+        row = run_subprocess(variant, "dropout", a.batch, a.images * n, a.speed_repeats, a.device)
+        if row.get("skipped"):
+            print(f"[lanes] {n} lanes: {row['skipped']}", flush=True)
+            break
         rows.append(row)
         print(f"[lanes] {n:4d} lanes: {row['img_per_s']:12,.0f} model-images/s", flush=True)
         flat = flat + 1 if row["img_per_s"] < 1.05 * best else 0

@@ -183,31 +183,43 @@ def tutorial_figure(config, histories):
 
 
 def run_evaluate(fw, load_predictor, argv=None):
-    """load_predictor(ckpt, device) -> (model name, predict(x_nhwc_float32) -> logits)."""
+    """load_predictor(ckpt, device) -> (model name, predict(x_nhwc_float32) -> logits). Several
+    --ckpt: each evaluated in turn on data loaded once; returns the last one's report."""
     args = evaluate_parser(fw).parse_args(argv)
-    if not os.path.isfile(args.ckpt):
-        raise UserError(f"checkpoint {args.ckpt!r} does not exist")
-    model, predict = load_predictor(args.ckpt, args.device)
+    if args.out and len(args.ckpt) > 1:
+        raise UserError("--out takes one --ckpt; with several, each writes beside its checkpoint")
+    for ckpt in args.ckpt:  # every file checked before the data is read
+        if not os.path.isfile(ckpt):
+            raise UserError(f"checkpoint {ckpt!r} does not exist")
+        out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
+    predictors = [load_predictor(ckpt, args.device) for ckpt in args.ckpt]
     data = load_cifar10(args.data)
-    logits = predict(normalize(data.test_x))
-    report = evaluation_report(logits, data.test_y, data.classes)
-    report.update(framework=fw.name, model=model, checkpoint=args.ckpt, data=data.source)
-    out = args.out or os.path.dirname(os.path.abspath(args.ckpt))
+    test_x = normalize(data.test_x)
+    for ckpt, (model, predict) in zip(args.ckpt, predictors):
+        report = evaluation_report(predict(test_x), data.test_y, data.classes)
+        report.update(framework=fw.name, model=model, checkpoint=ckpt, data=data.source)
+        write_evaluation(fw, report, data.classes, out_folder(args.out or os.path.dirname(os.path.abspath(ckpt))))
+    return report
+
+
+def out_folder(out):
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--out {out} is a file; give a folder for evaluation.json and confusion_matrix.png")
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output folder {out} ({e.strerror or e})") from None
+    return out
+
+
+def write_evaluation(fw, report, classes, out):
     atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")
-    plot_confusion(np.array(report["confusion_matrix"]), data.classes,
-                   os.path.join(out, "confusion_matrix.png"),
-                   title=f"{fw.name} {model}: test accuracy {100 * report['test_acc']:.2f}%")
-    print(f"{fw.evaluate}: {model} test accuracy {100 * report['test_acc']:.2f}% on {report['n_test']} images")
+    title = f"{fw.name} {report['model']}: test accuracy {100 * report['test_acc']:.2f}%"
+    plot_confusion(np.array(report["confusion_matrix"]), classes, os.path.join(out, "confusion_matrix.png"), title)
+    print(f"{fw.evaluate}: {report['model']} test accuracy {100 * report['test_acc']:.2f}% on {report['n_test']} images")
     for c, a in report["per_class_acc"].items():
         print(f"  {c:<11s} {100 * a:6.2f}%")
     print(f"{fw.evaluate}: wrote {out}/evaluation.json and confusion_matrix.png")
-    return report
 
 
 def evaluation_report(logits, labels, classes):

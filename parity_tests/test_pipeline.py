@@ -18,14 +18,15 @@ from parity_tests.tolerances import CURVE_MEAN_ACC_POINTS, CURVE_WELCH_P_MIN, TO
 from torch_ref import evaluate as torch_evaluate
 from torch_ref import train as torch_train
 from torch_ref.models import build_model as build_torch
-from torch_ref.trainer import TorchTrainer, pick_device, predict
+from torch_ref.trainer import pick_device, predict
 
 
-def make_trainer(framework, model, splits, seed=0, **flax_flags):
+def make_trainer(framework, model, splits, seed=0, engine="tutorial", **flax_flags):
     """One lane of `model`, on the suite's device; Flax one jit call per batch unless told."""
     if framework == "torch":
-        config = torch_train.default(model=model, seed=seed, device=helpers.device_flag(), no_progress=True)
-        return TorchTrainer(config, plan_lanes(config), splits)
+        config = torch_train.default(model=model, seed=seed, device=helpers.device_flag(), no_progress=True,
+                                     engine=engine)
+        return torch_train.BACKEND.make_trainer(config, plan_lanes(config), splits)
     config = flax_train.default(model=model, seed=seed, device=helpers.device_flag(), no_progress=True,
                                 **{"fuse": "step", **flax_flags})
     return FlaxTrainer(config, plan_lanes(config), splits)
@@ -129,7 +130,9 @@ def train_curves(framework, model, seed, splits, epochs):
     torch.manual_seed(seed)
     init = {k: v.clone() for k, v in build_torch(model).state_dict().items()}
     if framework == "torch":
-        trainer = make_trainer("torch", model, splits, seed)
+        # On a GPU the tutorial's loop is host-bound (two syncs a step): the fast engine, same maths.
+        engine = "fast" if helpers.device_flag() == "gpu" else "tutorial"
+        trainer = make_trainer("torch", model, splits, seed, engine=engine)
         trainer.torch_lanes[0].model.load_state_dict(init)
     else:
         trainer = make_trainer("flax", model, splits, seed, fuse="scan")
