@@ -214,9 +214,10 @@ def out_folder(out):
 
 def write_evaluation(fw, report, classes, out):
     atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")
-    title = f"{fw.name} {report['model']}: test accuracy {100 * report['test_acc']:.2f}%"
-    plot_confusion(np.array(report["confusion_matrix"]), classes, os.path.join(out, "confusion_matrix.png"), title)
-    print(f"{fw.evaluate}: {report['model']} test accuracy {100 * report['test_acc']:.2f}% on {report['n_test']} images")
+    line = f"{report['model']} test accuracy {100 * report['test_acc']:.2f}%"
+    plot_confusion(np.array(report["confusion_matrix"]), classes, os.path.join(out, "confusion_matrix.png"),
+                   f"{fw.name} {line}")
+    print(f"{fw.evaluate}: {line} on {report['n_test']} images")
     for c, a in report["per_class_acc"].items():
         print(f"  {c:<11s} {100 * a:6.2f}%")
     print(f"{fw.evaluate}: wrote {out}/evaluation.json and confusion_matrix.png")
