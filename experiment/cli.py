@@ -40,6 +40,8 @@ def checked(convert, ok, requirement):
 
 
 positive_int = checked(int, lambda v: v > 0, "> 0")
+MAX_EPOCHS = 100_000  # the study runs 300; 100,000 epochs of CIFAR-10 are weeks on any one device
+epochs_count = checked(int, lambda v: 0 < v <= MAX_EPOCHS, f"in [1, {MAX_EPOCHS:,}]")
 fraction = checked(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
 dropout_rate = checked(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 positive_float = checked(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
@@ -74,7 +76,7 @@ def train_parser(fw, add_flags=None):
     framework's own flags added by add_flags(parser)."""
     p = OneLineParser(prog=fw.train, description=f"Train the tutorial's LeNet models on CIFAR-10 ({fw.name}).")
     p.add_argument("--model", choices=MODELS + ("both",), default="both")
-    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--epochs", type=epochs_count, default=100)
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--seed", type=seed_value, default=0, help="init, dropout and batch order")
     p.add_argument("--seeds", type=seed_list, default=None,

@@ -13,8 +13,21 @@ from experiment.loop import TRAIN_STATE
 from experiment.trainer import Lane
 
 
+# A lane's state is 0.75 MB (weights and Adam's moments) plus its activations; 1,024 lanes are far
+# beyond any study here and still fit one GPU.
+MAX_LANES = 1024
+
+
 def plan_lanes(config):
     """Every (model, rate, seed) of the run, grouped by model and rate, seeds in the order given."""
+    lanes = _plan(config)
+    if len(lanes) > MAX_LANES:
+        raise UserError(f"{len(lanes):,} lanes (models or rates x seeds) is more than {MAX_LANES:,}; "
+                        f"train fewer seeds or rates at a time")
+    return lanes
+
+
+def _plan(config):
     seeds = config.seed_list
     if config.dropout_rates is None:
         models = MODELS if config.model == "both" else (config.model,)

@@ -41,8 +41,10 @@ def bad_data(tmp_path_factory):
 # flags come first, so a case's flag overrides them; --overwrite is added unless the case is about it.
 TRAIN_CASES = [
     ("unknown model", ["--model", "lenet"], "argument --model: invalid choice: 'lenet'"),
-    ("epochs 0", ["--epochs", "0"], "argument --epochs: must be > 0, got 0"),
-    ("epochs negative", ["--epochs", "-5"], "argument --epochs: must be > 0, got -5"),
+    ("epochs 0", ["--epochs", "0"], "argument --epochs: must be in [1, 100,000], got 0"),
+    ("epochs negative", ["--epochs", "-5"], "argument --epochs: must be in [1, 100,000], got -5"),
+    ("epochs beyond reason", ["--epochs", "99999999999999999999"], "argument --epochs: must be in [1, 100,000]"),
+    ("too many lanes", ["--seeds", ",".join(map(str, range(1025)))], "1,025 lanes (models or rates x seeds)"),
     ("batch size 0", ["--batch-size", "0"], "argument --batch-size: must be > 0"),
     ("batch size not a number", ["--batch-size", "big"], "argument --batch-size: expected an integer, got 'big'"),
     ("batch larger than the data", ["--batch-size", "5000"], "--batch-size 5000 is larger than the 240 training"),

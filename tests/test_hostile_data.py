@@ -19,18 +19,10 @@ from PIL import Image
 
 import experiment.data as data_module
 from experiment.data import load_cifar10
-from experiment.errors import UserError
 from experiment.sources import bounded
 from experiment.sources.official import write_official
 from tests.conftest import REPO, tar_folder, write_imagefolder
-
-
-def error_of(source):
-    with pytest.raises(UserError) as e:
-        load_cifar10(source)
-    msg = str(e.value)
-    assert "\n" not in msg
-    return msg
+from tests.test_bad_data import error_of
 
 
 def assert_same(a, b):
