@@ -66,6 +66,8 @@ def _load_path(path, use_cache):
         raise UserError(f"data source {path!r} does not exist; expected {SOURCES_HELP}")
     if not os.access(path, os.R_OK):
         raise UserError(f"data source {path!r} is not readable")
+    if not (looks_official(path) or looks_imagefolder(path)):  # before anything walks or reads it
+        raise UserError(f"unknown data layout at {path!r}; expected {SOURCES_HELP}")
     cached = _cache_file(path) if use_cache else None
     data = _read_cache(cached, path) if cached else None
     if data is not None:

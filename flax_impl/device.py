@@ -13,6 +13,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from experiment.errors import UserError
+from experiment.sources.download import resolves
 
 
 def pick_devices(name):
@@ -74,5 +75,12 @@ def start_distributed(coordinator, num_processes, process_id):
         raise UserError("--coordinator, --num-processes and --process-id go together")
     if not 0 <= process_id < num_processes:
         raise UserError(f"--process-id {process_id} must be in [0, {num_processes})")
+    host = coordinator.rpartition(":")[0].strip("[]")
+    if not resolves(host):  # JAX would wait for minutes, then abort the process with a C++ stack trace
+        raise UserError(f"--coordinator {coordinator}: cannot resolve {host}")
     if not jax.distributed.is_initialized():
-        jax.distributed.initialize(coordinator, num_processes, process_id)
+        try:
+            jax.distributed.initialize(coordinator, num_processes, process_id)
+        except (RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"--coordinator {coordinator}: jax.distributed could not start ({first[:200]})") from None

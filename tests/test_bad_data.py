@@ -31,6 +31,17 @@ def test_unknown_layout(tmp_path):
 
 
 def test_empty_folder(tmp_path):
+    assert "unknown data layout" in error_of(str(tmp_path))
+
+
+def test_a_folder_without_train_or_test_is_not_walked(tmp_path, monkeypatch):
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.setattr("os.walk", lambda *a, **k: (_ for _ in ()).throw(AssertionError("walked")))
+    assert "unknown data layout" in error_of(str(tmp_path))
+
+
+def test_a_train_folder_without_images(tmp_path):
+    (tmp_path / "train").mkdir()
     assert "no images under train" in error_of(str(tmp_path))
 
 

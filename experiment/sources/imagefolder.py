@@ -116,9 +116,19 @@ def _collect(items, source):
 
 
 def looks_imagefolder(path):
+    """A tar, or a folder with train/ or test/ in it or one level down (an unpacked tar's root
+    folder). Any other folder is not walked: `--data /` must not read the whole disk."""
     if os.path.isdir(path):
-        return True
+        tops = [path] + [os.path.join(path, d) for d in _subfolders(path)]
+        return any(os.path.isdir(os.path.join(top, split)) for top in tops for split in SPLITS)
     return path.endswith((".tar", ".tar.gz", ".tgz"))
+
+
+def _subfolders(path):
+    try:
+        return [e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def load_imagefolder(path):
