@@ -12,7 +12,6 @@ from experiment.errors import UserError
 from experiment.loop import TRAIN_STATE
 from experiment.trainer import Lane
 
-
 # A lane's state is 0.75 MB (weights and Adam's moments) plus its activations; 1,024 lanes are far
 # beyond any study here and still fit one GPU.
 MAX_LANES = 1024
