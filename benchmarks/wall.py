@@ -6,8 +6,10 @@ process, output written as usual) for each --epochs value, --repeats times, and 
 time of the whole command next to the sum of its epochs' seconds (history.json) and their ratio.
 With two epoch counts it also reports the marginal wall time per epoch, (wall(E2) - wall(E1)) /
 (E2 - E1): what one more epoch costs once start-up, compilation and the last writes are paid,
-against the mean epoch's seconds. --repo runs another checkout (an earlier version, for a
-before/after table) with this one's measuring code.
+against the mean epoch's seconds and against the compute of an epoch alone (the same program, nothing
+written or queued). --repo LABEL=PATH runs another checkout (an earlier version, for a before/after
+table) with this one's measuring code. Each checkout runs once untimed first, so the timed runs
+find the caches (decoded data, compiled programs) as a user's second run does.
 
 Part 2 (--lanes) times training epochs of one compiled program of N lanes (benchmarks.speed, a
 process per N) until the rate stops growing.
@@ -51,7 +53,8 @@ def run_command(repo, data, seeds, epochs, device, extra=()):
 
 def command_table(a):
     rows = []
-    for repo_name, repo in (("this checkout", REPO), *((("--repo " + p), p) for p in a.repo)):
+    for repo_name, repo in (("this checkout", REPO), *(r.split("=", 1) for r in a.repo)):
+        run_command(repo, a.data, a.seeds, min(a.epochs), a.device)  # warm-up: caches as a user's second run has them
         for epochs in a.epochs:
             runs = [run_command(repo, a.data, a.seeds, epochs, a.device) for _ in range(a.repeats)]
             row = {"code": repo_name, "epochs": epochs, "runs": runs,
@@ -66,6 +69,39 @@ def command_table(a):
             marginal = (hi["wall_s"] - lo["wall_s"]) / (hi["epochs"] - lo["epochs"])
             hi["marginal_epoch_s"], hi["marginal_over_mean_epoch"] = marginal, marginal / hi["mean_epoch_s"]
     return rows
+
+
+COMPUTE = """
+import json, statistics, sys, time
+import numpy as np
+from experiment.entry import load_splits
+from experiment.lanes import plan_lanes
+from experiment.split import epoch_order
+from flax_impl.train import BACKEND
+data, seeds, epochs, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+config = BACKEND.default(model="both", seeds=list(range(seeds)), data=data, device=device, no_progress=True)
+splits, _ = load_splits(config)
+lanes = plan_lanes(config)
+trainer = BACKEND.make_trainer(config, lanes, splits)
+times = []
+for epoch in range(1, epochs + 2):  # the first: compilation
+    orders = np.stack([epoch_order(len(splits.train_x), lane.seed, epoch) for lane in lanes])
+    t0 = time.perf_counter()
+    trainer.start_epoch(epoch, orders).metrics()
+    times.append(time.perf_counter() - t0)
+print(json.dumps({"compute_epoch_s": statistics.median(times[1:])}))
+"""
+
+
+def compute_per_epoch(a):
+    """The same lanes' epoch (training and validation) with nothing written and nothing queued:
+    what an epoch costs the device, against which the command's marginal epoch is judged."""
+    epochs = min(a.epochs)
+    r = subprocess.run([sys.executable, "-c", COMPUTE, a.data, str(a.seeds), str(epochs), a.device], cwd=REPO,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])["compute_epoch_s"]
 
 
 def lanes_table(a):
@@ -90,14 +126,17 @@ def lanes_table(a):
 
 def markdown(result):
     lines = []
+    compute = result.get("compute_epoch_s")
     if result["command"]:
-        lines += ["| code | epochs | wall s | sum of epochs s | wall / epochs | marginal s per epoch | "
-                  "marginal / mean epoch |", "|---|---|---|---|---|---|---|"]
+        lines += ["| code | epochs | wall s | sum of epochs s (history) | wall / epochs | marginal s per epoch | "
+                  "marginal / mean epoch | marginal / compute epoch |", "|---|---|---|---|---|---|---|---|"]
         for r in result["command"]:
-            m = (f"{r['marginal_epoch_s']:.3f} | {r['marginal_over_mean_epoch']:.2f}x" if "marginal_epoch_s" in r
-                 else "- | -")
+            m = (f"{r['marginal_epoch_s']:.3f} | {r['marginal_over_mean_epoch']:.2f}x | "
+                 f"{r['marginal_epoch_s'] / compute:.2f}x" if "marginal_epoch_s" in r else "- | - | -")
             lines.append(f"| {r['code']} | {r['epochs']} | {r['wall_s']:.1f} | {r['epochs_s']:.1f} | "
                          f"{r['wall_over_epochs']:.2f}x | {m} |")
+        lines += ["", f"Compute per epoch (this checkout's program, the same lanes, nothing written or queued; "
+                      f"median): {compute:.3f} s."]
     if result["lanes"]:
         lines += ["", "| lanes | model-images/s | per lane | compile s |", "|---|---|---|---|"]
         for r in result["lanes"]:
@@ -113,7 +152,8 @@ def main(argv=None):
     p.add_argument("--epochs", default="30,60", help="one or two epoch counts")
     p.add_argument("--repeats", type=int, default=3, help="runs per epoch count (median)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--repo", action="append", default=[], help="also run this checkout (before/after)")
+    p.add_argument("--repo", action="append", default=[], metavar="LABEL=PATH",
+                   help="also run the checkout at PATH, reported as LABEL (before/after)")
     p.add_argument("--lanes", default="", help="lane counts for part 2, e.g. 1,2,4,8,16,32,64")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--images", type=int, default=2048, help="training images per lane per timed epoch (part 2)")
@@ -124,6 +164,7 @@ def main(argv=None):
     a.epochs = [int(e) for e in a.epochs.split(",")]
     a.lanes = [int(n) for n in a.lanes.split(",")] if a.lanes else []
     result = {"command": [] if a.skip_command else command_table(a), "lanes": lanes_table(a) if a.lanes else [],
+              "compute_epoch_s": None if a.skip_command else compute_per_epoch(a),
               "args": vars(a),
               "invocation": "python -m benchmarks.wall " + " ".join(sys.argv[1:] if argv is None else argv)}
     os.makedirs(a.out, exist_ok=True)
