@@ -83,8 +83,8 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
     saved, last_done = start_epoch - 1, None
     if stop is not None:
         stop.training = True
-        if requested():  # asked while another trainer finished its run
-            raise Interrupted(saved, signum=stop.signum)
+        if requested():  # asked while an earlier trainer of the run finished: its epochs are saved
+            raise Interrupted(saved or None, signum=stop.signum)
 
     def dispatch(epoch):
         t0 = time.perf_counter()
