@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -157,15 +158,19 @@ main(sys.argv[2:])
 """
 
 
-def test_kill_inside_a_checkpoint_write_keeps_the_previous_one(reference, tmp_path):
+def test_kill_inside_a_background_write_keeps_the_previous_one(reference, tmp_path):
+    """Epoch 2's train state hangs half-written on the writer thread; training goes on (epoch 3 is
+    logged: the write is in the background); then the process is killed."""
     fw, ref_out, _ = reference
     out, marker = str(tmp_path / "run"), str(tmp_path / "writing")
     module = PROGS[fw].split(".")[0]
     p = start([sys.executable, "-c", SLOW_WRITER.format(module=module), marker, *RUN, "--out", out],
-              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True).start()
     deadline = time.time() + 300
-    while not os.path.exists(marker):
-        assert p.poll() is None and time.time() < deadline, p.stderr.read()[-2000:]
+    while not (os.path.exists(marker) and any("epoch 3/" in line for line in lines)):
+        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
