@@ -7,6 +7,8 @@
 #   CIFAR10=data/cifar10-jpeg.tar.gz bash benchmarks/device_run.sh OUT            # a GPU, about 9 minutes
 #   bash benchmarks/device_run.sh OUT --tiny                                      # the same steps on a CPU
 #
+# The data travels with the repository in data/ (ignored by git), e.g. a copy of the JPEG tar.
+#
 # Needs only what a GPU machine of this project has installed (jax, flax, optax, torch, scipy,
 # matplotlib, pytest, numpy, pillow, tqdm); runs from the repository root without installing it.
 set -uo pipefail
@@ -54,29 +56,31 @@ import jax, torch
 print("jax", jax.__version__, jax.devices(), "| torch", torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())
 EOF
 
-step parity 150 "$PY" -m pytest parity_tests -q -p no:cacheprovider --device "$DEV" "${PARITY[@]}"
+# Most important first: the parity suite, then the main job in both frameworks, then speed.
+step parity 110 "$PY" -m pytest parity_tests -q -p no:cacheprovider --device "$DEV" "${PARITY[@]}"
 cp "$WORK/parity.log" "$OUT/parity.log"
 
-step speed 150 "$PY" -m benchmarks.speed --device "$DEV" --models dropout --batches "$SPEED_BATCHES" --images "$IMAGES" \
-  --repeats 2 --rounds 1 --timeout 60 --variants "$SPEED_VARIANTS" --out "$WORK/speed"
-if [ -n "${SPEED_TF32:-}" ]; then
-  step speed-tf32 50 "$PY" -m benchmarks.speed --device "$DEV" --models dropout --batches 64 --images "$IMAGES" \
-    --repeats 2 --rounds 1 --timeout 40 --variants "$SPEED_TF32" --out "$WORK/speed-tf32"
-fi
-[ -f "$WORK/speed/speed.md" ] && cat "$WORK/speed/speed.md" "$WORK"/speed-tf32/speed.md > "$OUT/speed.md" 2>/dev/null
-
-step lanes 80 "$PY" -m benchmarks.wall --skip-command --device "$DEV" --lanes "$LANES" --images 2048 --speed-repeats 2 \
-  --out "$WORK/lanes"
-[ -f "$WORK/lanes/wall.md" ] && cp "$WORK/lanes/wall.md" "$OUT/lanes.md"
-
 # The main job, timed as a user runs it: 8 seeds x 2 models x 100 epochs, then each best checkpoint tested.
-step main-flax 90 "$PY" -m benchmarks.convergence --frameworks flax --seeds "$SEEDS" --epochs "$EPOCHS" --data "$DATA" \
+step main-flax 60 "$PY" -m benchmarks.convergence --frameworks flax --seeds "$SEEDS" --epochs "$EPOCHS" --data "$DATA" \
   --out "$WORK/convergence" --flax-args "--device $DEV"
 step main-torch 60 "$PY" -m benchmarks.convergence --frameworks torch --seeds "$SEEDS" --epochs "$EPOCHS" --data "$DATA" \
   --out "$WORK/convergence" --torch-args "--device $DEV --engine vmap"
-step long-flax 90 "$PY" -m benchmarks.convergence --frameworks flax --seeds "$SEEDS" --epochs "$LONG" --data "$DATA" \
+
+step speed 110 "$PY" -m benchmarks.speed --device "$DEV" --models dropout --batches "$SPEED_BATCHES" --images "$IMAGES" \
+  --repeats 2 --rounds 1 --timeout 45 --variants "$SPEED_VARIANTS" --out "$WORK/speed"
+if [ -n "${SPEED_TF32:-}" ]; then
+  step speed-tf32 30 "$PY" -m benchmarks.speed --device "$DEV" --models dropout --batches 64 --images "$IMAGES" \
+    --repeats 2 --rounds 1 --timeout 30 --variants "$SPEED_TF32" --out "$WORK/speed-tf32"
+fi
+[ -f "$WORK/speed/speed.md" ] && cat "$WORK/speed/speed.md" "$WORK"/speed-tf32/speed.md > "$OUT/speed.md" 2>/dev/null
+
+step lanes 50 "$PY" -m benchmarks.wall --skip-command --device "$DEV" --lanes "$LANES" --images 2048 --speed-repeats 2 \
+  --out "$WORK/lanes"
+[ -f "$WORK/lanes/wall.md" ] && cp "$WORK/lanes/wall.md" "$OUT/lanes.md"
+
+step long-flax 80 "$PY" -m benchmarks.convergence --frameworks flax --seeds "$SEEDS" --epochs "$LONG" --data "$DATA" \
   --out "$WORK/convergence-$LONG" --flax-args "--device $DEV"
-step sweep 70 "$PY" -m benchmarks.sweep $SWEEP --data "$DATA" --out "$WORK/sweep" --flax-args "--device $DEV"
+step sweep 60 "$PY" -m benchmarks.sweep $SWEEP --data "$DATA" --out "$WORK/sweep" --flax-args "--device $DEV"
 
 REPORT_ARGS=(--convergence "$WORK/convergence" --out "$WORK" --title "$DEV, $(date +%F)")
 [ -f "$WORK/speed/speed.json" ] && REPORT_ARGS+=(--speed "$WORK/speed")
