@@ -7,7 +7,7 @@ computed from per-seed histories (benchmarks.stats for the tests).
     b   Dropout removes the overfitting
     c1  Dropout slows the decrease of the training loss
     c2  Dropout slows the decrease of the validation loss
-    d   Dropout overtakes BaseLine by epoch 200-300
+    d   Dropout overtakes BaseLine at epoch 200-300 (the tutorial's guess, from a BaseLine still ahead at 100)
 
 A verdict is 'confirmed', 'refuted' or 'undecided' (the run is too short, or the seeds too few).
 """
@@ -124,7 +124,7 @@ def overtakes(b, d):
         result = "refuted" if end >= OVERTAKE[1] else "undecided"
     crossings = a["mean_crossings"]
     share = f"{100 * a['share_after_first']:.0f}%" if a["share_after_first"] is not None else "–"
-    return verdict("d", "Dropout overtakes BaseLine by epoch 200–300", result,
+    return verdict("d", "Dropout overtakes BaseLine at epoch 200–300, not before", result,
                    f"Dropout is significantly ahead (paired by seed, Benjamini–Hochberg over {end} epochs) first at "
                    f"epoch {a['first'] or 'never'} and at every epoch from {a['from'] or 'never'} on; ahead at "
                    f"{share} of the epochs after the first; the summed correct counts change order at epochs "

@@ -156,12 +156,31 @@ def sweep_findings(sw):
                     f"({'fits' if cross_ok else 'outside'} {OVERTAKE[0]}–{OVERTAKE[1]})")
     if fits:
         out.append("- The tutorial's figure (peak ≈ 50, Dropout ahead only at 200–300): " + "; ".join(fits) + ".")
+    out += steps_finding(sw)
     for b in sw["batches"]:
         rates = sw["summary"][str(b)]["rates"]
         best = max(rates, key=lambda r: rates[r]["final_val_acc"]["mean"])
         out.append(f"- Batch {b}: the best final val accuracy is at rate {best} "
                    f"({fmt(rates[best]['final_val_acc'], 100, 2, '%')}), of rates {', '.join(rates)}.")
     return out
+
+
+def steps_finding(sw):
+    """Whether BaseLine's peak is set by Adam's steps rather than by epochs (a larger batch takes
+    fewer steps an epoch), and, if it were, which batch size would put it at epoch 50."""
+    rows = []
+    for b in sw["batches"]:
+        s = sw["summary"][str(b)]
+        if "0" in s["rates"] and s["rates"]["0"]["peak_epoch"]["mean"] is not None:
+            rows.append((b, s["rates"]["0"]["peak_epoch"]["mean"], s["steps_per_epoch"]))
+    if len(rows) < 2:
+        return []
+    steps = [f"{peak * spe:,.0f} at batch {b}" for b, peak, spe in rows]
+    b, peak, _ = rows[-1]
+    target = b * sum(PEAK_AROUND) / 2 / peak  # constant steps: the peak epoch grows with the batch size
+    return [f"- Steps to BaseLine's peak (mean peak epoch × steps per epoch): {', '.join(steps)}. If the peak "
+            f"were set by the number of Adam steps alone, it would fall near epoch {sum(PEAK_AROUND) // 2} at a "
+            f"batch of about {target:,.0f} (an extrapolation from batch {b}, not a measurement)."]
 
 
 def main(argv=None):

@@ -104,8 +104,9 @@ def summarize(a, provenance):
             if base is not None and r > 0:
                 row["ahead_of_baseline"] = ahead(cr["val_correct"], base["val_correct"])
             rows[f"{r:g}"] = row
+        n_train = load_history(lane_file(a.out, batch, a.rates[0], a.seeds[0]))["data"]["n_train"]
         result[str(batch)] = {"epochs": min(cr["epochs"] for cr in c.values()), "rates": rows,
-                              "lanes": provenance.get(batch)}
+                              "steps_per_epoch": -(-n_train // batch), "lanes": provenance.get(batch)}
     return result
 
 
