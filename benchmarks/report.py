@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.claims import OVERTAKE, PEAK_AROUND, fmt, tutorial_claims  # noqa: E402
+from benchmarks.claims import OVERTAKE, PEAK_AROUND, fmt, placed, tutorial_claims  # noqa: E402
 from benchmarks.convergence import seed_dir  # noqa: E402
-from benchmarks.equivalence import equivalence  # noqa: E402
+from benchmarks.equivalence import VERDICTS, equivalence  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
 from benchmarks.stats import ALPHA  # noqa: E402
@@ -106,15 +106,16 @@ def claims_section(hs, frameworks):
 
 def equivalence_section(hs):
     rows = equivalence(hs)
-    count = {v: sum(r["verdict"] == v for r in rows) for v in ("equivalent", "not shown", "different")}
+    count = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     seeds = {fw: len(hs[fw]["baseline"]) for fw in hs}
     return ["## Do the frameworks agree? An equivalence test", "",
             f"Two one-sided Welch tests per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
-            "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'different' when a "
-            "two-sided test rejects equality, 'not shown' when the seeds cannot tell. The margins and their reasons "
-            "are in parity_tests/tolerances.py (EQUIV_*), fixed before the runs.", "",
-            f"Equivalent at {count['equivalent']} of {len(rows)} checkpoints, different at {count['different']}, "
-            f"not shown at {count['not shown']}.", "", equivalence_table(rows), ""]
+            "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'not equivalent' "
+            "when it lies wholly outside, 'differs, within margin not shown' when a two-sided test finds a difference "
+            "whose size the seeds cannot place, 'not shown' when they cannot tell at all. The margins and their "
+            "reasons are in parity_tests/tolerances.py (EQUIV_*).", "",
+            "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".", "",
+            equivalence_table(rows), ""]
 
 
 def sweep_section(sweep_dir, out):
@@ -147,13 +148,15 @@ def sweep_findings(sw):
         if "0" not in s or "0.5" not in s:
             continue
         peak, cross = s["0"]["peak_epoch"], s["0.5"]["ahead_of_baseline"]["from"]
-        lo, hi = peak["mean"] - (peak["ci95"] or 0), peak["mean"] + (peak["ci95"] or 0)
-        peak_ok = lo <= PEAK_AROUND[1] and hi >= PEAK_AROUND[0]
-        cross_ok = cross is not None and OVERTAKE[0] <= cross <= OVERTAKE[1]
-        when = cross or f"never within {sw['epochs']} epochs"
-        fits.append(f"batch {b}: BaseLine peak {fmt(peak)} ({'fits' if peak_ok else 'outside'} "
-                    f"{PEAK_AROUND[0]}–{PEAK_AROUND[1]}), Dropout 0.5 ahead from {when} "
-                    f"({'fits' if cross_ok else 'outside'} {OVERTAKE[0]}–{OVERTAKE[1]})")
+        where = placed(peak, PEAK_AROUND)
+        if cross is None:
+            short = " (too short to tell)" if sw["epochs"] < OVERTAKE[1] else ""
+            when = f"never within {sw['epochs']} epochs{short}"
+        else:
+            side = "before" if cross < OVERTAKE[0] else "after" if cross > OVERTAKE[1] else "inside"
+            when = f"{cross} ({side} {OVERTAKE[0]}–{OVERTAKE[1]})"
+        fits.append(f"batch {b}: BaseLine peak {fmt(peak)} (95% CI {where} {PEAK_AROUND[0]}–{PEAK_AROUND[1]}), "
+                    f"Dropout 0.5 ahead from {when}")
     if fits:
         out.append("- The tutorial's figure (peak ≈ 50, Dropout ahead only at 200–300): " + "; ".join(fits) + ".")
     out += steps_finding(sw)

@@ -6,6 +6,8 @@ across epochs with Benjamini-Hochberg. BaseLine and Dropout runs of the same see
 same weights (the init does not depend on dropout) and see the same batches, so they are compared
 as pairs; runs of two frameworks share nothing and are compared with Welch's test.
 """
+import warnings
+
 import numpy as np
 from scipy import stats
 
@@ -26,9 +28,10 @@ def paired_greater(a, b):
     Where every pair has the same difference (t undefined) the answer is exact: 0 if all of them
     are above 0, 1 otherwise."""
     d = np.asarray(a, float) - np.asarray(b, float)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's "nearly identical" note: handled below
         p = np.asarray(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue, float)
-    constant = np.isnan(p)
+    constant = np.isnan(p) | (np.ptp(d, axis=0) == 0)
     return np.where(constant, np.where(np.asarray(d).mean(axis=0) > 0, 0.0, 1.0), p)
 
 
@@ -66,7 +69,8 @@ def tost(a, b, margin):
     """Equivalence of two independent samples within +-margin (two one-sided Welch tests).
     Returns {'diff' (mean a - mean b), 'ci90': (low, high) of the difference, 'p': the larger of
     the two one-sided p-values, 'equivalent': p < ALPHA (the 90% CI lies inside +-margin),
-    'different': a two-sided Welch test rejects equality at ALPHA}."""
+    'different': a two-sided Welch test rejects equality at ALPHA, 'beyond': the 90% CI lies
+    wholly outside +-margin (the difference is larger than the margin, one-sided at ALPHA)}."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = np.sqrt(va + vb)
@@ -81,5 +85,6 @@ def tost(a, b, margin):
         p_two = 2 * stats.t.sf(abs(diff) / se, df)
     half = stats.t.ppf(1 - ALPHA, df) * se
     p = float(max(p_low, p_high))
-    return {"diff": float(diff), "ci90": (float(diff - half), float(diff + half)), "p": p,
-            "equivalent": p < ALPHA, "different": float(p_two) < ALPHA, "margin": margin}
+    low, high = float(diff - half), float(diff + half)
+    return {"diff": float(diff), "ci90": (low, high), "p": p, "equivalent": p < ALPHA,
+            "different": float(p_two) < ALPHA, "beyond": low > margin or high < -margin, "margin": margin}

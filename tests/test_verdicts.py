@@ -1,0 +1,107 @@
+"""The report's verdicts on made-up curves whose answer is known: each claim can come out
+confirmed, refuted or undecided, ties are ties, and the equivalence test tells its four cases apart."""
+import numpy as np
+import pytest
+
+from benchmarks.claims import placed, tutorial_claims
+from benchmarks.equivalence import verdict_of
+from benchmarks.stats import ahead, paired_greater, sign_changes, tost
+
+N_VAL = 1000
+
+
+def histories(val_correct, train_loss, val_loss):
+    """Per-seed histories from [seeds, epochs] arrays (val accuracy given as counts of N_VAL)."""
+    return [{"data": {"n_val": N_VAL},
+             "epochs": [{"epoch": e + 1, "train_loss": float(t), "val_loss": float(v), "val_acc": c / N_VAL}
+                        for e, (c, t, v) in enumerate(zip(cs, ts, vs))]}
+            for cs, ts, vs in zip(val_correct, train_loss, val_loss)]
+
+
+def run(peak, epochs, seeds=6, rng=None):
+    """A BaseLine-like run per seed: accuracy rises to its peak epoch, then falls; val loss has its
+    minimum there and rises after; train loss falls throughout."""
+    rng = rng or np.random.default_rng(0)
+    e = np.arange(1, epochs + 1)
+    peaks = np.broadcast_to(peak, (seeds,))
+    acc = np.stack([600 - 0.02 * (e - p) ** 2 + rng.integers(0, 3, epochs) for p in peaks]).astype(int)
+    val_loss = np.stack([1.0 + 0.001 * (e - p) ** 2 for p in peaks])
+    train_loss = np.tile(2.0 / e, (seeds, 1))
+    return acc, train_loss, val_loss
+
+
+def flat_run(level, epochs, seeds=6, train=1.4):
+    """A Dropout-like run: accuracy constant at `level` (plus noise), no overfitting, slower train loss."""
+    rng = np.random.default_rng(1)
+    acc = level + rng.integers(0, 3, (seeds, epochs))
+    val_loss = np.tile(1.2 - 0.1 * np.linspace(0, 1, epochs), (seeds, 1))
+    return acc, np.full((seeds, epochs), train), val_loss
+
+
+def claims(base, drop):
+    return {c["id"]: c["verdict"] for c in tutorial_claims(histories(*base), histories(*drop))}
+
+
+def test_the_tutorial_s_own_story_is_confirmed():
+    """BaseLine peaks at 50 and is still ahead at 100; Dropout ahead only from epoch 250 of 300."""
+    epochs = 300
+    base = run(50, epochs)
+    drop_acc = np.where(np.arange(1, epochs + 1) < 250, base[0] - 20, base[0] + 20)
+    drop = (drop_acc, base[1] + 0.5, np.tile(1.2 - 0.1 * np.linspace(0, 1, epochs), (6, 1)))
+    v = claims(base, drop)
+    assert v["a1"] == v["a2"] == v["b"] == v["c1"] == v["d"] == "confirmed"
+    assert v["a3"] == "refuted"  # at epoch 300 Dropout leads, as the tutorial guessed it would
+
+
+def test_an_early_peak_and_an_early_overtake_are_refuted():
+    base = run(15, 100)
+    v = claims(base, flat_run(560, 100))
+    assert v["a2"] == "refuted" and v["d"] == "refuted" and v["a3"] == "refuted"
+
+
+def test_a_peak_whose_interval_straddles_the_window_is_undecided():
+    base = run(np.array([20, 35, 50, 65, 30, 55]), 100)
+    assert claims(base, flat_run(560, 100))["a2"] == "undecided"
+
+
+def test_never_ahead_in_a_run_too_short_is_undecided():
+    base = run(50, 100)
+    assert claims(base, flat_run(400, 100))["d"] == "undecided"
+
+
+def test_placed():
+    assert placed({"mean": 50, "ci95": 5}, (40, 60)) == "inside"
+    assert placed({"mean": 16, "ci95": 8}, (40, 60)) == "outside"
+    assert placed({"mean": 28.7, "ci95": 19}, (40, 60)) == "overlaps"
+
+
+def test_ties_are_neither_side():
+    """Equal counts (the float means of equal counts can differ by 1e-16) are not a crossing."""
+    assert sign_changes([3, 0, 2, 0, -1, 0, 0, -2, 4]) == [5, 9]
+    assert sign_changes([0, 0, 0]) == []
+    counts = np.array([[500, 500], [501, 501]])
+    assert paired_greater(counts, counts).tolist() == [1.0, 1.0]
+    a = ahead(counts, counts)
+    assert a["first"] is None and a["from"] is None and a["mean_crossings"] == []
+
+
+def test_ahead_counts_only_significant_epochs_after_correction():
+    rng = np.random.default_rng(2)
+    b = 500 + rng.integers(-3, 4, (8, 30))
+    lead = np.where(np.arange(30) < 10, -1, np.where(np.arange(30) < 20, 0, 15))  # behind, tied, ahead
+    a = ahead(b + lead, b)
+    assert a["first"] == 21 and a["from"] == 21 and a["share_after_first"] == 1.0
+    assert a["mean_crossings"] == [21]
+
+
+@pytest.mark.parametrize("shift, noise, n, expected", [
+    (0.0, 0.1, 12, "equivalent"),
+    (0.5, 0.05, 12, "equivalent"),                        # a real difference, but inside the margin
+    (3.0, 0.1, 12, "not equivalent"),
+    (1.0, 0.2, 12, "differs, within margin not shown"),   # different from 0, straddles the margin
+    (0.0, 2.0, 3, "not shown"),
+])
+def test_equivalence_tells_its_four_cases_apart(shift, noise, n, expected):
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(shift, noise, n), rng.normal(0.0, noise, n)
+    assert verdict_of(tost(a, b, margin=1.0)) == expected
