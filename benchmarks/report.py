@@ -196,6 +196,15 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
+    try:
+        write_report(a, argv)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        # a results folder missing, damaged or written by an older version of a runner
+        p.error(f"cannot build the report from these results ({type(e).__name__}: {e}); "
+                "rerun the runner that wrote them")
+
+
+def write_report(a, argv):
     conv = json.load(open(os.path.join(a.convergence, "convergence.json")))
     frameworks = [fw for fw in ("flax", "torch") if fw in conv]
     seeds, n = conv["seeds"], len(conv["seeds"])

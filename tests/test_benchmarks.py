@@ -88,3 +88,15 @@ def test_device_run_tiny_brings_back_at_most_8_files(tmp_path):
     assert "| a1 |" in open(out / "REPORT.md").read()
     speed = open(out / "speed.md").read()
     assert "| dropout | 32 | 2 | highest | flax-scan-matmul-vmap2 |" in speed and "(torch-vmap2)" in speed
+
+
+def test_report_refuses_missing_or_damaged_results_in_one_line(tmp_path, capsys):
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "convergence.json").write_text('{"seeds": [0]')
+    for folder in ("missing", "damaged"):
+        with pytest.raises(SystemExit) as e:
+            report.main(["--convergence", str(tmp_path / folder), "--out", str(tmp_path / "out")])
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("benchmarks.report: error: cannot build the report") and "Traceback" not in err
+    assert not (tmp_path / "out" / "REPORT.md").exists()
