@@ -9,7 +9,7 @@ margins stated and justified in parity_tests/tolerances.py. Each checkpoint gets
 import numpy as np
 
 from benchmarks.claims import curves
-from benchmarks.stats import tost
+from benchmarks.stats import seeds_for_equivalence, tost
 from parity_tests.tolerances import EQUIV_TRAIN_LOSS, EQUIV_VAL_ACC_POINTS, EQUIV_VAL_LOSS_RELATIVE
 
 EPOCHS = (10, 50, 100)
@@ -30,7 +30,8 @@ def equivalence(histories):
         for name, (field, scale, margin, stated) in METRICS.items():
             for epoch in [e for e in EPOCHS if e <= n]:
                 f, t = (scale * c[fw][field][:, epoch - 1] for fw in ("flax", "torch"))
-                r = tost(f, t, margin(np.concatenate([f, t])))
+                m = margin(np.concatenate([f, t]))
+                r = {**tost(f, t, m), "seeds_to_show": seeds_for_equivalence(f, t, m)}
                 verdict = verdict_of(r)
                 rows.append({"model": model, "metric": name, "epoch": epoch, "seeds": (len(f), len(t)),
                              "flax": float(f.mean()), "torch": float(t.mean()), **r, "verdict": verdict,
@@ -50,11 +51,11 @@ def verdict_of(r):
 
 
 def table(rows):
-    lines = ["| model | metric | epoch | flax | torch | flax − torch (90% CI) | margin | TOST p | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | metric | epoch | flax | torch | flax − torch (90% CI) | margin | TOST p | verdict | "
+             "seeds to show (each) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["ci90"]
         lines.append(f"| {r['model']} | {r['metric']} | {r['epoch']} | {r['flax']:.3f} | {r['torch']:.3f} | "
                      f"{r['diff']:+.3f} ({lo:+.3f}, {hi:+.3f}) | {r['margin_stated']} ({r['margin']:.3g}) | "
-                     f"{r['p']:.2g} | {r['verdict']} |")
+                     f"{r['p']:.2g} | {r['verdict']} | {r['seeds_to_show'] or '–'} |")
     return "\n".join(lines)

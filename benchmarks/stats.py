@@ -88,3 +88,16 @@ def tost(a, b, margin):
     low, high = float(diff - half), float(diff + half)
     return {"diff": float(diff), "ci90": (low, high), "p": p, "equivalent": p < ALPHA,
             "different": float(p_two) < ALPHA, "beyond": low > margin or high < -margin, "margin": margin}
+
+
+def seeds_for_equivalence(a, b, margin, power=0.8):
+    """Seeds per side that a TOST at ALPHA would need to show equivalence with the given power, if
+    the true difference and spread were the observed ones (normal approximation); None when the
+    observed difference is at or beyond the margin (more seeds would not show equivalence)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    gap = margin - abs(a.mean() - b.mean())
+    if gap <= 0:
+        return None
+    var = a.var(ddof=1) + b.var(ddof=1)
+    z = stats.norm.ppf(1 - ALPHA) + stats.norm.ppf(power)
+    return max(2, int(np.ceil(var * z ** 2 / gap ** 2)))

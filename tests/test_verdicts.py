@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks.claims import placed, tutorial_claims
 from benchmarks.equivalence import verdict_of
-from benchmarks.stats import ahead, paired_greater, sign_changes, tost
+from benchmarks.stats import ahead, paired_greater, seeds_for_equivalence, sign_changes, tost
 
 N_VAL = 1000
 
@@ -105,3 +105,15 @@ def test_equivalence_tells_its_four_cases_apart(shift, noise, n, expected):
     rng = np.random.default_rng(3)
     a, b = rng.normal(shift, noise, n), rng.normal(0.0, noise, n)
     assert verdict_of(tost(a, b, margin=1.0)) == expected
+
+
+def test_seeds_for_equivalence_grow_with_spread_and_vanish_beyond_the_margin():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0.2, 1.0, 8), rng.normal(0.0, 1.0, 8)
+    tight, loose = seeds_for_equivalence(a / 4, b / 4, 1.0), seeds_for_equivalence(a, b, 1.0)
+    assert 2 <= tight < loose
+    assert seeds_for_equivalence(a + 5, b, 1.0) is None
+    # the estimate is honest: with that many seeds a TOST does show equivalence most of the time
+    n = seeds_for_equivalence(a, b, 1.0)
+    shown = [tost(rng.normal(0.2, 1.0, n), rng.normal(0.0, 1.0, n), 1.0)["equivalent"] for _ in range(400)]
+    assert 0.7 < np.mean(shown) < 0.95
