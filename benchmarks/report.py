@@ -111,9 +111,10 @@ def equivalence_section(hs):
     return ["## Do the frameworks agree? An equivalence test", "",
             f"Two one-sided Welch tests per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
             "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'not equivalent' "
-            "when it lies wholly outside, 'differs, within margin not shown' when a two-sided test finds a difference "
-            "whose size the seeds cannot place, 'not shown' when they cannot tell at all. The margins and their "
-            "reasons are in parity_tests/tolerances.py (EQUIV_*). 'Seeds to show' is how many seeds per framework "
+            "when it lies wholly outside, 'differs, within margin not shown' when a two-sided test, corrected across "
+            "the table (Benjamini–Hochberg), finds a difference whose size the seeds cannot place, 'not shown' when "
+            "they cannot tell at all. The margins and their reasons are in parity_tests/tolerances.py (EQUIV_*). "
+            "'Seeds to show' is how many seeds per framework "
             "a TOST would need for 80% power if the true difference and spread were the ones observed ('–': the "
             "observed difference is at or beyond the margin).", "",
             "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".", "",

@@ -87,7 +87,8 @@ def tost(a, b, margin):
     p = float(max(p_low, p_high))
     low, high = float(diff - half), float(diff + half)
     return {"diff": float(diff), "ci90": (low, high), "p": p, "equivalent": p < ALPHA,
-            "different": float(p_two) < ALPHA, "beyond": low > margin or high < -margin, "margin": margin}
+            "p_two": float(p_two), "different": float(p_two) < ALPHA, "beyond": low > margin or high < -margin,
+            "margin": margin}
 
 
 def seeds_for_equivalence(a, b, margin, power=0.8):

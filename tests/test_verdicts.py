@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.claims import placed, tutorial_claims
-from benchmarks.equivalence import verdict_of
+from benchmarks.equivalence import equivalence, verdict_of
 from benchmarks.stats import ahead, paired_greater, seeds_for_equivalence, sign_changes, tost
 
 N_VAL = 1000
@@ -117,3 +117,20 @@ def test_seeds_for_equivalence_grow_with_spread_and_vanish_beyond_the_margin():
     n = seeds_for_equivalence(a, b, 1.0)
     shown = [tost(rng.normal(0.2, 1.0, n), rng.normal(0.0, 1.0, n), 1.0)["equivalent"] for _ in range(400)]
     assert 0.7 < np.mean(shown) < 0.95
+
+
+def test_equivalence_rows_cover_checkpoints_and_curve_means_with_corrected_differences():
+    rng = np.random.default_rng(5)
+
+    def runs(shift):
+        acc = 600 + rng.integers(-2, 3, (10, 100))
+        loss = 1.0 + shift + rng.normal(0, 0.002, (10, 100))
+        return histories(acc, loss, loss)
+
+    same = {fw: {"baseline": runs(0.0), "dropout": runs(0.0)} for fw in ("flax", "torch")}
+    rows = equivalence(same)
+    assert [r["epoch"] for r in rows[:4]] == [10, 50, 100, "all (mean)"] and len(rows) == 24
+    assert all(r["verdict"] == "equivalent" for r in rows)
+    shifted = {"flax": {"baseline": runs(0.1), "dropout": runs(0.0)}, "torch": same["torch"]}
+    loss_rows = [r for r in equivalence(shifted) if r["model"] == "baseline" and "loss" in r["metric"]]
+    assert all(r["verdict"] == "not equivalent" and r["p_two_bh"] < 0.05 for r in loss_rows)
