@@ -216,6 +216,8 @@ def write_report(a, argv):
     h0 = hs[frameworks[0]]["baseline"][0]
     commands = [conv["command"]] + [json.load(open(os.path.join(d, f)))["command"] for d, f in
                                      ((a.sweep, "sweep.json"), (a.speed, "speed.json")) if d]
+    if a.wall:
+        commands.append(json.load(open(os.path.join(a.wall, "wall.json")))["invocation"])
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
           f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "

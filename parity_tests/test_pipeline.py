@@ -112,6 +112,7 @@ def test_checkpoints_interoperate(tmp_path, real_data):
                         predict(tm, test_x, pick_device(t_dev)).numpy())
 
 
+@pytest.mark.slow  # the control of test_checkpoints_interoperate (slow too): trains on real data
 def test_negative_control_interop_check_rejects_untransposed_conversion(real_data):
     """Converting fc weights without the (out, in) -> (in, out) transpose must change predictions."""
     x = make_splits(load_cifar10(real_data), subset=1000).train_x

@@ -77,6 +77,7 @@ def run(tmp_path, *extra, name="run"):
     return out
 
 
+@pytest.mark.slow  # a whole training command, both models
 def test_one_epoch_learns_and_writes_torch_ref_outputs(tmp_path):
     out = run(tmp_path, "--epochs", "1", "--batch-size", "48")  # 1600 = 33 x 48 + 16: a partial batch
     for m in ("baseline", "dropout"):
@@ -88,6 +89,7 @@ def test_one_epoch_learns_and_writes_torch_ref_outputs(tmp_path):
     assert os.path.getsize(os.path.join(out, "curves.png")) > 0
 
 
+@pytest.mark.slow  # three training commands
 def test_same_seed_bit_identical_other_seed_differs(tmp_path):
     runs = [run(tmp_path, "--model", "dropout", "--epochs", "2", "--seed", s, name=f"r{i}")
             for i, s in enumerate(["1", "1", "2"])]
@@ -95,6 +97,7 @@ def test_same_seed_bit_identical_other_seed_differs(tmp_path):
     assert a == b and a != c
 
 
+@pytest.mark.slow  # two training commands, two compilations
 def test_scan_and_per_step_epochs_agree(tmp_path):
     a = run(tmp_path, "--model", "dropout", "--epochs", "1", "--fuse", "scan", name="scan")
     b = run(tmp_path, "--model", "dropout", "--epochs", "1", "--fuse", "step", name="step")

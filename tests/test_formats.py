@@ -43,6 +43,7 @@ def downgrade_run_file(out):
     json.dump(run, open(path, "w"))
 
 
+@pytest.mark.slow  # trains, stops and resumes a run in each framework
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_a_run_of_the_previous_format_resumes_exactly(fw, tmp_path):
     ref, out = str(tmp_path / "ref"), str(tmp_path / "old")

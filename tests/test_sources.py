@@ -81,6 +81,7 @@ def test_tfds_fails_fast_and_names_offline_options(monkeypatch):
     assert time.perf_counter() - t0 < 10
 
 
+@pytest.mark.slow  # reads all 60,000 real images
 def test_real_shared_copy(real_data):
     data = load_cifar10(real_data)
     assert data.train_x.shape == (50000, 32, 32, 3) and data.test_x.shape == (10000, 32, 32, 3)
