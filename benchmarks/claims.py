@@ -32,9 +32,14 @@ def curves(histories):
     return c
 
 
+def ci_bounds(stat):
+    """(low, high) of a mean's 95% CI; the mean itself where there is no interval (one seed)."""
+    return stat["mean"] - (stat["ci95"] or 0), stat["mean"] + (stat["ci95"] or 0)
+
+
 def placed(stat, window):
     """Where a mean's 95% CI lies against a window (low, high): 'inside', 'outside' or 'overlaps'."""
-    lo, hi = stat["mean"] - (stat["ci95"] or 0), stat["mean"] + (stat["ci95"] or 0)
+    lo, hi = ci_bounds(stat)
     if window[0] <= lo and hi <= window[1]:
         return "inside"
     return "outside" if hi < window[0] or lo > window[1] else "overlaps"
@@ -75,7 +80,7 @@ def overfits(b):
 def peak_epoch(b):
     peak = b["val_correct"].argmax(axis=1) + 1
     stat = mean_ci(peak)
-    lo, hi = stat["mean"] - (stat["ci95"] or 0), stat["mean"] + (stat["ci95"] or 0)
+    lo, hi = ci_bounds(stat)
     where = placed(stat, PEAK_AROUND)
     if b["epochs"] < PEAK_AROUND[1]:
         result = "undecided"
@@ -103,7 +108,7 @@ def removes_overfitting(b, d):
     rel = {m: c["val_loss"][:, -1] / c["val_loss"].min(axis=1) - 1 for m, c in (("baseline", b), ("dropout", d))}
     drop = mean_ci(rel["dropout"])
     p = float(paired_greater(rel["baseline"], rel["dropout"]))
-    upper = drop["mean"] + (drop["ci95"] or 0)
+    upper = ci_bounds(drop)[1]
     result = "confirmed" if upper < REMOVED_RISE and p < ALPHA else "refuted"
     best = mean_ci(d["val_loss"].argmin(axis=1) + 1)
     return verdict("b", "Dropout removes the overfitting", result,
