@@ -107,12 +107,14 @@ def seed_metrics(h, evaluation):
     }
 
 
-def load_evaluation(folder):
+def json_or(path, default):
+    """A JSON file's content, or `default` where it is missing or unreadable (not evaluated yet,
+    a first run)."""
     try:
-        with open(os.path.join(folder, "evaluation.json")) as f:
+        with open(path) as f:
             return json.load(f)
     except (OSError, ValueError):
-        return None
+        return default
 
 
 def summarize(out, frameworks, seeds):
@@ -124,8 +126,9 @@ def summarize(out, frameworks, seeds):
         if not have:
             continue
         hs = {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json")) for s in have] for m in MODELS}
-        per_seed = {m: [seed_metrics(h, load_evaluation(seed_dir(out, fw, m, s))) for h, s in zip(hs[m], have)]
-                    for m in MODELS}
+        evaluation = {m: [json_or(os.path.join(seed_dir(out, fw, m, s), "evaluation.json"), None) for s in have]
+                      for m in MODELS}
+        per_seed = {m: [seed_metrics(h, e) for h, e in zip(hs[m], evaluation[m])] for m in MODELS}
         summary = {m: {k: mean_ci([p[k] for p in per_seed[m]]) for k in per_seed[m][0]} for m in MODELS}
         slowdown = {}
         for t in THRESHOLDS:
@@ -144,15 +147,6 @@ class Stopped(Exception):
 
 def stop_waiting(signum, frame):
     raise Stopped(signal.Signals(signum).name)
-
-
-def read_previous(out):
-    """convergence.json as an earlier call left it (another framework's summary stays)."""
-    try:
-        with open(os.path.join(out, "convergence.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def main(argv=None):
@@ -176,7 +170,7 @@ def main(argv=None):
             walls[fw] = run_framework(fw, args)
     except (subprocess.CalledProcessError, Stopped) as e:
         print(f"[convergence] stopped ({e}); summarising the epochs that finished", flush=True)
-    previous = read_previous(args.out)
+    previous = json_or(os.path.join(args.out, "convergence.json"), {})  # another framework's summary stays
     result = {**previous, "command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else
                                                                                     sys.argv[1:]),
               "seeds": args.seeds, "batch_size": args.batch_size, **summarize(args.out, frameworks, args.seeds)}
