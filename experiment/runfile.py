@@ -40,7 +40,7 @@ def read_run_file(d):
             run = json.load(f)
         if not isinstance(run, dict) or not isinstance(run.get("args"), dict):
             raise ValueError("no settings")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
         raise UserError(f"--resume {d}: {RUN_FILE} is unreadable ({type(e).__name__})") from None
     if run.get("format", 1) > RUN_FORMAT:
         raise UserError(f"--resume {d}: {RUN_FILE} has format {run['format']}, written by a newer version of this "
@@ -60,6 +60,11 @@ def resumed_config(parser, args, argv, framework, may_change=()):
         saved = vars(parser.parse_args(as_argv(parser, run["args"])))
     except UserError as e:
         raise UserError(f"--resume {d}: {RUN_FILE} holds a setting the command line refuses: {e}") from None
+    for k, v in run["args"].items():  # as written by this project: the values the flags give, of their types
+        parsed = saved[k]
+        if v is not None and (type(v) is not type(parsed) or v != parsed):
+            raise UserError(f"--resume {d}: {RUN_FILE} holds {k} = {v!r} ({type(v).__name__}), not what "
+                            f"--{k.replace('_', '-')} gives ({parsed!r}, {type(parsed).__name__})")
     given = explicit_flags(parser, argv)
     allowed = RESUME_MAY_CHANGE + tuple(may_change)
     changed = sorted(f for f in given if f not in allowed and getattr(args, f) != saved.get(f))
