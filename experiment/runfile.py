@@ -15,16 +15,18 @@ RUN_FORMAT = 2  # 1: no "format" key (read the same way)
 RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress")
 
 
-def start_run(config, data_info, state_files):
+def start_run(config, data_info, state_files, folders):
     """Record the run's settings and what data it trains on in OUT/run.json (what --resume reads)
     and, for a fresh run, drop train states an earlier run left, so a kill in the first epoch cannot
-    resume someone else's run."""
+    resume someone else's run. Temp files of writes a kill cut short are removed from the run's own
+    folders (OUT and `folders`) only: a folder below OUT may be another run's, writing now."""
     record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
               "args": config.run_record(), "data": data_info}
     atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
     stale = [] if config.resume else list(state_files)
-    for root, _, files in os.walk(config.out):  # temp files of writes a kill cut short
-        stale += [os.path.join(root, f) for f in files if f.startswith(".tmp-")]
+    mine = [config.out, *(os.path.dirname(f) for f in state_files), *folders, *(os.path.dirname(f) for f in folders)]
+    for folder in dict.fromkeys(f for f in mine if os.path.isdir(f)):
+        stale += [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(".tmp-")]
     for path in stale:
         if os.path.exists(path):
             os.remove(path)
