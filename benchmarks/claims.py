@@ -7,12 +7,14 @@ computed from per-seed histories (benchmarks.stats for the tests).
     b   Dropout removes the overfitting
     c1  Dropout slows the decrease of the training loss
     c2  Dropout slows the decrease of the validation loss
-    d   Dropout overtakes BaseLine at epoch 200-300 (the tutorial's guess, from a BaseLine still ahead at 100)
+    d1  Dropout overtakes BaseLine at epoch 200-300 (the tutorial's guess, from a BaseLine still ahead at 100)
 
-A verdict is 'confirmed', 'refuted' or 'undecided' (the run is too short, or the seeds too few).
+A verdict is 'confirmed', 'refuted', 'undecided' (the run is too short, or the seeds too few) or
+'not judged' (the run stopped before the epoch the test needs; see NEEDS).
 """
 import numpy as np
 
+from benchmarks.extent import extent, not_reached
 from benchmarks.stats import ALPHA, ahead, mean_ci, paired_greater
 from experiment.history import column
 
@@ -20,15 +22,28 @@ PEAK_AROUND = (40, 60)   # "peaks ~ epoch 50": confirmed when the peak's 95% CI 
 REMOVED_RISE = 0.05      # a val-loss rise under 5% of its minimum at the end of the run is no overfitting
 EARLY_EPOCH = 10         # where "slows the loss decrease" is measured
 OVERTAKE = (200, 300)    # the tutorial's guess
+END = float("inf")       # the run's planned last epoch
+
+# The epoch each claim's test needs: its own epoch, or the run's planned last one if the run planned
+# fewer. A run that stopped before it does not get that claim judged (a cut run's last epoch is not
+# the one the claim is about). a2 needs its window's end: a peak before it is placed; a peak after
+# the epochs reached could still come, so a cut run's peak is never confirmed (peak_epoch).
+NEEDS = {"a1": END, "a2": PEAK_AROUND[1], "a3": END, "b": END, "c1": EARLY_EPOCH, "c2": EARLY_EPOCH,
+         "d1": OVERTAKE[1]}
 
 
-def curves(histories):
-    """Per-seed arrays [seeds, epochs] of the run's curves; accuracy also as exact counts."""
-    n = min(len(h["epochs"]) for h in histories)
+def need(claim_id, planned):
+    return int(min(planned, NEEDS[claim_id]))
+
+
+def curves(histories, n=None):
+    """Per-seed arrays [seeds, epochs] of the run's first `n` epochs (default: all every seed has);
+    accuracy also as exact counts."""
+    n = n or min(len(h["epochs"]) for h in histories)
     n_val = histories[0]["data"]["n_val"]
     c = {k: np.stack([column(h, k)[:n] for h in histories]) for k in ("train_loss", "val_loss", "val_acc")}
     c["val_correct"] = np.rint(c["val_acc"] * n_val).astype(np.int64)  # the integers the fractions came from
-    c["n_val"], c["epochs"] = n_val, n
+    c["n_val"], c["epochs"], c["planned"] = n_val, n, extent(histories)["planned"]
     return c
 
 
@@ -82,8 +97,8 @@ def peak_epoch(b):
     stat = mean_ci(peak)
     lo, hi = ci_bounds(stat)
     where = placed(stat, PEAK_AROUND)
-    if b["epochs"] < PEAK_AROUND[1]:
-        result = "undecided"
+    if b["epochs"] < PEAK_AROUND[1] or (where == "inside" and b["epochs"] < b["planned"]):
+        result = "undecided"  # a window not yet passed, or a later peak still possible
     else:
         result = {"inside": "confirmed", "outside": "refuted", "overlaps": "undecided"}[where]
     fall = mean_ci(b["val_acc"].max(axis=1) - b["val_acc"][:, -1])
@@ -99,7 +114,7 @@ def ahead_at_end(b, d):
     p_drop = float(paired_greater(d["val_correct"][:, -1], b["val_correct"][:, -1]))
     lead = mean_ci(100 * (d["val_acc"][:, -1] - b["val_acc"][:, -1]))
     result = "confirmed" if p_base < ALPHA else "refuted" if p_drop < ALPHA else "undecided"
-    return verdict("a3", f"BaseLine is still ahead of Dropout at epoch {end}", result,
+    return verdict("a3", f"BaseLine is still ahead of Dropout at epoch {b['planned']}", result,
                    f"at epoch {end} Dropout leads by {fmt(lead, digits=2)} points of val accuracy (BaseLine ahead: "
                    f"{p_text(p_base)}; Dropout ahead: {p_text(p_drop)})", lead=lead, p_base=p_base, p_drop=p_drop)
 
@@ -127,26 +142,44 @@ def slows(b, d, field, claim_id, what):
                    baseline=mean_ci(b[field][:, e]), dropout=mean_ci(d[field][:, e]), p=p)
 
 
+def overtake_verdict(from_epoch, end):
+    """'From epoch 200-300, not before', for the epoch from which Dropout stays ahead through the last
+    epoch `end` (None: not ahead there)."""
+    if from_epoch is None:
+        return "refuted" if end >= OVERTAKE[1] else "undecided"
+    return "confirmed" if OVERTAKE[0] <= from_epoch <= OVERTAKE[1] else "refuted"
+
+
 def overtakes(b, d):
     a = ahead(d["val_correct"], b["val_correct"])
     end = b["epochs"]
-    if a["from"] is not None and a["from"] < OVERTAKE[0]:
-        result = "refuted"
-    elif a["from"] is not None:
-        result = "confirmed" if a["from"] <= OVERTAKE[1] else "refuted"
-    else:
-        result = "refuted" if end >= OVERTAKE[1] else "undecided"
     crossings = a["mean_crossings"]
     share = f"{100 * a['share_after_first']:.0f}%" if a["share_after_first"] is not None else "–"
-    return verdict("d", "Dropout overtakes BaseLine at epoch 200–300, not before", result,
+    return verdict("d1", "Dropout overtakes BaseLine at epoch 200–300, not before: the curves cross",
+                   overtake_verdict(a["from"], end),
                    f"Dropout is significantly ahead (paired by seed, Benjamini–Hochberg over {end} epochs) first at "
                    f"epoch {a['first'] or 'never'} and at every epoch from {a['from'] or 'never'} on; ahead at "
                    f"{share} of the epochs after the first; the summed correct counts change order at epochs "
                    f"{', '.join(map(str, crossings)) or 'none'}", **a)
 
 
-def tutorial_claims(base_histories, drop_histories):
-    b, d = curves(base_histories), curves(drop_histories)
-    return [overfits(b), peak_epoch(b), ahead_at_end(b, d), removes_overfitting(b, d),
-            slows(b, d, "train_loss", "c1", "training loss"), slows(b, d, "val_loss", "c2", "validation loss"),
-            overtakes(b, d)]
+CLAIMS = {"a1": lambda b, d: overfits(b), "a2": lambda b, d: peak_epoch(b), "a3": ahead_at_end,
+          "b": removes_overfitting, "c1": lambda b, d: slows(b, d, "train_loss", "c1", "training loss"),
+          "c2": lambda b, d: slows(b, d, "val_loss", "c2", "validation loss"), "d1": overtakes}
+
+
+def tutorial_claims(base_histories, drop_histories, why=None):
+    """Every claim's verdict; a claim whose needed epoch the run did not reach is 'not judged', with
+    that reason (`why`: what stopped the run) and what the epochs it reached show."""
+    ext = extent(list(base_histories) + list(drop_histories))
+    b, d = curves(base_histories, ext["reached"]), curves(drop_histories, ext["reached"])
+    b["planned"] = d["planned"] = ext["planned"]
+    out = []
+    for claim_id, judge in CLAIMS.items():
+        v = judge(b, d)
+        needed = need(claim_id, ext["planned"])
+        if needed > ext["reached"]:
+            v["verdict"] = "not judged"
+            v["evidence"] = f"{not_reached(needed, ext, why)}; epochs 1–{ext['reached']} show: {v['evidence']}"
+        out.append(v)
+    return out

@@ -23,19 +23,20 @@ METRICS = {
 
 def equivalence(histories):
     """histories[framework][model] = per-seed histories, for 'flax' and 'torch'. Returns rows: one per
-    model, metric and checkpoint epoch, plus one for each seed's mean over all epochs (a steady offset
-    between the frameworks shows there with the least noise). 'Differs' is corrected across all rows
-    (Benjamini-Hochberg): with 24 two-sided tests at 5%, one or two would differ by chance."""
+    model, metric and checkpoint epoch both frameworks reached, plus one for each seed's mean over the
+    epochs both reached ('span'; a steady offset between the frameworks shows there with the least
+    noise). 'Differs' is corrected across all rows (Benjamini-Hochberg): with 24 two-sided tests at
+    5%, one or two would differ by chance."""
     rows = []
     for model in ("baseline", "dropout"):
         c = {fw: curves(histories[fw][model]) for fw in ("flax", "torch")}
         n = min(c["flax"]["epochs"], c["torch"]["epochs"])
         for name, (field, scale, margin, stated) in METRICS.items():
-            for epoch in [e for e in EPOCHS if e <= n] + ["all (mean)"]:
+            for epoch in [e for e in EPOCHS if e <= n] + [f"1–{n} (mean)"]:
                 at = slice(None, n) if isinstance(epoch, str) else slice(epoch - 1, epoch)
                 f, t = (scale * c[fw][field][:, at].mean(axis=1) for fw in ("flax", "torch"))
                 m = margin(np.concatenate([f, t]))
-                rows.append({"model": model, "metric": name, "epoch": epoch, "seeds": (len(f), len(t)),
+                rows.append({"model": model, "metric": name, "epoch": epoch, "span": n, "seeds": (len(f), len(t)),
                              "flax": float(f.mean()), "torch": float(t.mean()), **tost(f, t, m),
                              "seeds_to_show": seeds_for_equivalence(f, t, m), "margin_stated": stated})
     for r, q in zip(rows, bh([r["p_two"] for r in rows])):
@@ -43,6 +44,11 @@ def equivalence(histories):
         r["different"] = bool(q < ALPHA)
         r["verdict"] = verdict_of(r)
     return rows
+
+
+def unreached(rows):
+    """The checkpoint epochs (EPOCHS) left out because one framework did not reach them."""
+    return [e for e in EPOCHS if rows and e > min(r["span"] for r in rows)]
 
 
 VERDICTS = ("equivalent", "not equivalent", "differs, within margin not shown", "not shown")

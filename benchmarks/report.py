@@ -17,9 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.claims import OVERTAKE, PEAK_AROUND, fmt, placed, tutorial_claims  # noqa: E402
-from benchmarks.convergence import seed_dir  # noqa: E402
-from benchmarks.equivalence import VERDICTS, equivalence  # noqa: E402
+from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
+from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
+from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
 from benchmarks.stats import ALPHA  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
@@ -53,26 +54,42 @@ def figures(hs, out, frameworks, n):
     return files
 
 
-ROWS = [("best val accuracy", "best_val_acc", 100, 2, "%"),
-        ("epoch of best val accuracy", "best_val_acc_epoch", 1, 1, ""),
-        ("best val loss", "best_val_loss", 1, 3, ""), ("epoch of best val loss", "best_val_loss_epoch", 1, 1, ""),
-        ("val accuracy, last epoch", "last_val_acc", 100, 2, "%"),
-        ("val − train loss, last epoch", "last_gap", 1, 3, ""),
-        ("epochs to 45% val acc", "epochs_to_45", 1, 1, ""), ("epochs to 50% val acc", "epochs_to_50", 1, 1, ""),
-        ("epochs to 55% val acc", "epochs_to_55", 1, 1, ""),
-        ("train loss after 10 epochs", "train_loss_at_10", 1, 3, ""),
-        ("train loss after 50 epochs", "train_loss_at_50", 1, 3, ""),
-        ("train loss after 100 epochs", "train_loss_at_100", 1, 3, ""),
-        ("test accuracy (best-val-loss checkpoint)", "test_acc", 100, 2, "%")]
+END = "end"  # a row about the run's planned last epoch
+# label, key in convergence.json's summary, scale, digits, unit, the epoch the row needs (None: over
+# the epochs the run reached; a cut run's column header says how many those are)
+ROWS = [("best val accuracy", "best_val_acc", 100, 2, "%", None),
+        ("epoch of best val accuracy", "best_val_acc_epoch", 1, 1, "", None),
+        ("best val loss", "best_val_loss", 1, 3, "", None),
+        ("epoch of best val loss", "best_val_loss_epoch", 1, 1, "", None),
+        ("val accuracy, last epoch", "last_val_acc", 100, 2, "%", END),
+        ("val − train loss, last epoch", "last_gap", 1, 3, "", END),
+        ("epochs to 45% val acc", "epochs_to_45", 1, 1, "", None),
+        ("epochs to 50% val acc", "epochs_to_50", 1, 1, "", None),
+        ("epochs to 55% val acc", "epochs_to_55", 1, 1, "", None),
+        *[(f"train loss after {e} epochs", f"train_loss_at_{e}", 1, 3, "", e) for e in TRAIN_LOSS_AT],
+        ("test accuracy (best-val-loss checkpoint)", "test_acc", 100, 2, "%", None)]
 
 
-def convergence_table(conv, frameworks):
+def cell(stat, row, ext, total):
+    """One table cell: the number, or why there is none; never a value of an earlier epoch."""
+    _, key, scale, digits, unit, needs = row
+    needed = ext["planned"] if needs == END else needs
+    if needed is not None and needed > ext["reached"]:
+        return f"not reached ({of(ext)})"
+    if stat["mean"] is None and key == "test_acc":
+        return "not evaluated"
+    s = fmt(stat, scale, digits, unit, total)
+    return f"not within {ext['reached']} epochs" if s == "never" and cut(ext) else s
+
+
+def convergence_table(conv, frameworks, exts):
     cols = [(fw, m) for fw in frameworks for m in MODELS]
-    lines = ["| metric | " + " | ".join(f"{fw} {NAMES[m]}" for fw, m in cols) + " |",
+    lines = ["| metric | " + " | ".join(f"{fw} {NAMES[m]}" + (f" ({of(exts[fw])})" if cut(exts[fw]) else "")
+                                        for fw, m in cols) + " |",
              "|---|" + "---|" * len(cols)]
-    for label, key, scale, digits, unit in ROWS:
-        cells = [fmt(conv[fw]["summary"][m][key], scale, digits, unit, len(conv["seeds"])) for fw, m in cols]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for row in ROWS:
+        cells = [cell(conv[fw]["summary"][m][row[1]], row, exts[fw], len(conv["seeds"])) for fw, m in cols]
+        lines.append(f"| {row[0]} | " + " | ".join(cells) + " |")
     for t in ("45", "50", "55"):
         cells = []
         for fw, m in cols:
@@ -82,32 +99,45 @@ def convergence_table(conv, frameworks):
     return "\n".join(lines)
 
 
+def extents(hs):
+    """Per framework, how far its runs got (both models, every seed) against what they planned."""
+    return {fw: extent(hs[fw]["baseline"] + hs[fw]["dropout"]) for fw in hs}
+
+
+def stop_reasons(conv, frameworks):
+    """Why each framework's run stopped, as the runner recorded it (an older runner did not)."""
+    return {fw: conv[fw].get("stopped", NO_REASON) for fw in frameworks}
+
+
 def histories_of(conv_dir, conv, frameworks):
     """Per framework and model, the histories of the seeds the convergence run has for it."""
     return {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json"))
                      for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
 
 
-def claims_section(hs, frameworks):
+def claims_section(hs, frameworks, exts, whys):
     md = ["## The tutorial's claims, part by part", "",
           "Each claim split into its parts, each part with its own verdict (benchmarks/claims.py). Tests are "
           f"one-sided at the {100 * ALPHA:.0f}% level over seeds; BaseLine and Dropout runs of one seed start from "
           "the same weights and batches and are compared as pairs; accuracies as exact counts of correct "
           "validation images; per-epoch tests corrected across epochs with Benjamini–Hochberg. "
-          "Mean ± 95% CI.", ""]
+          "Mean ± 95% CI. A claim is judged only at the epoch its test needs (benchmarks/claims.py NEEDS); a run "
+          "that stopped before it gets 'not judged'.", ""]
     for fw in frameworks:
-        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds)", "",
+        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds, {of(exts[fw])})", "",
                "| | claim | verdict | evidence |", "|---|---|---|---|"]
         md += [f"| {c['id']} | {c['claim']} | **{c['verdict']}** | {c['evidence']} |"
-               for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"])]
+               for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"], whys[fw])]
         md.append("")
     return md
 
 
-def equivalence_section(hs):
+def equivalence_section(hs, exts):
     rows = equivalence(hs)
     count = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     seeds = {fw: len(hs[fw]["baseline"]) for fw in hs}
+    span = min(r["span"] for r in rows)
+    missing = unreached(rows)
     return ["## Do the frameworks agree? An equivalence test", "",
             f"Two one-sided Welch tests per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
             "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'not equivalent' "
@@ -117,6 +147,11 @@ def equivalence_section(hs):
             "'Seeds to show' is how many seeds per framework "
             "a TOST would need for 80% power if the true difference and spread were the ones observed ('–': the "
             "observed difference is at or beyond the margin).", "",
+            f"Epochs compared: 1–{span}, those both frameworks reached ("
+            + ", ".join(f"{fw} {of(exts[fw])}" for fw in hs) + ")"
+            + (f"; checkpoint epochs {', '.join(map(str, missing))} not reached by both, so not tested."
+               if missing else "."),
+            "",
             "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".", "",
             equivalence_table(rows), ""]
 
@@ -218,23 +253,28 @@ def write_report(a, argv):
                                      ((a.sweep, "sweep.json"), (a.speed, "speed.json")) if d]
     if a.wall:
         commands.append(json.load(open(os.path.join(a.wall, "wall.json")))["invocation"])
+    exts, whys = extents(hs), stop_reasons(conv, frameworks)
+    cuts = [stopped_line(fw, len(hs[fw]["baseline"]), exts[fw], whys[fw]) for fw in frameworks if cut(exts[fw])]
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
           f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
           f"batch {conv['batch_size']}; seeds {seeds}; epochs: "
-          + ", ".join(f"{fw} {conv[fw]['epochs']}" for fw in frameworks) + ".", "",
+          + ", ".join(f"{fw} {of(exts[fw])}" for fw in frameworks) + ".", "",
+          *(["**Stopped early** (nothing after the epoch each reached is judged or shown):", "",
+             *[f"- {c}" for c in cuts], ""] if cuts else ["Every run finished the epochs it planned.", ""]),
           "Made by:", "", *[f"    {c}" for c in commands],
           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
-    md += claims_section(hs, frameworks)
+    md += claims_section(hs, frameworks, exts, whys)
     if len(frameworks) == 2:
-        md += equivalence_section(hs)
+        md += equivalence_section(hs, exts)
     if a.notes:
         md += [open(a.notes).read().strip(), ""]
     if a.sweep:
         md += sweep_section(a.sweep, a.out)
-    md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks), "",
+    md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks, exts), "",
            "Train loss and accuracy are running averages over each epoch in train mode (dropout active), as the "
-           "tutorial reports them. 'never' = not reached within the run.", ""]
+           "tutorial reports them. 'never' = not reached within the run; 'not reached' = the row needs an epoch the "
+           "run did not get to.", ""]
     for caption, path in figures(hs, a.out, frameworks, n):
         md += [f"### {caption}", "", f"![{caption}]({path})", ""]
     if a.speed:

@@ -51,12 +51,18 @@ def ahead(a_counts, b_counts):
     significant = bh(paired_greater(a, b)) < ALPHA
     hits = np.flatnonzero(significant)
     first = int(hits[0]) + 1 if len(hits) else None
-    never_after = np.flatnonzero(~significant)
-    start = 0 if len(never_after) == 0 else int(never_after[-1]) + 1
-    from_epoch = start + 1 if start < significant.size else None
+    from_epoch = held_from(significant)
     share = float(significant[first - 1:].mean()) if first else None
     return {"first": first, "from": from_epoch, "share_after_first": share,
             "mean_crossings": sign_changes(a.sum(axis=0) - b.sum(axis=0))}
+
+
+def held_from(mask):
+    """1-based first epoch from which `mask` holds at every later epoch, or None (it fails at the last)."""
+    mask = np.asarray(mask, bool)
+    fails = np.flatnonzero(~mask)
+    start = 0 if len(fails) == 0 else int(fails[-1]) + 1
+    return start + 1 if start < mask.size else None
 
 
 def sign_changes(diff):
