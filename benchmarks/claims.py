@@ -7,7 +7,9 @@ computed from per-seed histories (benchmarks.stats for the tests).
     b   Dropout removes the overfitting
     c1  Dropout slows the decrease of the training loss
     c2  Dropout slows the decrease of the validation loss
-    d1  Dropout overtakes BaseLine at epoch 200-300 (the tutorial's guess, from a BaseLine still ahead at 100)
+    d   Dropout overtakes BaseLine at epoch 200-300 (the tutorial's guess, from a BaseLine still ahead at 100),
+        read two ways: d1 the curves cross; d2 Dropout's val accuracy passes that of the checkpoint
+        BaseLine would keep (its best-val-loss epoch, as the tutorial keeps best_ckpt.pth)
 
 A verdict is 'confirmed', 'refuted', 'undecided' (the run is too short, or the seeds too few) or
 'not judged' (the run stopped before the epoch the test needs; see NEEDS).
@@ -15,7 +17,7 @@ A verdict is 'confirmed', 'refuted', 'undecided' (the run is too short, or the s
 import numpy as np
 
 from benchmarks.extent import extent, not_reached
-from benchmarks.stats import ALPHA, ahead, mean_ci, paired_greater
+from benchmarks.stats import ALPHA, ahead, held_from, mean_ci, paired_greater
 from experiment.history import column
 
 PEAK_AROUND = (40, 60)   # "peaks ~ epoch 50": confirmed when the peak's 95% CI lies inside, refuted when outside
@@ -29,7 +31,7 @@ END = float("inf")       # the run's planned last epoch
 # the one the claim is about). a2 needs its window's end: a peak before it is placed; a peak after
 # the epochs reached could still come, so a cut run's peak is never confirmed (peak_epoch).
 NEEDS = {"a1": END, "a2": PEAK_AROUND[1], "a3": END, "b": END, "c1": EARLY_EPOCH, "c2": EARLY_EPOCH,
-         "d1": OVERTAKE[1]}
+         "d1": OVERTAKE[1], "d2": OVERTAKE[1]}
 
 
 def need(claim_id, planned):
@@ -163,9 +165,45 @@ def overtakes(b, d):
                    f"{', '.join(map(str, crossings)) or 'none'}", **a)
 
 
+def first_epoch(mask):
+    """1-based first epoch where `mask` holds, or None."""
+    return int(np.argmax(mask)) + 1 if np.any(mask) else None
+
+
+def passes_kept(b, d):
+    """d2: Dropout's val accuracy passes the accuracy of the checkpoint BaseLine keeps (its
+    best-val-loss epoch, per seed; the tutorial's best_ckpt.pth; its best val accuracy is shown
+    beside it), per seed and for the mean curve. Decided as d1: by the epoch from which Dropout is
+    significantly above it at every later epoch (paired by seed); the mean curve's epochs are shown."""
+    end = d["epochs"]
+    kept_epoch = b["val_loss"].argmin(axis=1)
+    kept = b["val_correct"][np.arange(len(kept_epoch)), kept_epoch]  # counts, per seed
+    per_seed = [first_epoch(row) for row in d["val_correct"] > kept[:, None]]
+    above = d["val_correct"].mean(axis=0) > kept.mean()  # the mean curve against the mean kept accuracy
+    first, held = first_epoch(above), held_from(above)
+    lost = first_epoch(~above[first:]) + first if first is not None and not above[first:].all() else None
+    sig = ahead(d["val_correct"], np.broadcast_to(kept[:, None], d["val_correct"].shape))
+    missing = sum(e is None for e in per_seed)
+    pct = lambda counts: fmt(mean_ci(100 * counts / d["n_val"]), digits=2)  # noqa: E731
+    curve = (f"does not pass the mean by epoch {end}" if first is None else f"passes the mean at epoch {first}" +
+             (f", below it again at epoch {lost}" if lost else "") +
+             (f", above it from epoch {held} through {end}" if held and held != first else "") +
+             ("" if held else f", not above it at epoch {end}"))
+    seeds = (f"at epoch {fmt(mean_ci(per_seed), total=len(per_seed))}" if missing < len(per_seed) else "in no seed")
+    seeds += f", not by epoch {end} in {missing} of {len(per_seed)} seeds" if missing else ""
+    return verdict("d2", "Dropout overtakes BaseLine at epoch 200–300, not before: Dropout's val accuracy passes "
+                   "that of the checkpoint BaseLine keeps (its best-val-loss epoch)",
+                   overtake_verdict(sig["from"], end),
+                   f"BaseLine keeps epoch {fmt(mean_ci(kept_epoch + 1))} at {pct(kept)}% val accuracy (its best val "
+                   f"accuracy: {pct(b['val_correct'].max(axis=1))}%); Dropout's mean curve {curve}; per seed it passes "
+                   f"{seeds}; significantly above (paired by seed, Benjamini–Hochberg over {end} epochs) at every "
+                   f"epoch from {sig['from'] or 'never'}", first=first, held_from=held, lost_at=lost,
+                   per_seed=per_seed, significant_from=sig["from"])
+
+
 CLAIMS = {"a1": lambda b, d: overfits(b), "a2": lambda b, d: peak_epoch(b), "a3": ahead_at_end,
           "b": removes_overfitting, "c1": lambda b, d: slows(b, d, "train_loss", "c1", "training loss"),
-          "c2": lambda b, d: slows(b, d, "val_loss", "c2", "validation loss"), "d1": overtakes}
+          "c2": lambda b, d: slows(b, d, "val_loss", "c2", "validation loss"), "d1": overtakes, "d2": passes_kept}
 
 
 def tutorial_claims(base_histories, drop_histories, why=None):

@@ -21,6 +21,7 @@ from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
 from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
+from benchmarks.shipped import section as shipped_section  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
 from benchmarks.stats import ALPHA  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
@@ -122,7 +123,10 @@ def claims_section(hs, frameworks, exts, whys):
           "the same weights and batches and are compared as pairs; accuracies as exact counts of correct "
           "validation images; per-epoch tests corrected across epochs with Benjamini–Hochberg. "
           "Mean ± 95% CI. A claim is judged only at the epoch its test needs (benchmarks/claims.py NEEDS); a run "
-          "that stopped before it gets 'not judged'.", ""]
+          "that stopped before it gets 'not judged'. Claim d is read two ways: d1, the curves cross; d2, Dropout's "
+          "val accuracy passes that of the checkpoint BaseLine keeps (its best-val-loss epoch, as the tutorial "
+          "keeps best_ckpt.pth; not its best val accuracy, shown beside it), decided as d1 by the epoch from which "
+          "Dropout is significantly above it at every later epoch.", ""]
     for fw in frameworks:
         md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds, {of(exts[fw])})", "",
                "| | claim | verdict | evidence |", "|---|---|---|---|"]
@@ -265,6 +269,7 @@ def write_report(a, argv):
           "Made by:", "", *[f"    {c}" for c in commands],
           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
     md += claims_section(hs, frameworks, exts, whys)
+    md += shipped_section(conv, frameworks, exts)
     if len(frameworks) == 2:
         md += equivalence_section(hs, exts)
     if a.notes:

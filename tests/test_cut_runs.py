@@ -41,7 +41,7 @@ def test_a_claim_is_not_judged_one_epoch_before_it_needs_and_judged_at_it(claim)
 
 def test_ten_of_a_hundred_epochs_judges_only_the_early_claims():
     v = verdicts(10, 100)
-    assert {c for c in v if v[c]["verdict"] == "not judged"} == {"a1", "a2", "a3", "b", "d1"}
+    assert {c for c in v if v[c]["verdict"] == "not judged"} == {"a1", "a2", "a3", "b", "d1", "d2"}
     assert v["c1"]["verdict"] == v["c2"]["verdict"] == "confirmed"
     assert v["a3"]["claim"].endswith("at epoch 100")  # the claim is about the planned end, not epoch 10
     # control: a run that planned 10 epochs and finished them is judged on every claim
@@ -133,8 +133,9 @@ def test_the_header_names_each_run_that_stopped_early_and_why(tmp_path):
     assert "- torch, 2 seeds: 10 of 100 epochs, stopped (SIGTERM: a time cap or a kill)" in text
     assert "- flax, 2 seeds" not in text and "epochs: flax 100 epochs, torch 10 of 100 epochs." in text
     assert "Epochs compared: 1–10, those both frameworks reached" in text and "checkpoint epochs 50, 100" in text
+    assert "| torch | 0 | epochs 1–10 (10 of 100 epochs) | not evaluated |" in text  # the shipped checkpoint
     torch_claims = text.split("**torch**")[1].split("##")[0]
-    assert re.findall(r"\| (a1|a3|b|d1) \|[^\n]*\*\*not judged\*\*", torch_claims) == ["a1", "a3", "b", "d1"]
+    assert re.findall(r"\| (a1|a3|b|d1|d2) \|[^\n]*\*\*not judged\*\*", torch_claims) == ["a1", "a3", "b", "d1", "d2"]
     # control: the same runs whole: no early stop, nothing unjudged
     fake_run(out, "torch", 100, 100)
     conv.update(summarize(out, ["torch"], [0, 1], 100, None))
