@@ -6,7 +6,7 @@ replaced by the sentence `not_reached` writes. A run's planned last epoch is its
 `epochs` (history.json's `config`); made-up histories without settings planned what they have.
 """
 
-NO_REASON = "cause not recorded: an older runner"
+NO_REASON = "cause not recorded"
 
 
 def extent(histories):

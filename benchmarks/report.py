@@ -160,8 +160,14 @@ def equivalence_section(hs, exts):
             equivalence_table(rows), ""]
 
 
+def sweep_extents(sw):
+    """Per batch size, how far its lanes got against the sweep's planned epochs."""
+    return {b: {"reached": sw["summary"][str(b)]["epochs"], "planned": sw["epochs"]} for b in sw["batches"]}
+
+
 def sweep_section(sweep_dir, out):
     sw = json.load(open(os.path.join(sweep_dir, "sweep.json")))
+    exts = sweep_extents(sw)
     rel = os.path.relpath(sweep_dir, out)
     md = ["## What the tutorial left unsaid: batch size and dropout rate", "",
           f"Made by `{sw['command']}` ({len(sw['seeds'])} seeds, {sw['epochs']} epochs; Flax, one program of lanes per "
@@ -171,11 +177,14 @@ def sweep_section(sweep_dir, out):
           "|---|---|---|---|---|---|---|"]
     for b in sw["batches"]:
         s = sw["summary"][str(b)]
-        peak = fmt(s["rates"]["0"]["peak_epoch"]) if "0" in s["rates"] else "–"
+        short = f" ({of(exts[b])})" if cut(exts[b]) else ""  # over the epochs reached; the rest not judged
+        peak = fmt(s["rates"]["0"]["peak_epoch"]) + short if "0" in s["rates"] else "–"
         for r, row in s["rates"].items():
             cross = row.get("ahead_of_baseline", {}).get("from") if r != "0" else None
-            md.append(f"| {b} | {s['lanes']} | {peak} | {r} | {fmt(row['final_val_acc'], 100, 2, '%')} | "
-                      f"{fmt(row['best_val_loss'], 1, 3)} | {'–' if r == '0' else cross or 'never'} |")
+            final = f"not reached{short}" if short else fmt(row['final_val_acc'], 100, 2, '%')
+            ahead_from = "–" if r == "0" else f"not judged{short}" if short else cross or "never"
+            md.append(f"| {b} | {s['lanes']} | {peak} | {r} | {final} | {fmt(row['best_val_loss'], 1, 3)}{short} | "
+                      f"{ahead_from} |")
     md += [""] + sweep_findings(sw) + [""]
     md += [f"![{f}]({rel}/{f})" for f in sw["figures"]] + [""]
     return md
@@ -183,9 +192,12 @@ def sweep_section(sweep_dir, out):
 
 def sweep_findings(sw):
     """What the sweep says about the tutorial's figure and the best rate, in sentences."""
-    out = []
+    exts = sweep_extents(sw)
+    whole = [b for b in sw["batches"] if not cut(exts[b])]
+    out = [f"- Batch {b} stopped at {of(exts[b])}: nothing about it is judged."
+           for b in sw["batches"] if b not in whole]
     fits = []
-    for b in sw["batches"]:
+    for b in whole:
         s = sw["summary"][str(b)]["rates"]
         if "0" not in s or "0.5" not in s:
             continue
@@ -201,8 +213,8 @@ def sweep_findings(sw):
                     f"Dropout 0.5 ahead from {when}")
     if fits:
         out.append("- The tutorial's figure (peak ≈ 50, Dropout ahead only at 200–300): " + "; ".join(fits) + ".")
-    out += steps_finding(sw)
-    for b in sw["batches"]:
+    out += steps_finding(sw, whole)
+    for b in whole:
         rates = sw["summary"][str(b)]["rates"]
         best = max(rates, key=lambda r: rates[r]["final_val_acc"]["mean"])
         out.append(f"- Batch {b}: the best final val accuracy is at rate {best} "
@@ -210,11 +222,11 @@ def sweep_findings(sw):
     return out
 
 
-def steps_finding(sw):
+def steps_finding(sw, batches):
     """Whether BaseLine's peak is set by Adam's steps rather than by epochs (a larger batch takes
     fewer steps an epoch), and, if it were, which batch size would put it at epoch 50."""
     rows = []
-    for b in sw["batches"]:
+    for b in batches:
         s = sw["summary"][str(b)]
         if "0" in s["rates"] and s["rates"]["0"]["peak_epoch"]["mean"] is not None:
             rows.append((b, s["rates"]["0"]["peak_epoch"]["mean"], s["steps_per_epoch"]))
@@ -259,6 +271,10 @@ def write_report(a, argv):
         commands.append(json.load(open(os.path.join(a.wall, "wall.json")))["invocation"])
     exts, whys = extents(hs), stop_reasons(conv, frameworks)
     cuts = [stopped_line(fw, len(hs[fw]["baseline"]), exts[fw], whys[fw]) for fw in frameworks if cut(exts[fw])]
+    if a.sweep:
+        sw = json.load(open(os.path.join(a.sweep, "sweep.json")))
+        cuts += [stopped_line(f"sweep batch {b}", len(sw["seeds"]), e, None)
+                 for b, e in sweep_extents(sw).items() if cut(e)]
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
           f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "

@@ -159,3 +159,45 @@ def test_the_runner_records_planned_epochs_and_why_it_stopped(tmp_path):
     # control: a run that has all its epochs did not stop, whatever the runner caught later
     fake_run(out, "torch", 100, 100)
     assert summarize(out, ["torch"], [0, 1], 100, why)["torch"]["stopped"] is None
+
+
+def fake_sweep(folder, reached_256):
+    """A made-up sweep.json: batch 64 whole, batch 256 at `reached_256` of 100 epochs."""
+    stat = lambda m: {"mean": m, "ci95": 0.01 * m, "n": 3}  # noqa: E731
+    rates = {"0": {"final_val_acc": stat(0.567), "best_val_acc": stat(0.62), "best_val_loss": stat(1.1),
+                   "peak_epoch": stat(15.0)},
+             "0.5": {"final_val_acc": stat(0.612), "best_val_acc": stat(0.62), "best_val_loss": stat(1.09),
+                     "peak_epoch": stat(90.0), "ahead_of_baseline": {"from": 37}}}
+    summary = {str(b): {"epochs": e, "rates": rates, "steps_per_epoch": 40000 // b, "lanes": "trained"}
+               for b, e in ((64, 100), (256, reached_256))}
+    os.makedirs(folder, exist_ok=True)
+    json.dump({"command": "made up", "batches": [64, 256], "rates": [0.0, 0.5], "seeds": [0, 1, 2], "epochs": 100,
+               "summary": summary, "figures": []}, open(os.path.join(folder, "sweep.json"), "w"))
+    return report.sweep_section(folder, folder)
+
+
+def test_a_sweep_batch_that_stopped_early_is_not_judged(tmp_path):
+    md = "\n".join(fake_sweep(str(tmp_path / "cut"), 40))
+    rows = [line for line in md.splitlines() if line.startswith("| 256 |")]
+    assert len(rows) == 2 and all("not reached (40 of 100 epochs)" in r and "56.70%" not in r for r in rows)
+    assert "not judged (40 of 100 epochs)" in rows[1] and "| 37 |" not in rows[1]
+    assert "- Batch 256 stopped at 40 of 100 epochs: nothing about it is judged." in md
+    assert "batch 256:" not in md and "Batch 256: the best" not in md and "at batch 256" not in md
+    assert "| 64 | trained | 15.0 ± 0.1 | 0.5 | 61.20% ± 0.61 | 1.090 ± 0.011 | 37 |" in md
+    # control: the same batch whole is judged like batch 64
+    md = "\n".join(fake_sweep(str(tmp_path / "whole"), 100))
+    assert "| 256 | trained | 15.0 ± 0.1 | 0.5 | 61.20% ± 0.61 | 1.090 ± 0.011 | 37 |" in md
+    assert "Batch 256: the best" in md and "not judged" not in md
+
+
+def test_the_header_names_a_sweep_batch_that_stopped_early(tmp_path):
+    conv = str(tmp_path / "conv")
+    fake_run(conv, "flax", 100, 100)
+    json.dump({"command": "made up", "seeds": [0, 1], "batch_size": 64, **summarize(conv, ["flax"], [0, 1], 100)},
+              open(os.path.join(conv, "convergence.json"), "w"))
+    for reached, named in ((40, True), (100, False)):  # control: the whole sweep is not named
+        fake_sweep(str(tmp_path / "sweep"), reached)
+        report.main(["--convergence", conv, "--sweep", str(tmp_path / "sweep"), "--out", str(tmp_path / "rep")])
+        text = open(tmp_path / "rep" / "REPORT.md").read()
+        assert ("- sweep batch 256, 3 seeds: 40 of 100 epochs, stopped (cause not recorded)" in text) == named
+        assert ("Every run finished the epochs it planned." in text) != named
