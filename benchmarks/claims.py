@@ -17,12 +17,13 @@ A verdict is 'confirmed', 'refuted', 'undecided' (the run is too short, or the s
 import numpy as np
 
 from benchmarks.extent import extent, not_reached
-from benchmarks.stats import ALPHA, ahead, held_from, mean_ci, paired_greater
+from benchmarks.stats import ALPHA, ahead, held_from, mean_ci, paired_greater, slopes
 from experiment.history import column
 
 PEAK_AROUND = (40, 60)   # "peaks ~ epoch 50": confirmed when the peak's 95% CI lies inside, refuted when outside
 REMOVED_RISE = 0.05      # a val-loss rise under 5% of its minimum at the end of the run is no overfitting
 EARLY_EPOCH = 10         # where "slows the loss decrease" is measured
+RISE_WINDOW = 10         # the last epochs whose fitted val-loss slope says whether it still rises (a1, b)
 OVERTAKE = (200, 300)    # the tutorial's guess
 END = float("inf")       # the run's planned last epoch
 
@@ -79,19 +80,30 @@ def verdict(claim_id, claim, result, evidence, **numbers):
     return {"id": claim_id, "claim": claim, "verdict": result, "evidence": evidence, "numbers": numbers}
 
 
+def end_rise(c):
+    """Per seed, the val loss's rise over the last RISE_WINDOW epochs by its fitted slope (None under
+    3 epochs), and the window's length."""
+    k = min(RISE_WINDOW, c["epochs"])
+    return (k * slopes(c["val_loss"][:, -k:]) if k >= 3 else None), k
+
+
 def overfits(b):
-    rise = b["val_loss"][:, -1] - b["val_loss"].min(axis=1)
+    """The rise is tested by the slope over the last epochs, which can be negative; last minus
+    minimum cannot, so it is given as a size with its CI, never a p-value."""
+    rise, k = end_rise(b)
+    above_min = mean_ci(b["val_loss"][:, -1] - b["val_loss"].min(axis=1))
     at_min = b["val_loss"].argmin(axis=1)
     train_falls = bool(np.all(b["train_loss"][:, -1] < b["train_loss"][np.arange(len(at_min)), at_min]))
-    p = float(paired_greater(rise, np.zeros_like(rise)))
+    p = float(paired_greater(rise, np.zeros_like(rise))) if rise is not None else None
     gap = mean_ci(b["val_loss"][:, -1] - b["train_loss"][:, -1])
-    ok = p < ALPHA and train_falls
+    result = "undecided" if p is None else "confirmed" if p < ALPHA and train_falls else "refuted"
+    trend = (f"val loss rises by {fmt(mean_ci(rise), digits=3)} over the last {k} epochs (fitted slope; rises: "
+             f"{p_text(p)})" if p is not None else f"too few epochs ({k}) for a slope")
     return verdict("a1", "BaseLine overfits: its validation loss rises from its minimum while its training loss falls",
-                   "confirmed" if ok else "refuted",
-                   f"val loss at epoch {b['epochs']} is {fmt(mean_ci(rise), digits=2)} above its minimum (reached at "
-                   f"epoch {fmt(mean_ci(at_min + 1))}; {p_text(p)}); training loss lower at the end than there in "
+                   result, f"{trend}; at epoch {b['epochs']} it is {fmt(above_min, digits=2)} above its minimum "
+                   f"(reached at epoch {fmt(mean_ci(at_min + 1))}); training loss lower at the end than there in "
                    f"{'every seed' if train_falls else 'not every seed'}; val − train loss gap {fmt(gap, digits=2)}",
-                   rise=mean_ci(rise), p=p, gap=gap)
+                   rise=mean_ci(rise) if rise is not None else None, above_min=above_min, p=p, gap=gap)
 
 
 def peak_epoch(b):
@@ -122,23 +134,28 @@ def ahead_at_end(b, d):
 
 
 def removes_overfitting(b, d):
+    """Only within the epochs run: a minimum near the last epoch says nothing of later ones."""
     rel = {m: c["val_loss"][:, -1] / c["val_loss"].min(axis=1) - 1 for m, c in (("baseline", b), ("dropout", d))}
     drop = mean_ci(rel["dropout"])
     p = float(paired_greater(rel["baseline"], rel["dropout"]))
     upper = ci_bounds(drop)[1]
     result = "confirmed" if upper < REMOVED_RISE and p < ALPHA else "refuted"
     best = mean_ci(d["val_loss"].argmin(axis=1) + 1)
-    return verdict("b", "Dropout removes the overfitting", result,
+    rise, k = end_rise(d)
+    trend = f"; over its last {k} epochs it changes by {fmt(mean_ci(rise), digits=3)}" if rise is not None else ""
+    scope = (f"; epochs after {d['epochs']} (the tutorial's {OVERTAKE[0]}–{OVERTAKE[1]}) are not tested here"
+             if d["epochs"] < OVERTAKE[1] else "")
+    return verdict("b", f"Dropout removes the overfitting, within the {d['planned']} epochs run", result,
                    f"Dropout's val loss at epoch {d['epochs']} is {fmt(drop, 100, 1, '%')} above its minimum "
                    f"(BaseLine: {fmt(mean_ci(rel['baseline']), 100, 0, '%')}; less than BaseLine's: {p_text(p)}; "
-                   f"no overfitting means under {100 * REMOVED_RISE:.0f}%), its best epoch {fmt(best)}",
+                   f"no overfitting means under {100 * REMOVED_RISE:.0f}%), its best epoch {fmt(best)}{trend}{scope}",
                    rise=drop, p=p, best_epoch=best)
 
 
-def slows(b, d, field, claim_id, what):
+def slows(b, d, field, claim_id, what, note=""):
     e = min(EARLY_EPOCH, b["epochs"]) - 1
     p = float(paired_greater(d[field][:, e], b[field][:, e]))
-    return verdict(claim_id, f"Dropout slows the decrease of the {what}", "confirmed" if p < ALPHA else "refuted",
+    return verdict(claim_id, f"Dropout slows the decrease of the {what}{note}", "confirmed" if p < ALPHA else "refuted",
                    f"{what} after {e + 1} epochs {fmt(mean_ci(b[field][:, e]), digits=3)} (BaseLine) vs "
                    f"{fmt(mean_ci(d[field][:, e]), digits=3)} (Dropout); Dropout higher: {p_text(p)}",
                    baseline=mean_ci(b[field][:, e]), dropout=mean_ci(d[field][:, e]), p=p)
@@ -201,9 +218,11 @@ def passes_kept(b, d):
                    per_seed=per_seed, significant_from=sig["from"])
 
 
+# c2 (eval mode) before c1: the train-mode running loss is higher under dropout partly by construction.
 CLAIMS = {"a1": lambda b, d: overfits(b), "a2": lambda b, d: peak_epoch(b), "a3": ahead_at_end,
-          "b": removes_overfitting, "c1": lambda b, d: slows(b, d, "train_loss", "c1", "training loss"),
-          "c2": lambda b, d: slows(b, d, "val_loss", "c2", "validation loss"), "d1": overtakes, "d2": passes_kept}
+          "b": removes_overfitting, "c2": lambda b, d: slows(b, d, "val_loss", "c2", "validation loss"),
+          "c1": lambda b, d: slows(b, d, "train_loss", "c1", "training loss", " (its train-mode running average, "
+                                   "which dropout raises partly by construction)"), "d1": overtakes, "d2": passes_kept}
 
 
 def tutorial_claims(base_histories, drop_histories, why=None):

@@ -65,6 +65,14 @@ def held_from(mask):
     return start + 1 if start < mask.size else None
 
 
+def slopes(values):
+    """Least-squares slope of each row (a seed) against its column index (epochs): unlike a value
+    minus its minimum, it can come out negative, so a test of it can fail."""
+    v = np.asarray(values, float)
+    x = np.arange(v.shape[-1]) - (v.shape[-1] - 1) / 2
+    return (v * x).sum(axis=-1) / (x ** 2).sum()
+
+
 def sign_changes(diff):
     """1-based epochs where an integer difference changes sign (ties skipped, not counted as a side)."""
     sides = [(i + 1, np.sign(d)) for i, d in enumerate(diff) if d != 0]

@@ -134,3 +134,30 @@ def test_equivalence_rows_cover_checkpoints_and_curve_means_with_corrected_diffe
     shifted = {"flax": {"baseline": runs(0.1), "dropout": runs(0.0)}, "torch": same["torch"]}
     loss_rows = [r for r in equivalence(shifted) if r["model"] == "baseline" and "loss" in r["metric"]]
     assert all(r["verdict"] == "not equivalent" and r["p_two_bh"] < 0.05 for r in loss_rows)
+
+
+def test_a_val_loss_still_falling_is_not_overfitting_though_it_ends_above_its_minimum():
+    """'Last minus minimum' cannot be negative: noise alone puts the last epoch above the minimum.
+    a1 tests the slope over the last epochs instead, which a falling curve fails."""
+    rng = np.random.default_rng(6)
+    acc, train_loss, _ = run(15, 100)
+    noise = rng.normal(0, 0.05, (6, 100))
+    falling = 2.0 - 0.002 * np.arange(100) + noise
+    rise = falling[:, -1] - falling.min(axis=1)
+    assert paired_greater(rise, np.zeros(6)) < 0.05  # the old test: 'significantly above its minimum'
+    a1 = next(c for c in tutorial_claims(histories(acc, train_loss, falling), histories(*flat_run(560, 100)))
+              if c["id"] == "a1")
+    assert a1["numbers"]["above_min"]["mean"] > 0 and a1["verdict"] == "refuted"
+    # control: the same noise on a clearly rising end is overfitting
+    rising = 2.0 + 0.02 * np.arange(100) + noise
+    assert claims((acc, train_loss, rising), flat_run(560, 100))["a1"] == "confirmed"
+
+
+def test_b_says_it_is_tested_only_within_the_epochs_run_and_c2_leads_c1():
+    short = {c["id"]: c for c in tutorial_claims(histories(*run(15, 100)), histories(*flat_run(560, 100)))}
+    assert short["b"]["claim"].endswith("within the 100 epochs run")
+    assert "epochs after 100 (the tutorial's 200–300) are not tested here" in short["b"]["evidence"]
+    assert list(short).index("c2") < list(short).index("c1") and "by construction" in short["c1"]["claim"]
+    # control: a run through 300 epochs covers the tutorial's window and does not say so
+    long = {c["id"]: c for c in tutorial_claims(histories(*run(15, 300)), histories(*flat_run(560, 300)))}
+    assert "not tested here" not in long["b"]["evidence"]
