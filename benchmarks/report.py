@@ -143,11 +143,14 @@ def equivalence_section(hs, exts):
     span = min(r["span"] for r in rows)
     missing = unreached(rows)
     return ["## Do the frameworks agree? An equivalence test", "",
-            f"Two one-sided Welch tests per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
-            "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'not equivalent' "
-            "when it lies wholly outside, 'differs, within margin not shown' when a two-sided test, corrected across "
-            "the table (Benjamini–Hochberg), finds a difference whose size the seeds cannot place, 'not shown' when "
-            "they cannot tell at all. The margins and their reasons are in parity_tests/tolerances.py (EQUIV_*). "
+            f"Welch tests over seeds per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
+            "PyTorch seeds), every one corrected across the table with Benjamini–Hochberg, one rule for both "
+            "directions: 'equivalent' when two one-sided tests (TOST) place flax − torch inside the margin, 'not "
+            "equivalent' when a one-sided test places it outside, 'differs, within margin not shown' when a "
+            "two-sided test finds a difference whose size the seeds cannot place, 'not shown' when none does. "
+            "'0 outside the CI (uncorrected)' marks a 90% CI of flax − torch that excludes 0 before any correction: "
+            "a difference the correction did not keep, which a reader should still see. "
+            "The margins and their reasons are in parity_tests/tolerances.py (EQUIV_*). "
             "'Seeds to show' is how many seeds per framework "
             "a TOST would need for 80% power if the true difference and spread were the ones observed ('–': the "
             "observed difference is at or beyond the margin).", "",
@@ -156,8 +159,16 @@ def equivalence_section(hs, exts):
             + (f"; checkpoint epochs {', '.join(map(str, missing))} not reached by both, so not tested."
                if missing else "."),
             "",
-            "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".", "",
-            equivalence_table(rows), ""]
+            "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".",
+            "", uncorrected_line(rows), "", equivalence_table(rows), ""]
+
+
+def uncorrected_line(rows):
+    """The rows whose 90% CI excludes 0 before correction, in one sentence."""
+    hits = [f"{r['model']} {r['metric']} at epoch {r['epoch']} ({r['diff']:+.3f}, 90% CI {r['ci90'][0]:+.3f} to "
+            f"{r['ci90'][1]:+.3f}; corrected p = {r['p_two_bh']:.2g})" for r in rows if r["zero_outside_ci"]]
+    return "Before correction, 0 lies outside the 90% CI of flax − torch in " + ("; ".join(hits) if hits else
+                                                                               "no row") + "."
 
 
 def sweep_extents(sw):

@@ -84,7 +84,8 @@ def tost(a, b, margin):
     Returns {'diff' (mean a - mean b), 'ci90': (low, high) of the difference, 'p': the larger of
     the two one-sided p-values, 'equivalent': p < ALPHA (the 90% CI lies inside +-margin),
     'different': a two-sided Welch test rejects equality at ALPHA, 'beyond': the 90% CI lies
-    wholly outside +-margin (the difference is larger than the margin, one-sided at ALPHA)}."""
+    wholly outside +-margin (the difference is larger than the margin, one-sided at ALPHA), 'p_beyond'
+    its p-value}. Uncorrected: a table of them corrects all three alike (benchmarks.equivalence)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = np.sqrt(va + vb)
@@ -93,16 +94,18 @@ def tost(a, b, margin):
     if se == 0:
         p_low = p_high = 0.0 if abs(diff) < margin else 1.0
         p_two = 0.0 if diff else 1.0
+        p_beyond = 0.0 if abs(diff) > margin else 1.0
     else:
         p_low = stats.t.sf((diff + margin) / se, df)    # H0: diff <= -margin
         p_high = stats.t.cdf((diff - margin) / se, df)  # H0: diff >= +margin
         p_two = 2 * stats.t.sf(abs(diff) / se, df)
+        p_beyond = stats.t.sf((abs(diff) - margin) / se, df)  # H0: |diff| <= margin, on the observed side
     half = stats.t.ppf(1 - ALPHA, df) * se
     p = float(max(p_low, p_high))
     low, high = float(diff - half), float(diff + half)
     return {"diff": float(diff), "ci90": (low, high), "p": p, "equivalent": p < ALPHA,
             "p_two": float(p_two), "different": float(p_two) < ALPHA, "beyond": low > margin or high < -margin,
-            "margin": margin}
+            "p_beyond": float(p_beyond), "margin": margin}
 
 
 def seeds_for_equivalence(a, b, margin, power=0.8):

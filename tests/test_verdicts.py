@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.claims import placed, tutorial_claims
-from benchmarks.equivalence import equivalence, verdict_of
+from benchmarks.equivalence import correct, equivalence, verdict_of
 from benchmarks.stats import ahead, paired_greater, seeds_for_equivalence, sign_changes, tost
 
 N_VAL = 1000
@@ -161,3 +161,22 @@ def test_b_says_it_is_tested_only_within_the_epochs_run_and_c2_leads_c1():
     # control: a run through 300 epochs covers the tutorial's window and does not say so
     long = {c["id"]: c for c in tutorial_claims(histories(*run(15, 300)), histories(*flat_run(560, 300)))}
     assert "not tested here" not in long["b"]["evidence"]
+
+
+def test_equivalence_and_difference_are_corrected_by_one_rule():
+    """A row that passes alone, at p = 0.04 in either direction, does not pass among 23 rows that show
+    nothing: the TOST is corrected as the difference test is. Its CI still excluding 0 is flagged."""
+    rng = np.random.default_rng(7)
+
+    def row(p, p_two, ci):
+        return {"p": p, "p_two": p_two, "p_beyond": 0.9, "ci90": ci, **{k: None for k in ("equivalent", "different")}}
+
+    def table(first):
+        return correct([first] + [row(rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.9), (-1.0, 1.0)) for _ in range(23)])
+
+    for first, alone in ((row(0.04, 0.9, (-0.2, 0.3)), "equivalent"),
+                         (row(0.9, 0.04, (0.1, 0.9)), "differs, within margin not shown")):
+        assert correct([dict(first)])[0]["verdict"] == alone  # control: alone it passes
+        assert table(dict(first))[0]["verdict"] == "not shown"
+    flagged = table(row(0.9, 0.04, (0.1, 0.9)))
+    assert flagged[0]["zero_outside_ci"] and not any(r["zero_outside_ci"] for r in flagged[1:])
