@@ -16,17 +16,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.claims import OVERTAKE, PEAK_AROUND, fmt, placed, tutorial_claims  # noqa: E402
+from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
 from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
 from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
 from benchmarks.shipped import section as shipped_section  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
+from benchmarks.sweep import lane_file  # noqa: E402
 from benchmarks.stats import ALPHA  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
+from experiment.lanes import group_name  # noqa: E402
 from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa: E402
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
@@ -176,26 +178,48 @@ def sweep_extents(sw):
     return {b: {"reached": sw["summary"][str(b)]["epochs"], "planned": sw["epochs"]} for b in sw["batches"]}
 
 
-def sweep_section(sweep_dir, out):
+def reused_seeds(sweep_dir, conv_dir, sw, batch):
+    """The seeds whose lanes at this batch size are the convergence run's Flax runs themselves
+    (identical histories, as --reuse copies them): a subset of the convergence table's seeds."""
+    if conv_dir is None:
+        return []
+    pairs = {s: [(lane_file(sweep_dir, batch, r, s), os.path.join(seed_dir(conv_dir, "flax", group_name(r), s),
+                                                                  "history.json"))
+                 for r in sw["rates"] if group_name(r) in MODELS] for s in sw["seeds"]}
+    return [s for s, files in pairs.items() if files and all(
+        os.path.exists(c) and os.path.exists(lane) and load_history(lane)["epochs"] == load_history(c)["epochs"]
+        for lane, c in files)]
+
+
+def sweep_section(sweep_dir, out, conv_dir=None, conv_seeds=None):
     sw = json.load(open(os.path.join(sweep_dir, "sweep.json")))
     exts = sweep_extents(sw)
     rel = os.path.relpath(sweep_dir, out)
+    reused = {b: reused_seeds(sweep_dir, conv_dir, sw, b) for b in sw["batches"]}
     md = ["## What the tutorial left unsaid: batch size and dropout rate", "",
           f"Made by `{sw['command']}` ({len(sw['seeds'])} seeds, {sw['epochs']} epochs; Flax, one program of lanes per "
-          "batch size). 'Dropout ahead from' is the first epoch from which Dropout's val accuracy is significantly "
-          "above the BaseLine's at every later epoch (as claim d). Mean ± 95% CI.", "",
-          "| batch | lanes | BaseLine peak epoch | rate | final val acc | best val loss | Dropout ahead from |",
-          "|---|---|---|---|---|---|---|"]
+          "batch size). 'Dropout ahead' gives the first epoch at which Dropout's val accuracy is significantly above "
+          "the BaseLine's, and the first from which it is at every later epoch (as claim d1). With few seeds these "
+          "epochs say how soon a lead becomes significant (power) as much as when it begins: a difference between "
+          "batch sizes is no batch effect unless a test of it says so. Mean ± 95% CI.", "",
+          "| batch | seeds | lanes | BaseLine peak epoch | rate | final val acc | best val loss | Dropout ahead: first "
+          "/ from every later epoch |", "|---|---|---|---|---|---|---|---|"]
     for b in sw["batches"]:
         s = sw["summary"][str(b)]
         short = f" ({of(exts[b])})" if cut(exts[b]) else ""  # over the epochs reached; the rest not judged
         peak = fmt(s["rates"]["0"]["peak_epoch"]) + short if "0" in s["rates"] else "–"
+        subset = f" (the same runs as seeds {', '.join(map(str, reused[b]))} above)" if reused[b] else ""
         for r, row in s["rates"].items():
-            cross = row.get("ahead_of_baseline", {}).get("from") if r != "0" else None
+            a = row.get("ahead_of_baseline", {})
             final = f"not reached{short}" if short else fmt(row['final_val_acc'], 100, 2, '%')
-            ahead_from = "–" if r == "0" else f"not judged{short}" if short else cross or "never"
-            md.append(f"| {b} | {s['lanes']} | {peak} | {r} | {final} | {fmt(row['best_val_loss'], 1, 3)}{short} | "
-                      f"{ahead_from} |")
+            ahead_from = "–" if r == "0" else f"not judged{short}" if short else \
+                f"{a.get('first') or 'never'} / {a.get('from') or 'never'}"
+            md.append(f"| {b} | {row['final_val_acc']['n']}{subset} | {s['lanes']} | {peak} | {r} | {final} | "
+                      f"{fmt(row['best_val_loss'], 1, 3)}{short} | {ahead_from} |")
+    for b in [b for b in sw["batches"] if reused[b]]:
+        md += ["", f"Batch {b}'s rows are seeds {', '.join(map(str, reused[b]))} of the convergence run above "
+                   f"(identical histories), a subset of its {len(conv_seeds or [])} seeds: where they differ from its "
+                   "table, that is which seeds were drawn, not another experiment."]
     md += [""] + sweep_findings(sw) + [""]
     md += [f"![{f}]({rel}/{f})" for f in sw["figures"]] + [""]
     return md
@@ -220,8 +244,8 @@ def sweep_findings(sw):
         else:
             side = "before" if cross < OVERTAKE[0] else "after" if cross > OVERTAKE[1] else "inside"
             when = f"{cross} ({side} {OVERTAKE[0]}–{OVERTAKE[1]})"
-        fits.append(f"batch {b}: BaseLine peak {fmt(peak)} (95% CI {where} {PEAK_AROUND[0]}–{PEAK_AROUND[1]}), "
-                    f"Dropout 0.5 ahead from {when}")
+        fits.append(f"batch {b} ({peak['n']} seeds): BaseLine peak {fmt(peak)} (95% CI {where} {PEAK_AROUND[0]}–"
+                    f"{PEAK_AROUND[1]}), Dropout 0.5 ahead from {when}")
     if fits:
         out.append("- The tutorial's figure (peak ≈ 50, Dropout ahead only at 200–300): " + "; ".join(fits) + ".")
     out += steps_finding(sw, whole)
@@ -234,21 +258,22 @@ def sweep_findings(sw):
 
 
 def steps_finding(sw, batches):
-    """Whether BaseLine's peak is set by Adam's steps rather than by epochs (a larger batch takes
-    fewer steps an epoch), and, if it were, which batch size would put it at epoch 50."""
+    """BaseLine's peak in Adam steps (peak epoch × steps per epoch) per batch size, with its interval:
+    whether steps rather than epochs set the peak is for these intervals to say, not extrapolated."""
     rows = []
     for b in batches:
         s = sw["summary"][str(b)]
         if "0" in s["rates"] and s["rates"]["0"]["peak_epoch"]["mean"] is not None:
-            rows.append((b, s["rates"]["0"]["peak_epoch"]["mean"], s["steps_per_epoch"]))
+            peak, spe = s["rates"]["0"]["peak_epoch"], s["steps_per_epoch"]
+            rows.append((b, {**peak, "mean": peak["mean"] * spe, "ci95": peak["ci95"] and peak["ci95"] * spe}))
     if len(rows) < 2:
         return []
-    steps = [f"{peak * spe:,.0f} at batch {b}" for b, peak, spe in rows]
-    b, peak, _ = rows[-1]
-    target = b * sum(PEAK_AROUND) / 2 / peak  # constant steps: the peak epoch grows with the batch size
-    return [f"- Steps to BaseLine's peak (mean peak epoch × steps per epoch): {', '.join(steps)}. If the peak "
-            f"were set by the number of Adam steps alone, it would fall near epoch {sum(PEAK_AROUND) // 2} at a "
-            f"batch of about {target:,.0f} (an extrapolation from batch {b}, not a measurement)."]
+    bounds = [ci_bounds(st) for _, st in rows]
+    overlap = max(lo for lo, _ in bounds) <= min(hi for _, hi in bounds)
+    return [f"- Steps to BaseLine's peak (peak epoch × steps per epoch, mean ± 95% CI): "
+            + ", ".join(f"{fmt(st, digits=0)} at batch {b} ({st['n']} seeds)" for b, st in rows)
+            + (": the intervals overlap, so these seeds cannot tell whether the steps or the epochs set the peak."
+               if overlap else ": the intervals do not overlap, so the number of steps alone does not set the peak.")]
 
 
 def main(argv=None):
@@ -302,7 +327,7 @@ def write_report(a, argv):
     if a.notes:
         md += [open(a.notes).read().strip(), ""]
     if a.sweep:
-        md += sweep_section(a.sweep, a.out)
+        md += sweep_section(a.sweep, a.out, a.convergence, seeds)
     md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks, exts), "",
            "Train loss and accuracy are running averages over each epoch in train mode (dropout active), as the "
            "tutorial reports them. 'never' = not reached within the run; 'not reached' = the row needs an epoch the "

@@ -167,7 +167,7 @@ def fake_sweep(folder, reached_256):
     rates = {"0": {"final_val_acc": stat(0.567), "best_val_acc": stat(0.62), "best_val_loss": stat(1.1),
                    "peak_epoch": stat(15.0)},
              "0.5": {"final_val_acc": stat(0.612), "best_val_acc": stat(0.62), "best_val_loss": stat(1.09),
-                     "peak_epoch": stat(90.0), "ahead_of_baseline": {"from": 37}}}
+                     "peak_epoch": stat(90.0), "ahead_of_baseline": {"first": 30, "from": 37}}}
     summary = {str(b): {"epochs": e, "rates": rates, "steps_per_epoch": 40000 // b, "lanes": "trained"}
                for b, e in ((64, 100), (256, reached_256))}
     os.makedirs(folder, exist_ok=True)
@@ -180,13 +180,13 @@ def test_a_sweep_batch_that_stopped_early_is_not_judged(tmp_path):
     md = "\n".join(fake_sweep(str(tmp_path / "cut"), 40))
     rows = [line for line in md.splitlines() if line.startswith("| 256 |")]
     assert len(rows) == 2 and all("not reached (40 of 100 epochs)" in r and "56.70%" not in r for r in rows)
-    assert "not judged (40 of 100 epochs)" in rows[1] and "| 37 |" not in rows[1]
+    assert "not judged (40 of 100 epochs)" in rows[1] and "37 |" not in rows[1]
     assert "- Batch 256 stopped at 40 of 100 epochs: nothing about it is judged." in md
     assert "batch 256:" not in md and "Batch 256: the best" not in md and "at batch 256" not in md
-    assert "| 64 | trained | 15.0 ± 0.1 | 0.5 | 61.20% ± 0.61 | 1.090 ± 0.011 | 37 |" in md
+    assert "| 64 | 3 | trained | 15.0 ± 0.1 | 0.5 | 61.20% ± 0.61 | 1.090 ± 0.011 | 30 / 37 |" in md
     # control: the same batch whole is judged like batch 64
     md = "\n".join(fake_sweep(str(tmp_path / "whole"), 100))
-    assert "| 256 | trained | 15.0 ± 0.1 | 0.5 | 61.20% ± 0.61 | 1.090 ± 0.011 | 37 |" in md
+    assert "| 256 | 3 | trained | 15.0 ± 0.1 | 0.5 | 61.20% ± 0.61 | 1.090 ± 0.011 | 30 / 37 |" in md
     assert "Batch 256: the best" in md and "not judged" not in md
 
 
