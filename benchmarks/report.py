@@ -161,7 +161,9 @@ def equivalence_section(hs, exts):
             + (f"; checkpoint epochs {', '.join(map(str, missing))} not reached by both, so not tested."
                if missing else "."),
             "",
-            "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".",
+            f"Of {len(rows)} rows ({sum(isinstance(r['epoch'], int) for r in rows)} checkpoints and "
+            f"{sum(not isinstance(r['epoch'], int) for r in rows)} means over epochs): "
+            + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".",
             "", uncorrected_line(rows), "", equivalence_table(rows), ""]
 
 

@@ -45,14 +45,15 @@ def ahead(a_counts, b_counts):
 
     Returns {'first': first epoch (1-based) A is significantly ahead after BH correction,
     'from': first epoch from which A is significantly ahead at every later epoch,
-    'share_after_first': share of the epochs from 'first' on where it is, 'mean_crossings':
+    'share_after_first': share of the epochs after 'first' where it is (None: none after it), 'mean_crossings':
     epochs where the summed counts change order (exact integers; ties are ties)}."""
     a, b = np.asarray(a_counts), np.asarray(b_counts)
     significant = bh(paired_greater(a, b)) < ALPHA
     hits = np.flatnonzero(significant)
     first = int(hits[0]) + 1 if len(hits) else None
     from_epoch = held_from(significant)
-    share = float(significant[first - 1:].mean()) if first else None
+    after = significant[first:] if first else []  # the epochs after the first, not the first itself
+    share = float(np.mean(after)) if len(after) else None
     return {"first": first, "from": from_epoch, "share_after_first": share,
             "mean_crossings": sign_changes(a.sum(axis=0) - b.sum(axis=0))}
 

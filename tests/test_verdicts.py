@@ -180,3 +180,11 @@ def test_equivalence_and_difference_are_corrected_by_one_rule():
         assert table(dict(first))[0]["verdict"] == "not shown"
     flagged = table(row(0.9, 0.04, (0.1, 0.9)))
     assert flagged[0]["zero_outside_ci"] and not any(r["zero_outside_ci"] for r in flagged[1:])
+
+
+def test_the_share_ahead_after_the_first_epoch_leaves_the_first_out():
+    b = 500 + np.random.default_rng(8).integers(-3, 4, (8, 11))
+    lead = np.where(np.arange(11) == 0, 30, np.where(np.arange(11) % 2 == 1, 30, -5))  # epoch 1, then every other
+    a = ahead(b + lead, b)
+    assert a["first"] == 1 and a["share_after_first"] == 0.5  # 5 of the 10 epochs after it; with it, 6 of 11
+    assert ahead(b + 30, b)["share_after_first"] == 1.0  # control: ahead throughout
