@@ -164,12 +164,29 @@ def equivalence_section(hs, exts):
             f"Of {len(rows)} rows ({sum(isinstance(r['epoch'], int) for r in rows)} checkpoints and "
             f"{sum(not isinstance(r['epoch'], int) for r in rows)} means over epochs): "
             + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".",
-            "", uncorrected_line(rows), "", equivalence_table(rows), ""]
+            "", verdicts_line(rows), "", uncorrected_line(rows), "", equivalence_table(rows), ""]
+
+
+def row_name(r):
+    return f"{r['model']} {r['metric']} at epoch {r['epoch']}"
+
+
+def verdicts_line(rows):
+    """Which rows got which verdict, and the one closest to equivalence, in one generated sentence
+    (so notes need not restate a verdict that could drift from the table)."""
+    parts = []
+    for v in VERDICTS:
+        hits = [row_name(r) for r in rows if r["verdict"] == v]
+        parts.append(f"{v}: " + ("none" if not hits else f"all {len(rows)}" if len(hits) == len(rows) else
+                                 "; ".join(hits)))
+    closest = min(rows, key=lambda r: r["p_bh"])
+    return ("By row — " + " — ".join(parts) + f". Closest to equivalence: {row_name(closest)} (corrected TOST "
+            f"p = {closest['p_bh']:.2g}).")
 
 
 def uncorrected_line(rows):
     """The rows whose 90% CI excludes 0 before correction, in one sentence."""
-    hits = [f"{r['model']} {r['metric']} at epoch {r['epoch']} ({r['diff']:+.3f}, 90% CI {r['ci90'][0]:+.3f} to "
+    hits = [f"{row_name(r)} ({r['diff']:+.3f}, 90% CI {r['ci90'][0]:+.3f} to "
             f"{r['ci90'][1]:+.3f}; corrected p = {r['p_two_bh']:.2g})" for r in rows if r["zero_outside_ci"]]
     return "Before correction, 0 lies outside the 90% CI of flax − torch in " + ("; ".join(hits) if hits else
                                                                                "no row") + "."

@@ -188,3 +188,18 @@ def test_the_share_ahead_after_the_first_epoch_leaves_the_first_out():
     a = ahead(b + lead, b)
     assert a["first"] == 1 and a["share_after_first"] == 0.5  # 5 of the 10 epochs after it; with it, 6 of 11
     assert ahead(b + 30, b)["share_after_first"] == 1.0  # control: ahead throughout
+
+
+def test_the_generated_verdict_line_names_each_row_under_its_own_verdict():
+    from benchmarks.report import verdicts_line
+
+    def rows(p_first):
+        return correct([{"model": m, "metric": "val loss", "epoch": 10, "p": p, "p_two": 0.9, "p_beyond": 0.9,
+                         "ci90": (-0.1, 0.1)} for m, p in (("baseline", p_first), ("dropout", 0.5))])
+
+    line = verdicts_line(rows(0.001))
+    assert "— equivalent: baseline val loss at epoch 10 —" in line
+    assert "not shown: dropout val loss at epoch 10." in line
+    assert "Closest to equivalence: baseline val loss at epoch 10 (corrected TOST p = 0.002)" in line
+    # control: when neither passes, both are 'not shown' and none is called equivalent
+    assert "equivalent: none" in verdicts_line(rows(0.4)) and "not shown: all 2" in verdicts_line(rows(0.4))
