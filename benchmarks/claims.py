@@ -145,7 +145,7 @@ def removes_overfitting(b, d):
     trend = f"; over its last {k} epochs it changes by {fmt(mean_ci(rise), digits=3)}" if rise is not None else ""
     scope = (f"; epochs after {d['epochs']} (the tutorial's {OVERTAKE[0]}–{OVERTAKE[1]}) are not tested here"
              if d["epochs"] < OVERTAKE[1] else "")
-    return verdict("b", f"Dropout removes the overfitting, within the {d['planned']} epochs run", result,
+    return verdict("b", f"Dropout removes the overfitting (tested within {d['planned']} epochs)", result,
                    f"Dropout's val loss at epoch {d['epochs']} is {fmt(drop, 100, 1, '%')} above its minimum "
                    f"(BaseLine: {fmt(mean_ci(rel['baseline']), 100, 0, '%')}; less than BaseLine's: {p_text(p)}; "
                    f"no overfitting means under {100 * REMOVED_RISE:.0f}%), its best epoch {fmt(best)}{trend}{scope}",
@@ -176,8 +176,9 @@ def overtakes(b, d):
     share = f"{100 * a['share_after_first']:.0f}%" if a["share_after_first"] is not None else "–"
     return verdict("d1", "Dropout overtakes BaseLine at epoch 200–300, not before: the curves cross",
                    overtake_verdict(a["from"], end),
-                   f"Dropout is significantly ahead (paired by seed, Benjamini–Hochberg over {end} epochs) first at "
-                   f"epoch {a['first'] or 'never'} and at every epoch from {a['from'] or 'never'} on; ahead at "
+                   f"Dropout is significantly ahead (paired by seed, Benjamini–Hochberg over {end} epochs) first "
+                   f"{'at epoch ' + str(a['first']) if a['first'] else 'never'} and at every epoch "
+                   f"{'from ' + str(a['from']) + ' on' if a['from'] else 'through the end: never'}; ahead at "
                    f"{share} of the epochs after the first; the summed correct counts change order at epochs "
                    f"{', '.join(map(str, crossings)) or 'none'}", **a)
 

@@ -155,7 +155,7 @@ def test_a_val_loss_still_falling_is_not_overfitting_though_it_ends_above_its_mi
 
 def test_b_says_it_is_tested_only_within_the_epochs_run_and_c2_leads_c1():
     short = {c["id"]: c for c in tutorial_claims(histories(*run(15, 100)), histories(*flat_run(560, 100)))}
-    assert short["b"]["claim"].endswith("within the 100 epochs run")
+    assert short["b"]["claim"].endswith("(tested within 100 epochs)")
     assert "epochs after 100 (the tutorial's 200–300) are not tested here" in short["b"]["evidence"]
     assert list(short).index("c2") < list(short).index("c1") and "by construction" in short["c1"]["claim"]
     # control: a run through 300 epochs covers the tutorial's window and does not say so
