@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from experiment.cli import MODELS
+from experiment.cli import MODELS, PRECISIONS
 from experiment.errors import UserError
 
 CHECKPOINT_FORMAT = 3  # 1-2: weights together with the optimiser state in one file
@@ -28,7 +28,8 @@ def checkpoint_meta(framework, lane, config, **meta):
 
 
 def check_meta(path, meta):
-    """(model, dropout rate) of checkpoint metadata, every field checked; UserError otherwise."""
+    """(model, dropout rate, precision trained at) of checkpoint metadata, every field checked;
+    UserError otherwise."""
     if not isinstance(meta, dict):
         raise UserError(f"{path}: its metadata is not a record ({type(meta).__name__})")
     fmt = meta.get("format", 1)
@@ -48,7 +49,10 @@ def check_meta(path, meta):
         found = layout.get("fc1_inputs") if isinstance(layout, dict) else layout
         raise UserError(f"{path}: fc1 expects its inputs in {found!r} order; this project's models flatten in "
                         f"PyTorch's ({LAYOUT['fc1_inputs']}) order")
-    return model, float(rate)
+    precision = config.get("precision", "highest")  # written before --precision existed: full float32
+    if precision not in PRECISIONS:
+        raise UserError(f"{path}: precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    return model, float(rate), precision
 
 
 def check_finite(path, named_arrays):

@@ -119,9 +119,11 @@ def explicit_flags(parser, argv):
 
 def evaluate_parser(fw):
     p = OneLineParser(prog=fw.evaluate, description=f"Test accuracy and confusion matrix of a checkpoint ({fw.name}).")
-    p.add_argument("--ckpt", required=True, action="append",
-                   help="a checkpoint; give several to evaluate each on data loaded once")
+    p.add_argument("--ckpt", required=True, action="extend", nargs="+",
+                   help="checkpoints (--ckpt a b c, or --ckpt a --ckpt b): each evaluated on data loaded once")
     p.add_argument("--data", default=None, help=SOURCES_HELP)
     p.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
     p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="float32 matmuls/convolutions (default: what the checkpoint was trained at, else highest)")
     return p

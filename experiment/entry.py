@@ -183,21 +183,26 @@ def tutorial_figure(config, histories):
 
 
 def run_evaluate(fw, load_predictor, argv=None):
-    """load_predictor(ckpt, device) -> (model name, predict(x_nhwc_float32) -> logits). Several
+    """load_predictor(ckpt, device, precision) -> (model name, predict(x_nhwc_float32) -> logits), with
+    predict.precision the precision it computes at. Several
     --ckpt: each evaluated in turn on data loaded once; returns the last one's report."""
     args = evaluate_parser(fw).parse_args(argv)
     if args.out and len(args.ckpt) > 1:
         raise UserError("--out takes one --ckpt; with several, each writes beside its checkpoint")
+    outs = {}
     for ckpt in args.ckpt:  # every file checked before the data is read
         if not os.path.isfile(ckpt):
             raise UserError(f"checkpoint {ckpt!r} does not exist")
-        out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
-    predictors = [load_predictor(ckpt, args.device) for ckpt in args.ckpt]
+        out = out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
+        if outs.setdefault(out, ckpt) != ckpt:  # one evaluation.json would replace the other
+            raise UserError(f"{outs[out]} and {ckpt} would both write {out}/evaluation.json; evaluate them one "
+                            f"at a time with --out")
+    predictors = [load_predictor(ckpt, args.device, args.precision) for ckpt in args.ckpt]
     data = load_cifar10(args.data)
     test_x = normalize(data.test_x)
     for ckpt, (model, predict) in zip(args.ckpt, predictors):
         report = evaluation_report(predict(test_x), data.test_y, data.classes)
-        report.update(framework=fw.name, model=model, checkpoint=ckpt, data=data.source)
+        report.update(framework=fw.name, model=model, checkpoint=ckpt, data=data.source, precision=predict.precision)
         write_evaluation(fw, report, data.classes, out_folder(args.out or os.path.dirname(os.path.abspath(ckpt))))
     return report
 
