@@ -10,6 +10,7 @@ be (H, W, C)), so fc1's 400 inputs line up one to one across frameworks.
 """
 import contextlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,9 +28,19 @@ def checkpoint_meta(framework, lane, config, **meta):
             "dropout_rate": lane.dropout_rate, "layout": LAYOUT, "config": config, **meta}
 
 
+class Described(NamedTuple):
+    """What a checkpoint's metadata says of its weights."""
+    model: str | None       # None: the weights came alone (BaseLine and Dropout evaluate alike)
+    dropout_rate: float
+    precision: str          # what it was trained at ('highest' where nothing says)
+    epoch: int | None       # the epoch it was saved after (None where nothing says)
+
+
+WEIGHTS_ALONE = Described(None, 0.0, "highest", None)
+
+
 def check_meta(path, meta):
-    """(model, dropout rate, precision trained at) of checkpoint metadata, every field checked;
-    UserError otherwise."""
+    """Described of checkpoint metadata, every field checked; UserError otherwise."""
     if not isinstance(meta, dict):
         raise UserError(f"{path}: its metadata is not a record ({type(meta).__name__})")
     fmt = meta.get("format", 1)
@@ -52,7 +63,10 @@ def check_meta(path, meta):
     precision = config.get("precision", "highest")  # written before --precision existed: full float32
     if precision not in PRECISIONS:
         raise UserError(f"{path}: precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    return model, float(rate), precision
+    epoch = meta.get("epoch")
+    if epoch is not None:
+        check_number(path, "its epoch", epoch, 1, integer=True)
+    return Described(model, float(rate), precision, epoch)
 
 
 def check_finite(path, named_arrays):

@@ -86,7 +86,7 @@ def train_parser(fw, add_flags=None):
     p.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION)
     p.add_argument("--split-seed", type=seed_value, default=0, help="train/val split (same for all seeds)")
     p.add_argument("--subset", type=positive_int, default=None,
-                   help="use only the first N training images (smoke runs)")
+                   help="train on N training images drawn at random, seeded by --split-seed (smoke runs)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
     p.add_argument("--dropout-rate", type=dropout_rate, default=TUTORIAL_RATE)
     p.add_argument("--dropout-rates", type=rate_list, default=None,

@@ -21,22 +21,22 @@ FRAMEWORK = FRAMEWORKS["flax"]
 
 
 def load_weights(path):
-    """(model name, model, params, precision trained at) from a Flax checkpoint or a PyTorch one
+    """(model name, model, params, Described) from a Flax checkpoint or a PyTorch one
     (this project's, or the tutorial's bare state_dict), told apart by their content, not their name."""
     blob = read_regular(path, FILE_LIMIT, path)
     if blob[:2] in (b"PK", b"\x80\x02"):  # torch.save's zip archive, or its older pickle
-        name, rate, params, precision = load_torch_params(path)
+        described, params = load_torch_params(path)
     else:
         try:
-            name, rate, params, precision = load_checkpoint(path, blob)
+            described, params = load_checkpoint(path, blob)
         except UserError as flax_error:
             try:  # not Flax: perhaps PyTorch after all
-                name, rate, params, precision = load_torch_params(path)
+                described, params = load_torch_params(path)
             except UserError:
                 raise flax_error from None
-    model = build_model(name or "baseline", rate)
+    model = build_model(described.model or "baseline", described.dropout_rate)
     check_shapes(path, params, init_state(model, make_optimizer(1e-3), 0)["params"])
-    return name or STATE_DICT_ONLY, model, params, precision
+    return described.model or STATE_DICT_ONLY, model, params, described
 
 
 def load_params(path):
@@ -50,20 +50,21 @@ def load_torch_params(path):
         from torch_ref.checkpoint import load_checkpoint as load_torch
     except ImportError:
         raise UserError(f"{path} is a PyTorch checkpoint; reading it needs torch (pip install torch)") from None
-    name, rate, sd, precision = load_torch(path)
+    described, sd = load_torch(path)
     extra = sorted(set(sd) - set(TORCH_NAMES))
     if extra:  # as PyTorch's strict load_state_dict refuses them in torch_ref.evaluate
         raise UserError(f"{path}: state_dict has unexpected {', '.join(extra)}: not the tutorial's LeNet")
     try:
-        return name, rate, torch_to_flax(sd), precision
+        return described, torch_to_flax(sd)
     except KeyError as e:
         raise UserError(f"{path}: state_dict has no {e.args[0]}: not convertible to the Flax model") from None
 
 
 def load_predictor(path, device, precision=None):
     """(model name, predict(x) -> logits) at `precision`, by default the one the checkpoint was
-    trained at (on a GPU, JAX's own default would be TF32); predict.precision says which."""
-    name, model, params, recorded = load_weights(path)
+    trained at (on a GPU, JAX's own default would be TF32); predict.precision says which,
+    predict.epoch which epoch the weights are from (None: not recorded)."""
+    name, model, params, described = load_weights(path)
     dev = pick_device(device)
     params = jax.device_put(params, dev)
     apply = jax.jit(lambda p, x: model.apply({"params": p}, x, train=False))
@@ -73,7 +74,7 @@ def load_predictor(path, device, precision=None):
             return np.concatenate([np.asarray(apply(params, jax.device_put(x[i:i + EVAL_BATCH], dev)))
                                    for i in range(0, len(x), EVAL_BATCH)])
 
-    predict.precision = precision or recorded
+    predict.precision, predict.epoch = precision or described.precision, described.epoch
     return name, predict
 
 

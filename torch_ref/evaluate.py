@@ -13,8 +13,9 @@ FRAMEWORK = FRAMEWORKS["torch"]
 
 def load_predictor(ckpt_path, device, precision=None):
     """(model name, predict(x) -> logits) at `precision`, by default the one the checkpoint was
-    trained at (cuDNN's own default would be TF32); predict.precision says which."""
-    name, model, recorded = model_from_checkpoint(ckpt_path)
+    trained at (cuDNN's own default would be TF32); predict.precision says which, predict.epoch
+    which epoch the weights are from (None: not recorded)."""
+    name, model, described = model_from_checkpoint(ckpt_path)
     dev = pick_device(device)
     model.to(dev)
 
@@ -22,7 +23,7 @@ def load_predictor(ckpt_path, device, precision=None):
         set_precision(predicted.precision)
         return predict(model, x, dev).numpy()
 
-    predicted.precision = precision or recorded
+    predicted.precision, predicted.epoch = precision or described.precision, described.epoch
     return name, predicted
 
 
