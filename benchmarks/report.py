@@ -13,7 +13,6 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
@@ -29,7 +28,7 @@ from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
 from experiment.lanes import group_name  # noqa: E402
-from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa: E402
+from experiment.plots import TUTORIAL_PREFIX, panels, plot_mean_std, save_panels  # noqa: E402
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
 
@@ -42,7 +41,7 @@ def figures(hs, out, frameworks, n):
                       title=f"{fw}: BaseLine vs Dropout, mean ± std over {n} seeds")
         files.append((f"{fw}: the tutorial's figure, mean ± std over seeds", path))
     for m in MODELS:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        fig, axes = panels()
         for fw in frameworks:
             for split, style in (("train", "-"), ("val", "--")):
                 for ax, field, scale in ((axes[0], "loss", 1), (axes[1], "acc", 100)):

@@ -23,7 +23,7 @@ from experiment.data import load_cifar10
 from experiment.errors import Interrupted, UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS, Framework
 from experiment.history import new_history
-from experiment.lanes import lane_dir, plan_lanes, train_state_path
+from experiment.lanes import group_name, lane_dir, plan_lanes, train_state_path
 from experiment.lock import FolderLock
 from experiment.loop import StopRequest, prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
@@ -201,8 +201,13 @@ def tutorial_figure(config, histories):
     if len(histories) < 2:
         return
     path = os.path.join(config.out, "curves.png")
-    groups = {TUTORIAL_PREFIX.get(g, g.replace("dropout_", "drop")): hs for g, hs in histories.items()}
-    what = "BaseLine vs Dropout" if set(histories) == set(TUTORIAL_PREFIX) else "dropout rates"
+    if config.dropout_rates is None:  # the tutorial's pair, named as its figure names them
+        groups = {TUTORIAL_PREFIX[g]: hs for g, hs in histories.items()}
+        what = "BaseLine vs Dropout"
+    else:  # every rate named by its rate, 0.5 too
+        rate_of = {group_name(r): r for r in config.dropout_rates}
+        groups = {f"rate {rate_of[g]:g}" + (" (BaseLine)" if rate_of[g] == 0 else ""): hs for g, hs in histories.items()}
+        what = "dropout rates"
     if config.seeds is None:
         plot_curves({p: hs[0] for p, hs in groups.items()}, path,
                     title=f"{config.framework}: {what} (seed {config.seed})")
