@@ -14,6 +14,10 @@ from benchmarks.device_steps import programme
 from tests.conftest import REPO
 
 
+def work_folders_left(tmp_path):
+    return [d for d in os.listdir(tmp_path / "tmp") if d.startswith("device_run.")]
+
+
 def device_run(*args, tmp_path, timeout=60):
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path / "tmp"))
     os.makedirs(env["TMPDIR"], exist_ok=True)
@@ -27,7 +31,7 @@ def test_tiny_plan_lists_every_step_in_order_and_runs_nothing(tmp_path):
     names = [s.name for s in programme(tiny=True)]
     positions = [r.stdout.index(f"  {n} ") for n in names]
     assert positions == sorted(positions) and "every step placed" in r.stdout
-    assert not (tmp_path / "out").exists() and os.listdir(tmp_path / "tmp") == []  # work folder removed
+    assert not (tmp_path / "out").exists() and work_folders_left(tmp_path) == []  # work folder removed
 
 
 def test_h200_plan_fits_each_lease_and_places_the_whole_programme(tmp_path):
@@ -71,10 +75,14 @@ def test_estimates_are_built_from_the_measured_figures():
     assert all(v["source"] for v in costs["figures"].values())
 
 
-def test_out_that_is_a_file_is_refused_in_one_line(tmp_path):
-    (tmp_path / "file").write_text("x")
-    r = device_run(tmp_path / "file", "--tiny", "--plan", tmp_path=tmp_path)
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "is a file" in r.stderr
+@pytest.mark.parametrize("args, says", [(["FILE", "--tiny", "--plan"], "is a file"),
+                                        (["out", "--plan", "--continue", "missing.tar.gz"], "no such"),
+                                        (["out", "--plan", "--cap", "parity"], "STEP=SECONDS")])
+def test_bad_input_is_refused_in_one_line(tmp_path, args, says):
+    (tmp_path / "FILE").write_text("x")
+    r = device_run(*(tmp_path / a if a in ("FILE", "out", "missing.tar.gz") else a for a in args), tmp_path=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and says in r.stderr, r.stderr
+    assert r.stderr.startswith("device_run.sh: error: ") and work_folders_left(tmp_path) == []
 
 
 def test_a_cut_training_step_resumes_from_the_state_that_came_back(tmp_path):
@@ -147,7 +155,7 @@ def test_device_run_tiny_brings_back_at_most_8_files_and_a_second_lease_continue
     assert "| main-flax | 1 |" in report and "| cut |" in report and "| a1 |" in report
     speed = open(first / "speed.md").read()
     assert "| dropout | 32 | 2 | highest | flax-scan-matmul-vmap2 |" in speed and "(torch-vmap2)" in speed
-    assert os.listdir(tmp_path / "tmp") == []  # the work folder is removed
+    assert work_folders_left(tmp_path) == []  # the work folder is removed
 
     r = device_run(second, "--tiny", "--continue", first / "results.tar.gz", tmp_path=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
