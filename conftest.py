@@ -34,3 +34,15 @@ def compute_device(pytestconfig):
         if not torch.cuda.is_available() or jax.default_backend() != "gpu":
             pytest.skip("--device gpu: no GPU visible to both PyTorch and JAX")
     return device
+
+
+# $CIFAR10 may be relative to the checkout (.ci/run sets ../shared/...): pin it before any test moves.
+if os.environ.get("CIFAR10"):
+    os.environ["CIFAR10"] = os.path.abspath(os.environ["CIFAR10"])
+
+
+@pytest.fixture(autouse=True)
+def outside_the_checkout(tmp_path, monkeypatch):
+    """Every test runs in its own empty folder: a command's default output folder (runs/<framework>)
+    then lands there, never in the user's checkout, whose runs no test may read or change."""
+    monkeypatch.chdir(tmp_path)

@@ -35,6 +35,7 @@ VARIANTS = {
     "torch-fast": ("torch", {"engine": "fast"}),
     "torch-vmap8": ("torch", {"engine": "vmap", "seeds": 8}),
     "torch-cudagraph": ("torch", {"engine": "cudagraph"}),
+    "torch-cudagraph-vmap8": ("torch", {"engine": "vmap-cudagraph", "seeds": 8}),
     "torch-compile-ro": ("torch", {"engine": "fast", "compile": True, "compile_mode": "reduce-overhead"}),
     "flax-scan-matmul": ("flax", {"fuse": "scan", "impl": "matmul"}),
     "flax-step-matmul": ("flax", {"fuse": "step", "impl": "matmul"}),
@@ -43,16 +44,39 @@ VARIANTS = {
     "flax-scan-xla-vmap8": ("flax", {"fuse": "scan", "impl": "xla", "seeds": 8}),
 }
 
+# XLA's command buffers (CUDA graphs of its own) for every kind of command, the scan's WHILE loop
+# included; names as XLA's DebugOptions spell them (an unknown name stops XLA at start-up).
+COMMAND_BUFFERS = ("--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUDNN,CUSTOM_CALL,CONDITIONAL,WHILE "
+                   "--xla_gpu_graph_min_graph_size=1")
+# Flax option suffixes, in this order before -tf32: trainer settings (flax_impl.train's flags), or XLA flags.
+# Each computes the default's numbers (tests/test_flax_variants.py; -unroll up to float32 rounding,
+# -nochunk draws a Dropout lane's masks per batch rather than per 64-image chunk).
+FLAX_OPTIONS = {
+    r"unroll(\d+)": lambda k: {"scan_unroll": int(k)},
+    r"cmdbuf": lambda: {"xla_flags": COMMAND_BUFFERS},
+    r"donate": lambda: {"donate": True},
+    r"nochunk": lambda: {"micro_batch": 0},
+}
+GRAMMAR = "+ vmapN; for flax -unrollK, -cmdbuf, -donate, -nochunk; -tf32"
+
+
 def variant_spec(variant):
     """(framework, trainer settings) of a variant. Beyond VARIANTS' names: '...vmapN' for N lanes
-    (e.g. flax-scan-matmul-vmap64, torch-vmap16), and a '-tf32' suffix for --precision tf32."""
+    (e.g. flax-scan-matmul-vmap64, torch-vmap16, torch-cudagraph-vmap16), Flax options
+    (-unrollK, -cmdbuf, -donate, -nochunk; FLAX_OPTIONS) and a '-tf32' suffix for --precision tf32.
+    'xla_flags' among the settings is the XLA_FLAGS its process runs with."""
     name, precision = (variant[: -len("-tf32")], "tf32") if variant.endswith("-tf32") else (variant, "highest")
+    options = {}
+    for pattern, settings in reversed(FLAX_OPTIONS.items()):
+        match = re.fullmatch(rf"(.*)-{pattern}", name)
+        if match and name.startswith("flax-"):
+            name, options = match.group(1), {**settings(*match.groups()[1:]), **options}
     match = re.fullmatch(r"(.*vmap)(\d+)", name)
     base = match.group(1) + "8" if match else name
     if base not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)} (+ vmapN, -tf32)")
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)} ({GRAMMAR})")
     framework, extra = VARIANTS[base]
-    extra = {**extra, "precision": precision, **({"seeds": int(match.group(2))} if match else {})}
+    extra = {**extra, **options, "precision": precision, **({"seeds": int(match.group(2))} if match else {})}
     return framework, extra
 
 
@@ -74,11 +98,13 @@ def measure_one(variant, model, batch, images, repeats, device):
     """Run in a subprocess: times warm-up + `repeats` epochs of `images` random images."""
     framework, extra = variant_spec(variant)
     seeds = list(range(extra.pop("seeds", 1)))
+    extra.pop("xla_flags", None)  # set for this process by run_subprocess
     images //= len(seeds)  # same model-images per timed epoch for every variant
     module = importlib.import_module(FRAMEWORKS[framework].train)
     config = module.default(model=model, seeds=seeds, batch_size=batch, device=device, no_progress=True, **extra)
     row = {"variant": variant, "framework": framework, "model": model, "batch": batch, "seeds": len(seeds),
-           "engine": config.extras.get("engine"), "precision": config.precision}
+           "engine": config.extras.get("engine"), "precision": config.precision,
+           "settings": dict(config.extras), "xla_flags": os.environ.get("XLA_FLAGS", "")}
     reason = next((why for v, why in CUDA_ONLY.items() if variant.startswith(v)), None)
     if reason and not cuda_device(device):
         return {**row, "skipped": reason}
@@ -114,10 +140,14 @@ def run_subprocess(variant, model, batch, images, repeats, device, timeout=None)
     """One configuration in a fresh process; a failure or a time-out is a row saying so."""
     cmd = [sys.executable, "-m", "benchmarks.speed", "--one", variant, model, str(batch),
            "--images", str(images), "--repeats", str(repeats), "--device", device]
-    row = {"variant": variant, "framework": variant_spec(variant)[0], "model": model, "batch": batch,
-           "seeds": variant_spec(variant)[1].get("seeds", 1), "precision": variant_spec(variant)[1]["precision"]}
+    framework, extra = variant_spec(variant)
+    row = {"variant": variant, "framework": framework, "model": model, "batch": batch,
+           "seeds": extra.get("seeds", 1), "precision": extra["precision"]}
+    env = dict(os.environ)
+    if extra.get("xla_flags"):
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {extra['xla_flags']}".strip()
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {**row, "skipped": f"did not finish within {timeout} s"}
     if r.returncode != 0:
@@ -196,6 +226,9 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="default benchmarks/results/<cpu|gpu>-speed")
     p.add_argument("--timeout", type=float, default=None, help="seconds a configuration may take before it is skipped")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows already in OUT/speed.json (a configuration measured again replaces its row), "
+                        "so several runs build one table")
     p.add_argument("--one", nargs=3, metavar=("VARIANT", "MODEL", "BATCH"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
@@ -209,6 +242,7 @@ def main(argv=None):
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
     os.makedirs(out, exist_ok=True)
     command = "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    kept = previous_rows(out) if a.merge else []
     for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
         for model, batch, variant in configs:
             row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device, a.timeout)
@@ -218,12 +252,37 @@ def main(argv=None):
             else:
                 print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} {row['img_per_s']:9,.0f} "
                       f"img/s train, {row['eval_img_per_s']:9,.0f} eval (compile {row['compile_s']:.1f}s)", flush=True)
-            write(out, command, [combine(rs) for rs in runs.values() if rs])  # a cut run keeps what it measured
+            write(out, command, merged(kept, [combine(rs) for rs in runs.values() if rs]))  # a cut run keeps what it measured
     print(table([combine(rs) for rs in runs.values()]))
 
 
+def row_key(row):
+    return row["variant"], row["model"], row["batch"]
+
+
+def previous_rows(out):
+    """The rows of OUT/speed.json, with the command that measured each (none if there is no file)."""
+    try:
+        with open(os.path.join(out, "speed.json")) as f:
+            old = json.load(f)
+    except FileNotFoundError:
+        return []
+    except ValueError as e:
+        raise SystemExit(f"benchmarks.speed: error: --merge: {out}/speed.json is not readable JSON ({e})") from None
+    return [{**r, "command": r.get("command", old.get("command"))} for r in old.get("rows", [])]
+
+
+def merged(kept, new):
+    """Earlier rows, each replaced by this run's row of the same configuration, then this run's others."""
+    fresh = {row_key(r): r for r in new}
+    return [fresh.pop(row_key(r), r) for r in kept] + list(fresh.values())
+
+
 def write(out, command, rows):
-    result = {"command": command, "machine": machine_info(), "rows": rows}
+    machine, today = machine_info(), time.strftime("%Y-%m-%d")
+    # Which run measured each row, where and when (a merged table can hold rows of several machines).
+    rows = [{"command": command, "machine": machine, "date": today, **r} for r in rows]
+    result = {"command": command, "machine": machine, "rows": rows}
     atomic_write_text(os.path.join(out, "speed.json"), json.dumps(result, indent=1) + "\n")
     atomic_write_text(os.path.join(out, "speed.md"), table(rows) + "\n")
 

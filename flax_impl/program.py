@@ -5,6 +5,8 @@ over_lanes) and is laid out on a (lanes, data) mesh (flax_impl.device): the stat
 sharded over `lanes`, each batch over `data` with --data-parallel. The data sit on the devices once;
 only the per-epoch batch indices travel.
 """
+from dataclasses import dataclass
+
 import jax
 import numpy as np
 
@@ -27,15 +29,32 @@ def over_lanes(f, n_lanes, in_axes):
     return one
 
 
+@dataclass(frozen=True)
+class ProgramOptions:
+    """How the program runs, none of which changes what a step computes (tests/test_flax_variants.py).
+    data_parallel: split each batch over the mesh's data axis; micro_batch: chunk a batch that is a
+    multiple of it (0: never); scan_unroll: steps per iteration of the epoch's scan; donate: each
+    step reuses the state's buffers for its result (the caller must copy a state it keeps)."""
+    data_parallel: bool = False
+    micro_batch: int = MICRO_BATCH
+    scan_unroll: int = 1
+    donate: bool = False
+
+    @classmethod
+    def of(cls, config):
+        x = config.extras
+        return cls(x["data_parallel"], x["micro_batch"], x["scan_unroll"], x["donate"])
+
+
 class LaneProgram:
     """init(seeds, rates) -> state; epoch(state, x, y, batch_idx[lanes, nb, B]) and step(state, x, y,
     idx[lanes, B]) -> (state, per-step metrics); evaluate(params, xs, ys) -> metric sums.
 
-    Nothing is donated: the state an epoch started from stays readable, so the checkpoints of
-    epoch N can be written from it while epoch N+1 trains (it costs one more copy of a state that
-    is 0.75 MB per lane)."""
+    By default nothing is donated: the state an epoch started from stays readable, so the checkpoints
+    of epoch N can be written from it while epoch N+1 trains (it costs one more copy of a state that
+    is 0.75 MB per lane). With options.donate, epoch and step consume the state they are given."""
 
-    def __init__(self, model, tx, mesh, n_lanes, data_parallel):
+    def __init__(self, model, tx, mesh, n_lanes, options=ProgramOptions()):
         self.lanes_sh = sharding(mesh, "lanes")                   # state, keys: leading lane axis
         self.batch_sh = sharding(mesh, "lanes", None, "data")     # batch indices [lane, step, batch]
         self.replicated = sharding(mesh)
@@ -43,11 +62,13 @@ class LaneProgram:
         init = lambda seed, rate: init_state(model, tx, seed, rate)  # noqa: E731
         self.init = jax.jit(over_lanes(init, n, (0, 0)), out_shardings=self.lanes_sh)
         # Chunking a batch into micro-batches (a CPU cache trick) would fight the batch sharding.
-        step = make_train_step(model, tx, micro_batch=None if data_parallel else MICRO_BATCH)
+        step = make_train_step(model, tx, micro_batch=None if options.data_parallel else options.micro_batch)
         # Per-lane batches are gathered inside the compiled code: data stays put, indices travel.
         gather_step = lambda st, x, y, idx: step(st, x[idx], y[idx])  # noqa: E731
-        self.step = jax.jit(over_lanes(gather_step, n, (0, None, None, 0)))
-        self.epoch = jax.jit(over_lanes(make_epoch_fn(step), n, (0, None, None, 0)))
+        donate = (0,) if options.donate else ()
+        self.step = jax.jit(over_lanes(gather_step, n, (0, None, None, 0)), donate_argnums=donate)
+        self.epoch = jax.jit(over_lanes(make_epoch_fn(step, options.scan_unroll), n, (0, None, None, 0)),
+                             donate_argnums=donate)
         self.evaluate = jax.jit(over_lanes(make_eval_fn(model), n, (0, None, None)))
 
     def replicate(self, x):

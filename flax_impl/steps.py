@@ -45,6 +45,9 @@ def zeros_of(f, *args):
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
 
 
+# A batch that is a multiple of this is trained in chunks of it, their gradients averaged (the batch's
+# gradient, summed in another order): on a CPU a chunk's activations stay in cache, so batch 256 trains
+# as fast per image as 64. --micro-batch changes it (0: never), e.g. on a GPU, where chunks serialise.
 MICRO_BATCH = 64
 
 
@@ -52,8 +55,7 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
     """(state, x, y) -> (state, metrics); metrics as batch_metrics (loss: the batch mean, as CrossEntropyLoss).
 
     A batch that is a multiple of `micro_batch` is processed in chunks of that size whose
-    gradients are averaged (the same gradient as the whole batch's, summed in another order):
-    on CPU a chunk's activations stay in cache, so batch 256 trains as fast per image as 64.
+    gradients are averaged (see MICRO_BATCH); micro_batch 0 or None: never.
     """
     grad_fn = jax.value_and_grad(lambda p, x, y, k, r: loss_and_logits(model, p, x, y, k, True, r), has_aux=True)
 
@@ -88,11 +90,13 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
     return step
 
 
-def make_epoch_fn(step):
-    """(state, data_x, data_y, batch_idx[nb, B]) -> (state, {metric: per-step values[nb]}): one scan."""
+def make_epoch_fn(step, unroll=1):
+    """(state, data_x, data_y, batch_idx[nb, B]) -> (state, {metric: per-step values[nb]}): one scan,
+    `unroll` steps per loop iteration (fewer iterations for the device's loop to launch; the same
+    steps in the same order)."""
 
     def epoch(state, data_x, data_y, batch_idx):
-        return jax.lax.scan(lambda st, idx: step(st, data_x[idx], data_y[idx]), state, batch_idx)
+        return jax.lax.scan(lambda st, idx: step(st, data_x[idx], data_y[idx]), state, batch_idx, unroll=unroll)
 
     return epoch
 

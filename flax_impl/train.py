@@ -9,6 +9,7 @@ from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
 from flax_impl.models import INITS
 from flax_impl.ops import IMPLS
+from flax_impl.steps import MICRO_BATCH
 from flax_impl.trainer import FlaxTrainer
 
 FRAMEWORK = FRAMEWORKS["flax"]
@@ -23,6 +24,15 @@ def add_flax_flags(p):
                    help="conv/pool formulation: matmul (im2col, fast on CPU) or xla (lax.conv)")
     p.add_argument("--fuse", choices=FUSES, default="scan",
                    help="scan: each epoch is one compiled lax.scan; step: one jit call per batch")
+    # Speed settings (the same numbers, checked against the defaults by tests/test_flax_variants.py);
+    # the speed runner times them (benchmarks.speed's -unrollK, -donate, -nochunk variants).
+    p.add_argument("--scan-unroll", type=positive_int, default=1,
+                   help="steps per iteration of the epoch's lax.scan (unrolled; default %(default)s)")
+    p.add_argument("--donate", action="store_true",
+                   help="donate the train state's buffers to each step (checkpoints are taken from a device copy)")
+    p.add_argument("--micro-batch", type=non_negative_int, default=MICRO_BATCH,
+                   help="split a batch that is a multiple of this into chunks of it whose gradients are averaged "
+                        "(keeps a chunk in the CPU's cache); 0: never (default %(default)s)")
     p.add_argument("--data-parallel", action="store_true",
                    help="split each batch over all devices of --device (default: devices split the lanes)")
     p.add_argument("--coordinator", metavar="HOST:PORT", type=host_port, default=None,

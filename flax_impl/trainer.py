@@ -14,7 +14,7 @@ from flax_impl.checkpoint import load_train_state, save_checkpoint, save_train_s
 from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
 from flax_impl.models import build_model
-from flax_impl.program import DeviceData, LaneProgram
+from flax_impl.program import DeviceData, LaneProgram, ProgramOptions
 from flax_impl.steps import make_optimizer
 
 # --precision as JAX names it: float32 dots and convolutions at HIGHEST (full float32) or HIGH (TF32).
@@ -99,7 +99,8 @@ class FlaxTrainer:
             self.model = build_model("lanes", init_scheme=x["init"], impl=x["impl"])
             rates = np.array([lane.dropout_rate for lane in self.lanes], np.float32)
         self.tx = make_optimizer(config.lr)
-        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), x["data_parallel"])
+        self.options = ProgramOptions.of(config)
+        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), self.options)
         seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
         with jax.default_matmul_precision(self.precision):
             self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
@@ -110,7 +111,9 @@ class FlaxTrainer:
 
     def start_epoch(self, epoch, orders):
         steps, last = self.dispatch_train(orders)
-        return FlaxEpoch(self, steps, last, self.dispatch_validate(), self.state)
+        # A donated state is consumed by the next epoch's first step: the snapshot is a device copy.
+        kept = jax.tree_util.tree_map(jnp.copy, self.state) if self.options.donate else self.state
+        return FlaxEpoch(self, steps, last, self.dispatch_validate(), kept)
 
     def train_epoch(self, epoch, orders):
         """One epoch's training, waited for: {'train_loss': [lanes], 'train_acc': [lanes]}."""

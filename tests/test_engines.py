@@ -1,6 +1,6 @@
-"""The PyTorch engines (--engine fast, vmap, cudagraph) against the tutorial engine: the same maths
+"""The PyTorch engines (--engine fast, vmap, cudagraph, vmap-cudagraph) against the tutorial engine: the same maths
 step by step (float64), the same dropout in distribution, the same files, resumable, one-line
-refusals. CPU only, except the last test."""
+refusals. CPU only, except the two CUDA tests at the end."""
 import json
 import os
 
@@ -225,9 +225,10 @@ def refused(argv, capsys):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
-def test_cudagraph_without_cuda_is_refused_in_one_line(tmp_path, capsys):
-    err = refused([*TINY, "--out", str(tmp_path), "--engine", "cudagraph"], capsys)
-    assert err.startswith("torch_ref.train: error: --engine cudagraph needs a CUDA device; ")
+@pytest.mark.parametrize("engine", ["cudagraph", "vmap-cudagraph"])
+def test_cuda_graph_engines_without_cuda_are_refused_in_one_line(engine, tmp_path, capsys):
+    err = refused([*TINY, "--out", str(tmp_path), "--engine", engine], capsys)
+    assert err.startswith(f"torch_ref.train: error: --engine {engine} needs a CUDA device; ")
 
 
 @pytest.mark.parametrize("flags, says", [(["--engine", "vmap", "--compile"], "--compile works with --engine"),
@@ -267,3 +268,18 @@ def test_cudagraph_replays_equal_eager_steps_with_fresh_masks():
     loss_diff, param_diff = max_diffs(graphed, eager)
     assert loss_diff <= F64_ATOL and param_diff <= F64_ATOL
     assert np.abs(graphed[0][1] - graphed[0][2]).max() <= F64_ATOL  # not bit for bit: cuDNN may use atomics
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_vmap_cudagraph_replays_equal_eager_vmap_steps():
+    """On a GPU: 20 steps (2 epochs of 9 full batches and a partial one) of the vmap step captured
+    as one CUDA graph for all lanes equal the vmap engine's eager steps, masks included (a replay
+    draws from the CUDA generator what eager code would; frozen masks would drift away), in float64
+    (F64_ATOL's reason)."""
+    lanes = [Lane("baseline", 0.0, 0, "baseline"), Lane("dropout", 0.5, 1, "dropout"),
+             Lane("dropout", 0.25, 2, "dropout_0.25")]
+    graphed, eager = (trajectory(e, lanes, 2, device="gpu") for e in ("vmap-cudagraph", "vmap"))
+    assert graphed[0].shape == (3, 20)
+    loss_diff, param_diff = max_diffs(graphed, eager)
+    print(f"vmap-cudagraph vs vmap, 20 steps: max loss diff {loss_diff:.1e}, max param diff {param_diff:.1e}")
+    assert loss_diff <= F64_ATOL and param_diff <= F64_ATOL

@@ -385,3 +385,31 @@ def test_temporary_file_of_a_killed_writer_is_removed(tiny, tmp_path):
     os.utime(stale, (old, old))
     load_cifar10(path)
     assert cache_entries() == sorted([os.path.basename(entry), os.path.basename(fresh)])
+
+
+# --- second hostile round: image folders that read wrongly rather than fail ---------------------
+def test_a_16_bit_png_is_refused_not_saturated(tiny, tmp_path):
+    root = write_imagefolder(tiny, str(tmp_path / "images"))
+    victim = os.path.join(root, "train", "cat", sorted(os.listdir(os.path.join(root, "train", "cat")))[0])
+    Image.fromarray(np.full((32, 32), 30000, np.uint16)).save(victim)  # PIL mode I;16: RGB would clip to white
+    msg = error_of(root)
+    assert "more than 8 bits a pixel (PIL mode I;16)" in msg and "cat" in msg
+
+
+def test_a_linked_split_folder_is_read(tiny, tmp_path):
+    root = write_imagefolder(tiny, str(tmp_path / "images"))
+    shutil.move(os.path.join(root, "train"), str(tmp_path / "elsewhere"))
+    os.symlink(str(tmp_path / "elsewhere"), os.path.join(root, "train"))  # `ls train/cat` shows the images
+    os.symlink(root, os.path.join(root, "test", "loop"))  # a link back up the tree is walked once
+    assert_same(load_cifar10(root), load_cifar10(write_imagefolder(tiny, str(tmp_path / "plain"))))
+
+
+@pytest.mark.parametrize("layout", ["folder", "tar.gz"])
+def test_the_data_twice_in_one_tree_is_refused(tiny, tmp_path, layout):
+    """data/ and backup/old/ read as one set would put the same images in train and validation."""
+    top = str(tmp_path / "top")
+    write_imagefolder(tiny, os.path.join(top, "data"))
+    write_imagefolder(tiny, os.path.join(top, "backup", "old"))
+    source = top if layout == "folder" else tar_folder(top, str(tmp_path / "top.tar.gz"))
+    msg = error_of(source)
+    assert "in more than one place" in msg and "backup/old/" in msg and "data/" in msg

@@ -13,7 +13,8 @@ FRAMEWORK = FRAMEWORKS["torch"]
 def add_torch_flags(p):
     p.add_argument("--engine", choices=tuple(ENGINES), default="tutorial",
                    help="tutorial: the tutorial's loop (default); fast: no host sync inside an epoch; "
-                        "cudagraph: each step replayed as a CUDA graph (CUDA only); vmap: all lanes as one program")
+                        "cudagraph: each step replayed as a CUDA graph (CUDA only); vmap: all lanes as one program; "
+                        "vmap-cudagraph: vmap's step for all lanes replayed as one CUDA graph (CUDA only)")
     p.add_argument("--compile", action="store_true",
                    help="train through torch.compile(model) (needs a C++ compiler on CPU; engines tutorial, fast)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="default",

@@ -29,6 +29,11 @@ def _split_and_class(relpath):
     return (split, cls) if split in SPLITS else None
 
 
+def _root_of(relpath):
+    """The folder holding train/ and test/: '' for 'train/cat/1.png', 'a/b' for 'a/b/test/cat/1.png'."""
+    return "/".join(relpath.replace("\\", "/").split("/")[:-3])
+
+
 def _open_image(blob, name, source):
     """PIL's lazy open: the header is parsed, no pixels are decoded yet."""
     try:
@@ -53,11 +58,19 @@ def _declared_size(blob):
     return "?", "?"
 
 
+# PIL's modes of more than 8 bits a channel: converting them to RGB clips every value over 255 (a
+# 16-bit PNG would come out white), so they are refused rather than read wrongly.
+WIDE_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+
+
 def _decode(blob, name, source):
     img = _open_image(blob, name, source)
     if img.size != (IMAGE_SHAPE[1], IMAGE_SHAPE[0]):  # refuse from the header: a 20000x20000 PNG is a 50 KB file
         w, h = img.size
         raise UserError(f"{source}: image {name} is {w}x{h}, expected 32x32")
+    if img.mode in WIDE_MODES:
+        raise UserError(f"{source}: image {name} has more than 8 bits a pixel (PIL mode {img.mode}); "
+                        f"CIFAR-10's images have 8 bits a channel: convert it first")
     try:
         pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
     except Exception as e:  # PIL raises many types for damaged pixel data
@@ -72,8 +85,15 @@ def _raise(error):
 
 
 def _iter_folder(root):
-    # A folder that cannot be listed is an error, not a silently missing class.
-    for dirpath, dirnames, files in os.walk(root, onerror=_raise):
+    # A folder that cannot be listed is an error, not a silently missing class. Linked folders are
+    # followed (a train/ that is a link to another disk is still read), each real folder once.
+    seen = set()
+    for dirpath, dirnames, files in os.walk(root, onerror=_raise, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back up the tree, or a second link to the same folder
+            dirnames.clear()
+            continue
+        seen.add(real)
         dirnames.sort()
         for f in sorted(files):
             full = os.path.join(dirpath, f)
@@ -92,9 +112,14 @@ def _iter_tar(path):
 
 def _collect(items, source):
     found = {s: [] for s in SPLITS}
-    extra = set()
+    extra, roots = set(), {}
     for name, blob in items:
         split, cls = _split_and_class(name)
+        roots.setdefault(_root_of(name), name)
+        if len(roots) > 1:  # e.g. data/ and backup/old/: read as one, its images would be in train and val
+            where = " and ".join(f"{r or '.'}/ ({n})" for r, n in roots.items())
+            raise UserError(f"{source}: holds CIFAR-10's train/ and test/ folders in more than one place: {where}; "
+                            f"point --data at one of them")
         if cls not in CLASSES:
             extra.add(cls)
             continue

@@ -6,22 +6,27 @@ states, run in different ways.
     fast       no host sync inside an epoch, fused (CUDA) / foreach (CPU) Adam (engines.fast)
     cudagraph  fast, each lane's whole step replayed as a CUDA graph; CUDA only (engines.cudagraph)
     vmap       every lane (models x rates x seeds) as one torch.func program (engines.vmap)
+    vmap-cudagraph  vmap, its step replayed as one CUDA graph for all lanes; CUDA only
+               (engines.vmap_cudagraph)
 """
 from experiment.errors import UserError
 from experiment.lanes import by_group
 from torch_ref.engines.cudagraph import CudaGraphTrainer
 from torch_ref.engines.fast import FastTrainer
 from torch_ref.engines.vmap import VmapTrainer
+from torch_ref.engines.vmap_cudagraph import VmapGraphTrainer
 from torch_ref.trainer import TorchTrainer
 
-ENGINES = {"tutorial": TorchTrainer, "fast": FastTrainer, "cudagraph": CudaGraphTrainer, "vmap": VmapTrainer}
+ENGINES = {"tutorial": TorchTrainer, "fast": FastTrainer, "cudagraph": CudaGraphTrainer, "vmap": VmapTrainer,
+           "vmap-cudagraph": VmapGraphTrainer}
+ONE_PROGRAM = ("vmap", "vmap-cudagraph")  # engines that train every lane at once
 COMPILED = ("tutorial", "fast")  # engines that train through torch.compile with --compile
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 def group_lanes(config, lanes):
     """One trainer per group (network and rate), as the tutorial trains them; vmap: one for all."""
-    return [list(lanes)] if config.extras["engine"] == "vmap" else by_group(config, lanes)
+    return [list(lanes)] if config.extras["engine"] in ONE_PROGRAM else by_group(config, lanes)
 
 
 def make_trainer(config, lanes, splits):

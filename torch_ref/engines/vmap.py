@@ -58,7 +58,7 @@ class VmapTrainer(LaneTrainer):
             model.load_state_dict(init)
         params, _ = stack_module_state(models)  # the networks hold no buffers
         self.params = {k: v.detach() for k, v in params.items()}  # gradients come from torch.func
-        self.opt = fast_adam(self.params.values(), config.lr, self.dev)
+        self.opt = self.make_optimizer(self.params.values())
         self.rates = torch.tensor([lane.dropout_rate for lane in self.lanes], dtype=dtype, device=self.dev)
         base = RateLeNet().to("meta")
 
@@ -71,6 +71,9 @@ class VmapTrainer(LaneTrainer):
         self.lane_logits = vmap(lambda params, x: functional_call(base, params, (x,)), in_dims=(0, None))
         self.val_images = to_nchw(splits.val_x).to(self.dev, dtype)
         self.val_labels = torch.from_numpy(splits.val_y).to(self.dev)
+
+    def make_optimizer(self, params):
+        return fast_adam(params, self.config.lr, self.dev)
 
     def train_epoch(self, epoch, orders):
         sizes = [s.stop - s.start for s in batch_slices(orders.shape[1], self.batch_size)]
