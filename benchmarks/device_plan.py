@@ -42,7 +42,10 @@ def flax_epoch_s(costs, lanes, batch):
     linear already); batch 32 at twice batch 64 (twice the steps, each at most a batch-64 step: an
     upper bound); 128 as 64 and 512 as 256 (the nearest measured batch; larger batches were faster)."""
     factor = {32: 2.0, 64: 1.0, 128: 1.0}.get(batch, fig(costs, "flax_batch_256_over_64"))
-    return fig(costs, "flax_epoch_16_lanes_s") * lanes / 16 * factor
+    base = fig(costs, "flax_epoch_16_lanes_s")
+    how = "" if (lanes, factor) == (16, 1.0) else f": {base} s x {lanes}/16 lanes" + (
+        f" x {factor:g} for batch {batch}" if factor != 1.0 else "")
+    return base * lanes / 16 * factor, how
 
 
 def speed_figure(costs, variant, batch):
@@ -120,10 +123,10 @@ def estimate(step, costs, lease, done_epochs=0, ran_s=0.0):
             key = ("flax", step.lanes, step.batch)
             warm = key in lease.compiled
             lease.compiled.add(key)
-            epoch = flax_epoch_s(costs, step.lanes, step.batch)
+            epoch, how = flax_epoch_s(costs, step.lanes, step.batch)
             s += fig(costs, "flax_outside_epochs_s") + fig(costs, "flax_compile_warm_s" if warm else
                                                             "flax_compile_cold_s") + epochs * epoch
-            parts.append(f"{epochs} epochs x {epoch:.3f} s ({step.lanes} lanes, batch {step.batch}), compile "
+            parts.append(f"{epochs} epochs x {epoch:.3f} s ({step.lanes} lanes, batch {step.batch}{how}), compile "
                          + ("warm" if warm else "cold"))
         else:
             epoch = fig(costs, "torch_vmap_epoch_16_lanes_s") * step.lanes / 16

@@ -35,6 +35,11 @@ def fail(message):
     sys.exit(2)
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        fail(message)
+
+
 def pairs(text):
     """'a=1,b=2' -> {'a': 1.0, 'b': 2.0}"""
     try:
@@ -44,7 +49,7 @@ def pairs(text):
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("out", metavar="OUT")
     p.add_argument("--tiny", action="store_true", help="the same steps, small, on a CPU")
     p.add_argument("--plan", action="store_true", help="print the steps each lease would run; run nothing")
@@ -156,32 +161,6 @@ def command(step, records):
     return argv
 
 
-def combine_speed(work):
-    """One speed.json and speed.md from every speed step's folder; a row measured again replaces the
-    earlier one (same variant, model, batch)."""
-    from benchmarks.speed import table
-    rows, commands, machine = {}, [], None
-    for step_dir in sorted(glob_dirs(os.path.join(work, "speed"))):
-        try:
-            sp = json.load(open(os.path.join(step_dir, "speed.json")))
-        except (OSError, ValueError):
-            continue
-        commands.append(sp["command"])
-        machine = machine or sp.get("machine")
-        rows.update({(r["variant"], r["model"], r["batch"]): r for r in sp["rows"]})
-    if rows:
-        result = {"command": " ; ".join(commands), "machine": machine, "rows": list(rows.values())}
-        with open(os.path.join(work, "speed", "speed.json"), "w") as f:
-            json.dump(result, f, indent=1)
-        with open(os.path.join(work, "speed", "speed.md"), "w") as f:
-            f.write(table(result["rows"]) + "\n")
-
-
-def glob_dirs(folder):
-    return [os.path.join(folder, d) for d in (os.listdir(folder) if os.path.isdir(folder) else [])
-            if os.path.isdir(os.path.join(folder, d))]
-
-
 def report(work, log, env, title):
     if not os.path.isfile(os.path.join(work, "convergence", "convergence.json")):
         log("report: skipped, no training step has finished an epoch yet")
@@ -261,8 +240,6 @@ def run(a, steps, costs, budget, out, work, records):
             status, detail = "failed", missing(step, work)
         log(f"{step.name}: exit {rc if rc is not None else 'cap'}, {status} ({took} s){'; ' + detail if detail else ''}")
         record(step, planned_s=est, cap_s=cap, actual_s=took, status=status, detail=detail, estimate_note=note)
-        if step.kind == "speed":
-            combine_speed(work)
         bring_back(work, out, steps, records, log)
     report(work, log, env, f"{machine}, lease {lease_no}" + (f" (and {lease_no - 1} earlier)" if lease_no > 1 else ""))
     bring_back(work, out, steps, records, log)

@@ -22,7 +22,7 @@ SPEED_PAIRS = [
     (64, 1, "tf32", ["flax-scan-matmul-tf32", "flax-scan-xla-tf32", "torch-cudagraph-tf32"]),
     (64, 16, "tf32", ["flax-scan-matmul-vmap16-tf32", "flax-scan-xla-vmap16-tf32", "torch-cudagraph-vmap16-tf32"]),
 ]
-# --tiny: only variants the speed runner has today, so the CPU test does not wait on other work
+# --tiny: two pairs, enough to show the table's Flax-vs-fastest-PyTorch column on a CPU
 TINY_SPEED_PAIRS = [(32, 1, "highest", ["flax-scan-matmul", "torch-fast"]),
                     (32, 2, "highest", ["flax-scan-matmul-vmap2", "torch-vmap2"])]
 SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT = 20480, 2, 45  # --tiny: 4x the time-out (a shared CPU)
@@ -63,7 +63,8 @@ def programme(tiny, data="$CIFAR10"):
         name = f"speed-b{batch}-l{n}" + ("-tf32" if precision == "tf32" else "")
         argv = ["-m", "benchmarks.speed", "--device", dev, "--models", "dropout", "--batches", str(batch),
                 "--images", str(256 if tiny else SPEED_IMAGES), "--repeats", str(SPEED_REPEATS), "--rounds", "1",
-                "--timeout", str(4 * SPEED_TIMEOUT if tiny else SPEED_TIMEOUT), "--variants", ",".join(variants), "--out", f"speed/{name}"]
+                "--timeout", str(4 * SPEED_TIMEOUT if tiny else SPEED_TIMEOUT), "--variants", ",".join(variants),
+                "--merge", "--out", "speed"]  # every pair's rows in one table
         steps.append(Step(name, "speed", argv, batch=batch, lanes=n, rows=variants, tiny=tiny))
     lane_counts = [1, 2] if tiny else [1, 16, 64, 256, 512]
     steps.append(Step("lanes", "lanes", ["-m", "benchmarks.wall", "--skip-command", "--device", dev, "--lanes",

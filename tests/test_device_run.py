@@ -43,6 +43,10 @@ def test_h200_plan_fits_each_lease_and_places_the_whole_programme(tmp_path):
     placed = [step.name for _, steps, _ in plan for step, _, _ in steps]
     assert placed[:2] == ["parity", "main-flax"]  # what a reader needs first
     assert {s.name for s in programme(tiny=False)} == set(placed)
+    from benchmarks.speed import variant_spec
+    for step in programme(tiny=False):  # every speed variant is one the runner knows (a typo fails here, not there)
+        for variant in step.rows if step.kind == "speed" else []:
+            variant_spec(variant)
     # a step longer than any lease (PyTorch's main job at vmap's measured epoch) runs in parts that sum to it
     parts = [note for _, steps, _ in plan for step, _, note in steps if step.name == "main-torch"]
     assert len(parts) == 2 and "a part, cut at its cap on purpose" in parts[0] and "resumes after epoch" in parts[1]
