@@ -220,7 +220,8 @@ def unique_notes(notes):
     return "; ".join(out)
 
 
-def format_plan(plan, left, never, costs, budget, kept=()):
+def format_plan(plan, left, never, costs, budget, kept=(), first=1):
+    """The plan as text; `first`: the number of its first lease (after those a --continue keeps)."""
     lines = [f"Budget {budget} s a lease: {fig(costs, 'startup_s')} s start-up (N30) + steps + "
              f"{REPORT_RESERVE_S} s kept for the report and the tarballs. Sources: benchmarks/device_costs.json "
              f"(N28, N30: the H200 notes of 2026-11-28 and 11-30; R30: the raw results of 11-30; S28: speed rows "
@@ -229,12 +230,14 @@ def format_plan(plan, left, never, costs, budget, kept=()):
         lines.append(f"Kept from earlier leases (finished, not run again): {', '.join(kept)}")
     total = 0
     for n, placed, used in plan:
-        lines.append(f"lease {n}:")
+        lines.append(f"lease {n + first - 1}:")
         for step, s, note in placed:
             lines.append(f"  {step.name:<20} {s:5d} s  {note}")
         lease_s = used + fig(costs, "startup_s") + REPORT_RESERVE_S
         total += lease_s
         lines.append(f"  {'lease total':<20} {lease_s:5d} s of {budget}")
+    if not plan and not left and not never:
+        return "\n".join(lines + ["Nothing left to run."])
     lines.append(f"{len(plan)} lease(s), {total} s in all" + (
         f"; still to run after them: {', '.join(s.name for s in left)}" if left else
         "; every step placed" if not never else ""))

@@ -96,7 +96,8 @@ def show_plan(a, steps, costs, budget, records, work):
     plan, left, never = device_plan.plan_leases(todo, costs, budget, a.leases, progress_of(steps, records, work))
     print(("tiny programme (CPU)" if a.tiny else "H200 programme") + (
         f"; what-if estimates: {a.assume}" if a.assume else ""))
-    print(device_plan.format_plan(plan, left, never, costs, budget, kept=done))
+    first = max((r["lease"] for r in records), default=0) + 1
+    print(device_plan.format_plan(plan, left, never, costs, budget, kept=done, first=first))
 
 
 def run_capped(argv, log_path, cap, env, cwd):

@@ -161,6 +161,8 @@ def test_device_run_tiny_brings_back_at_most_8_files_and_a_second_lease_continue
     assert "| dropout | 32 | 2 | highest | flax-scan-matmul-vmap2 |" in speed and "(torch-vmap2)" in speed
     assert work_folders_left(tmp_path) == []  # the work folder is removed
 
+    plan = device_run(second, "--tiny", "--plan", "--continue", first / "results.tar.gz", tmp_path=tmp_path).stdout
+    assert "lease 2:\n  main-flax " in plan and "Kept from earlier leases (finished, not run again): parity" in plan
     r = device_run(second, "--tiny", "--continue", first / "results.tar.gz", tmp_path=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     log = open(second / "device_run.log").read()
