@@ -168,15 +168,16 @@ def cap_for(step, estimate_s, left_s):
 
 
 def decide(step, costs, lease, left_s, usable_s, progress):
-    """Whether a step runs in what is left of a lease: ("run", s, note, lease after it), ("part", ...)
-    for a training step longer than any lease, started now with the epochs that fit and continued
-    next lease (it resumes), or ("wait", ...) for the next lease."""
+    """Whether a step runs in what is left of a lease: ("run", s, note, lease after it, epochs), ("part",
+    ...) for a main job longer than any lease, started now with the epochs that fit and continued next
+    lease (it resumes), or ("wait", ...) for the next lease."""
     done, ran = progress.get(step.name, (0, 0.0))
     trial = Lease(set(lease.compiled), lease.data_loaded)
     s, note = estimate(step, costs, trial, done, ran)
     if s <= left_s:
         return "run", s, note, trial, step.epochs
-    if step.kind in ("train", "sweep") and s > usable_s and left_s >= PART_MIN_S and not step.tiny:
+    # only the main jobs: 16 lanes' state fits what comes back, a sweep batch's 40 lanes do not
+    if step.kind == "train" and s > usable_s and left_s >= PART_MIN_S and not step.tiny:
         for n in range(step.epochs - done - 1, 0, -1):
             part = Lease(set(lease.compiled), lease.data_loaded)
             s, note = estimate(step, costs, part, step.epochs - n, 0.0)

@@ -230,15 +230,17 @@ def run(a, steps, costs, budget, out, work, records):
             continue
         cap = device_plan.cap_for(step, est, left) if verdict == "run" else left - KILL_GRACE_S
         cap = int(a.cap.get(step.name, cap))
-        log(f"{step.name}: start (estimate {est} s, cap {cap} s{', a part up to epoch %d' % epochs if verdict == 'part' else ''})")
+        part = f", a part up to epoch {epochs}" if verdict == "part" else ""
+        log(f"{step.name}: start (estimate {est} s, cap {cap} s{part})")
         rc, took = run_capped(command(step, records), os.path.join(work, f"{step.name}.log"), cap, env,
                               REPO if step.kind == "parity" else work)
         lease = after
         status = "finished" if rc == 0 else "cut" if rc is None else "failed"
         detail = {"finished": "", "cut": f"stopped at its cap of {cap} s" + (
             "; a part on purpose, resumed next lease" if verdict == "part" else ""), "failed": f"exit {rc}"}[status]
-        if status == "finished" and missing(step, work):
-            status, detail = "failed", missing(step, work)
+        short = missing(step, work) if status == "finished" else None
+        if short:
+            status, detail = "failed", short
         log(f"{step.name}: exit {rc if rc is not None else 'cap'}, {status} ({took} s){'; ' + detail if detail else ''}")
         record(step, planned_s=est, cap_s=cap, actual_s=took, status=status, detail=detail, estimate_note=note)
         bring_back(work, out, steps, records, log)
