@@ -182,9 +182,10 @@ def decide(step, costs, lease, left_s, usable_s, progress):
             part = Lease(set(lease.compiled), lease.data_loaded)
             s, note = estimate(step, costs, part, step.epochs - n, 0.0)
             if s <= left_s:
-                note = note.replace(f"resumes after epoch {step.epochs - n}", f"resumes after epoch {done}" if done
-                                    else "").replace(f"{n} epochs", f"epochs {done + 1}-{done + n} of {step.epochs}")
-                return "part", left_s, f"{note}; a part, cut at its cap on purpose, resumed next lease", part, done + n
+                note = unique_notes([note.replace(f"resumes after epoch {step.epochs - n}", "").replace(
+                    f"{n} epochs", f"epochs {done + 1}-{done + n} of {step.epochs}"),
+                    "a part, cut at its cap on purpose, resumed next lease"])
+                return "part", left_s, note, part, done + n
     return "wait", s, note, lease, done
 
 
@@ -216,7 +217,7 @@ def plan_leases(steps, costs, budget, leases=None, progress=None):
 def unique_notes(notes):
     out = []
     for part in (p for n in notes for p in n.split("; ")):
-        if part not in out:
+        if part and part not in out:
             out.append(part)
     return "; ".join(out)
 
