@@ -11,6 +11,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from benchmarks.device_steps import LANES_IMAGES, LANES_REPEATS, SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT
+
 COSTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "device_costs.json")
 REPORT_RESERVE_S = 30  # kept at the end of every lease for the report and the tarballs (report: 3 s measured)
 TINY_STEP_S, TINY_CAP_S = 30, 400  # --tiny: an allowance for a shared CPU in CI, not a measurement
@@ -144,16 +146,17 @@ def estimate(step, costs, lease, done_epochs=0, ran_s=0.0):
     elif step.kind == "speed":
         s, notes = 0.0, []
         for v in step.rows:
-            row_s, why = speed_row_s(costs, v, step.batch, step.lanes, 20480, 2, 45)
+            row_s, why = speed_row_s(costs, v, step.batch, step.lanes, SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT)
             s += row_s
             if "not measured" in why:
                 notes.append(why)
-        note = unique_notes([f"{len(step.rows)} rows, each at most 45 s", *notes])
+        note = unique_notes([f"{len(step.rows)} rows, each at most {SPEED_TIMEOUT} s", *notes])
     elif step.kind == "lanes":
         s = fig(costs, "startup_s")
         for n in step.rows:
-            s += (fig(costs, "speed_row_overhead_s") + costs["lanes_rates"]["8"]["compile_s"]
-                  + 3 * 2048 * n / lanes_rate(costs, n) + 3 * VAL_IMAGES * n / costs["lanes_rates"]["8"]["eval_img_per_s"])
+            eight, timed = costs["lanes_rates"]["8"], LANES_REPEATS + 1  # a warm-up epoch, then the timed ones
+            s += (fig(costs, "speed_row_overhead_s") + eight["compile_s"] + timed * LANES_IMAGES * n / lanes_rate(costs, n)
+                  + timed * VAL_IMAGES * n / eight["eval_img_per_s"])
         note = "a row per lane count; above 16 lanes at 16 lanes' rate, compile as 8 lanes' (nearest measured)"
     else:
         raise ValueError(f"unknown step kind {step.kind!r}")

@@ -26,6 +26,7 @@ SPEED_PAIRS = [
 TINY_SPEED_PAIRS = [(32, 1, "highest", ["flax-scan-matmul", "torch-fast"]),
                     (32, 2, "highest", ["flax-scan-matmul-vmap2", "torch-vmap2"])]
 SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT = 20480, 2, 45  # --tiny: 4x the time-out (a shared CPU)
+LANES_IMAGES, LANES_REPEATS = 2048, 2  # training images per lane per timed epoch; timed epochs
 
 
 @dataclass
@@ -68,7 +69,8 @@ def programme(tiny, data="$CIFAR10"):
         steps.append(Step(name, "speed", argv, batch=batch, lanes=n, rows=variants, tiny=tiny))
     lane_counts = [1, 2] if tiny else [1, 16, 64, 256, 512]
     steps.append(Step("lanes", "lanes", ["-m", "benchmarks.wall", "--skip-command", "--device", dev, "--lanes",
-                                         ",".join(map(str, lane_counts)), "--images", "2048", "--speed-repeats", "2",
+                                         ",".join(map(str, lane_counts)), "--images", str(LANES_IMAGES),
+                                         "--speed-repeats", str(LANES_REPEATS),
                                          "--out", "lanes"], rows=lane_counts, tiny=tiny))
     # PyTorch's fastest engine for lanes: one CUDA graph for all of them (the CPU has no CUDA graphs)
     steps.append(convergence("main-torch", "torch", epochs, "convergence",
