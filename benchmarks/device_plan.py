@@ -155,8 +155,8 @@ def estimate(step, costs, lease, done_epochs=0, ran_s=0.0):
         s = fig(costs, "startup_s")
         for n in step.rows:
             eight, timed = costs["lanes_rates"]["8"], LANES_REPEATS + 1  # a warm-up epoch, then the timed ones
-            s += (fig(costs, "speed_row_overhead_s") + eight["compile_s"] + timed * LANES_IMAGES * n / lanes_rate(costs, n)
-                  + timed * VAL_IMAGES * n / eight["eval_img_per_s"])
+            s += (fig(costs, "speed_row_overhead_s") + eight["compile_s"]
+                  + timed * LANES_IMAGES * n / lanes_rate(costs, n) + timed * VAL_IMAGES * n / eight["eval_img_per_s"])
         note = "a row per lane count; above 16 lanes at 16 lanes' rate, compile as 8 lanes' (nearest measured)"
     else:
         raise ValueError(f"unknown step kind {step.kind!r}")

@@ -241,7 +241,7 @@ def run(a, steps, costs, budget, out, work, records):
         short = missing(step, work) if status == "finished" else None
         if short:
             status, detail = "failed", short
-        log(f"{step.name}: exit {rc if rc is not None else 'cap'}, {status} ({took} s){'; ' + detail if detail else ''}")
+        log(f"{step.name}: exit {'cap' if rc is None else rc}, {status} ({took} s)" + (f"; {detail}" if detail else ""))
         record(step, planned_s=est, cap_s=cap, actual_s=took, status=status, detail=detail, estimate_note=note)
         bring_back(work, out, steps, records, log)
     report(work, log, env, f"{machine}, lease {lease_no}" + (f" (and {lease_no - 1} earlier)" if lease_no > 1 else ""))
