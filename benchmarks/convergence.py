@@ -93,7 +93,8 @@ def first_epoch_reaching(h, threshold):
 
 
 def seed_metrics(h, evaluation):
-    """One seed's numbers; test_acc is None until its best checkpoint is evaluated."""
+    """One seed's numbers; test_acc is None until its best checkpoint is evaluated, a train loss at an
+    epoch the run did not reach is None (never the value of an earlier epoch)."""
     acc, vloss, tloss = column(h, "val_acc"), column(h, "val_loss"), column(h, "train_loss")
     peak = int(np.argmax(acc))
     return {
@@ -102,7 +103,7 @@ def seed_metrics(h, evaluation):
         "last_val_acc": float(acc[-1]), "last_val_loss": float(vloss[-1]),
         "last_gap": float(vloss[-1] - tloss[-1]),
         **{f"epochs_to_{int(100 * t)}": first_epoch_reaching(h, t) for t in THRESHOLDS},
-        **{f"train_loss_at_{e}": float(tloss[min(e, len(tloss)) - 1]) for e in TRAIN_LOSS_AT},
+        **{f"train_loss_at_{e}": float(tloss[e - 1]) if e <= len(tloss) else None for e in TRAIN_LOSS_AT},
         "test_acc": evaluation["test_acc"] if evaluation else None,
     }
 
@@ -117,9 +118,10 @@ def json_or(path, default):
         return default
 
 
-def summarize(out, frameworks, seeds):
+def summarize(out, frameworks, seeds, planned, stopped=None):
     """Per framework, over the seeds whose both models have at least one epoch (a run cut short by
-    a time limit counts with the epochs it finished)."""
+    a time limit counts with the epochs it finished, and says it planned `planned` and why it
+    stopped)."""
     result = {}
     for fw in frameworks:
         have = [s for s in seeds if all(history_done(out, fw, m, s, 1) for m in MODELS)]
@@ -137,12 +139,20 @@ def summarize(out, frameworks, seeds):
             slowdown[k] = d / b if b and d else None
         result[fw] = {"seeds": have, "per_seed": per_seed, "summary": summary,
                       "slowdown_dropout_over_baseline": slowdown,
-                      "epochs": min(len(h["epochs"]) for m in MODELS for h in hs[m])}
+                      "epochs": min(len(h["epochs"]) for m in MODELS for h in hs[m]), "planned_epochs": planned}
+        result[fw]["stopped"] = stopped if result[fw]["epochs"] < planned else None
     return result
 
 
 class Stopped(Exception):
     pass
+
+
+def stop_reason(e):
+    """What stopped the runner, as the report's header says it."""
+    if isinstance(e, Stopped):
+        return f"{e}: a time cap or a kill" if str(e) == "SIGTERM" else str(e)
+    return f"{e.cmd[2]} failed with exit {e.returncode}"  # cmd: python -m <module> ...
 
 
 def stop_waiting(signum, frame):
@@ -163,17 +173,19 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.extra = {"flax": args.flax_args.split(), "torch": args.torch_args.split()}
     frameworks = args.frameworks.split(",")
-    walls = {}
+    walls, stopped = {}, None
     try:
         signal.signal(signal.SIGTERM, stop_waiting)  # a time limit: summarise what finished
         for fw in frameworks:
             walls[fw] = run_framework(fw, args)
     except (subprocess.CalledProcessError, Stopped) as e:
         print(f"[convergence] stopped ({e}); summarising the epochs that finished", flush=True)
+        stopped = stop_reason(e)
     previous = json_or(os.path.join(args.out, "convergence.json"), {})  # another framework's summary stays
     result = {**previous, "command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else
                                                                                     sys.argv[1:]),
-              "seeds": args.seeds, "batch_size": args.batch_size, **summarize(args.out, frameworks, args.seeds)}
+              "seeds": args.seeds, "batch_size": args.batch_size,
+              **summarize(args.out, frameworks, args.seeds, args.epochs, stopped)}
     result["train_wall_s"] = {**previous.get("train_wall_s", {}), **walls}
     atomic_write_text(os.path.join(args.out, "convergence.json"), json.dumps(result, indent=1) + "\n")
     print(f"[convergence] wrote {os.path.join(args.out, 'convergence.json')}")

@@ -16,15 +16,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.claims import OVERTAKE, PEAK_AROUND, fmt, placed, tutorial_claims  # noqa: E402
-from benchmarks.convergence import seed_dir  # noqa: E402
-from benchmarks.equivalence import VERDICTS, equivalence  # noqa: E402
+from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
+from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
+from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
+from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
+from benchmarks.shipped import section as shipped_section  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
+from benchmarks.sweep import lane_file  # noqa: E402
 from benchmarks.stats import ALPHA  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
+from experiment.lanes import group_name  # noqa: E402
 from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa: E402
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
@@ -53,26 +57,42 @@ def figures(hs, out, frameworks, n):
     return files
 
 
-ROWS = [("best val accuracy", "best_val_acc", 100, 2, "%"),
-        ("epoch of best val accuracy", "best_val_acc_epoch", 1, 1, ""),
-        ("best val loss", "best_val_loss", 1, 3, ""), ("epoch of best val loss", "best_val_loss_epoch", 1, 1, ""),
-        ("val accuracy, last epoch", "last_val_acc", 100, 2, "%"),
-        ("val − train loss, last epoch", "last_gap", 1, 3, ""),
-        ("epochs to 45% val acc", "epochs_to_45", 1, 1, ""), ("epochs to 50% val acc", "epochs_to_50", 1, 1, ""),
-        ("epochs to 55% val acc", "epochs_to_55", 1, 1, ""),
-        ("train loss after 10 epochs", "train_loss_at_10", 1, 3, ""),
-        ("train loss after 50 epochs", "train_loss_at_50", 1, 3, ""),
-        ("train loss after 100 epochs", "train_loss_at_100", 1, 3, ""),
-        ("test accuracy (best-val-loss checkpoint)", "test_acc", 100, 2, "%")]
+END = "end"  # a row about the run's planned last epoch
+# label, key in convergence.json's summary, scale, digits, unit, the epoch the row needs (None: over
+# the epochs the run reached; a cut run's column header says how many those are)
+ROWS = [("best val accuracy", "best_val_acc", 100, 2, "%", None),
+        ("epoch of best val accuracy", "best_val_acc_epoch", 1, 1, "", None),
+        ("best val loss", "best_val_loss", 1, 3, "", None),
+        ("epoch of best val loss", "best_val_loss_epoch", 1, 1, "", None),
+        ("val accuracy, last epoch", "last_val_acc", 100, 2, "%", END),
+        ("val − train loss, last epoch", "last_gap", 1, 3, "", END),
+        ("epochs to 45% val acc", "epochs_to_45", 1, 1, "", None),
+        ("epochs to 50% val acc", "epochs_to_50", 1, 1, "", None),
+        ("epochs to 55% val acc", "epochs_to_55", 1, 1, "", None),
+        *[(f"train loss after {e} epochs", f"train_loss_at_{e}", 1, 3, "", e) for e in TRAIN_LOSS_AT],
+        ("test accuracy (best-val-loss checkpoint)", "test_acc", 100, 2, "%", None)]
 
 
-def convergence_table(conv, frameworks):
+def cell(stat, row, ext, total):
+    """One table cell: the number, or why there is none; never a value of an earlier epoch."""
+    _, key, scale, digits, unit, needs = row
+    needed = ext["planned"] if needs == END else needs
+    if needed is not None and needed > ext["reached"]:
+        return f"not reached ({of(ext)})"
+    if stat["mean"] is None and key == "test_acc":
+        return "not evaluated"
+    s = fmt(stat, scale, digits, unit, total)
+    return f"not within {ext['reached']} epochs" if s == "never" and cut(ext) else s
+
+
+def convergence_table(conv, frameworks, exts):
     cols = [(fw, m) for fw in frameworks for m in MODELS]
-    lines = ["| metric | " + " | ".join(f"{fw} {NAMES[m]}" for fw, m in cols) + " |",
+    lines = ["| metric | " + " | ".join(f"{fw} {NAMES[m]}" + (f" ({of(exts[fw])})" if cut(exts[fw]) else "")
+                                        for fw, m in cols) + " |",
              "|---|" + "---|" * len(cols)]
-    for label, key, scale, digits, unit in ROWS:
-        cells = [fmt(conv[fw]["summary"][m][key], scale, digits, unit, len(conv["seeds"])) for fw, m in cols]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for row in ROWS:
+        cells = [cell(conv[fw]["summary"][m][row[1]], row, exts[fw], len(conv["seeds"])) for fw, m in cols]
+        lines.append(f"| {row[0]} | " + " | ".join(cells) + " |")
     for t in ("45", "50", "55"):
         cells = []
         for fw, m in cols:
@@ -82,61 +102,143 @@ def convergence_table(conv, frameworks):
     return "\n".join(lines)
 
 
+def extents(hs):
+    """Per framework, how far its runs got (both models, every seed) against what they planned."""
+    return {fw: extent(hs[fw]["baseline"] + hs[fw]["dropout"]) for fw in hs}
+
+
+def stop_reasons(conv, frameworks):
+    """Why each framework's run stopped, as the runner recorded it (an older runner did not)."""
+    return {fw: conv[fw].get("stopped", NO_REASON) for fw in frameworks}
+
+
 def histories_of(conv_dir, conv, frameworks):
     """Per framework and model, the histories of the seeds the convergence run has for it."""
     return {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json"))
                      for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
 
 
-def claims_section(hs, frameworks):
+def claims_section(hs, frameworks, exts, whys):
     md = ["## The tutorial's claims, part by part", "",
           "Each claim split into its parts, each part with its own verdict (benchmarks/claims.py). Tests are "
           f"one-sided at the {100 * ALPHA:.0f}% level over seeds; BaseLine and Dropout runs of one seed start from "
           "the same weights and batches and are compared as pairs; accuracies as exact counts of correct "
           "validation images; per-epoch tests corrected across epochs with Benjamini–Hochberg. "
-          "Mean ± 95% CI.", ""]
+          "Mean ± 95% CI. A claim is judged only at the epoch its test needs (benchmarks/claims.py NEEDS); a run "
+          "that stopped before it gets 'not judged'. Claim d is read two ways: d1, the curves cross; d2, Dropout's "
+          "val accuracy passes that of the checkpoint BaseLine keeps (its best-val-loss epoch, as the tutorial "
+          "keeps best_ckpt.pth; not its best val accuracy, shown beside it), decided as d1 by the epoch from which "
+          "Dropout is significantly above it at every later epoch.", ""]
     for fw in frameworks:
-        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds)", "",
+        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds, {of(exts[fw])})", "",
                "| | claim | verdict | evidence |", "|---|---|---|---|"]
         md += [f"| {c['id']} | {c['claim']} | **{c['verdict']}** | {c['evidence']} |"
-               for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"])]
+               for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"], whys[fw])]
         md.append("")
     return md
 
 
-def equivalence_section(hs):
+def equivalence_section(hs, exts):
     rows = equivalence(hs)
     count = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     seeds = {fw: len(hs[fw]["baseline"]) for fw in hs}
+    span = min(r["span"] for r in rows)
+    missing = unreached(rows)
     return ["## Do the frameworks agree? An equivalence test", "",
-            f"Two one-sided Welch tests per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
-            "PyTorch seeds): 'equivalent' when the 90% CI of flax − torch lies inside the margin, 'not equivalent' "
-            "when it lies wholly outside, 'differs, within margin not shown' when a two-sided test, corrected across "
-            "the table (Benjamini–Hochberg), finds a difference whose size the seeds cannot place, 'not shown' when "
-            "they cannot tell at all. The margins and their reasons are in parity_tests/tolerances.py (EQUIV_*). "
+            f"Welch tests over seeds per model, metric and epoch ({seeds['flax']} Flax seeds, {seeds['torch']} "
+            "PyTorch seeds), every one corrected across the table with Benjamini–Hochberg, one rule for both "
+            "directions: 'equivalent' when two one-sided tests (TOST) place flax − torch inside the margin, 'not "
+            "equivalent' when a one-sided test places it outside, 'differs, within margin not shown' when a "
+            "two-sided test finds a difference whose size the seeds cannot place, 'not shown' when none does. "
+            "'0 outside the CI (uncorrected)' marks a 90% CI of flax − torch that excludes 0 before any correction: "
+            "a difference the correction did not keep, which a reader should still see. "
+            "The margins and their reasons are in parity_tests/tolerances.py (EQUIV_*). "
             "'Seeds to show' is how many seeds per framework "
             "a TOST would need for 80% power if the true difference and spread were the ones observed ('–': the "
             "observed difference is at or beyond the margin).", "",
-            "Of " + f"{len(rows)} checkpoints: " + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".", "",
-            equivalence_table(rows), ""]
+            f"Epochs compared: 1–{span}, those both frameworks reached ("
+            + ", ".join(f"{fw} {of(exts[fw])}" for fw in hs) + ")"
+            + (f"; checkpoint epochs {', '.join(map(str, missing))} not reached by both, so not tested."
+               if missing else "."),
+            "",
+            f"Of {len(rows)} rows ({sum(isinstance(r['epoch'], int) for r in rows)} checkpoints and "
+            f"{sum(not isinstance(r['epoch'], int) for r in rows)} means over epochs): "
+            + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".",
+            "", verdicts_line(rows), "", uncorrected_line(rows), "", equivalence_table(rows), ""]
 
 
-def sweep_section(sweep_dir, out):
+def row_name(r):
+    return f"{r['model']} {r['metric']} at epoch {r['epoch']}"
+
+
+def verdicts_line(rows):
+    """Which rows got which verdict, and the one closest to equivalence, in one generated sentence
+    (so notes need not restate a verdict that could drift from the table)."""
+    parts = []
+    for v in VERDICTS:
+        hits = [row_name(r) for r in rows if r["verdict"] == v]
+        parts.append(f"{v}: " + ("none" if not hits else f"all {len(rows)}" if len(hits) == len(rows) else
+                                 "; ".join(hits)))
+    closest = min(rows, key=lambda r: r["p_bh"])
+    return ("By row — " + " — ".join(parts) + f". Closest to equivalence: {row_name(closest)} (corrected TOST "
+            f"p = {closest['p_bh']:.2g}).")
+
+
+def uncorrected_line(rows):
+    """The rows whose 90% CI excludes 0 before correction, in one sentence."""
+    hits = [f"{row_name(r)} ({r['diff']:+.3f}, 90% CI {r['ci90'][0]:+.3f} to "
+            f"{r['ci90'][1]:+.3f}; corrected p = {r['p_two_bh']:.2g})" for r in rows if r["zero_outside_ci"]]
+    return "Before correction, 0 lies outside the 90% CI of flax − torch in " + ("; ".join(hits) if hits else
+                                                                               "no row") + "."
+
+
+def sweep_extents(sw):
+    """Per batch size, how far its lanes got against the sweep's planned epochs."""
+    return {b: {"reached": sw["summary"][str(b)]["epochs"], "planned": sw["epochs"]} for b in sw["batches"]}
+
+
+def reused_seeds(sweep_dir, conv_dir, sw, batch):
+    """The seeds whose lanes at this batch size are the convergence run's Flax runs themselves
+    (identical histories, as --reuse copies them): a subset of the convergence table's seeds."""
+    if conv_dir is None:
+        return []
+    pairs = {s: [(lane_file(sweep_dir, batch, r, s), os.path.join(seed_dir(conv_dir, "flax", group_name(r), s),
+                                                                  "history.json"))
+                 for r in sw["rates"] if group_name(r) in MODELS] for s in sw["seeds"]}
+    return [s for s, files in pairs.items() if files and all(
+        os.path.exists(c) and os.path.exists(lane) and load_history(lane)["epochs"] == load_history(c)["epochs"]
+        for lane, c in files)]
+
+
+def sweep_section(sweep_dir, out, conv_dir=None, conv_seeds=None):
     sw = json.load(open(os.path.join(sweep_dir, "sweep.json")))
+    exts = sweep_extents(sw)
     rel = os.path.relpath(sweep_dir, out)
+    reused = {b: reused_seeds(sweep_dir, conv_dir, sw, b) for b in sw["batches"]}
     md = ["## What the tutorial left unsaid: batch size and dropout rate", "",
           f"Made by `{sw['command']}` ({len(sw['seeds'])} seeds, {sw['epochs']} epochs; Flax, one program of lanes per "
-          "batch size). 'Dropout ahead from' is the first epoch from which Dropout's val accuracy is significantly "
-          "above the BaseLine's at every later epoch (as claim d). Mean ± 95% CI.", "",
-          "| batch | lanes | BaseLine peak epoch | rate | final val acc | best val loss | Dropout ahead from |",
-          "|---|---|---|---|---|---|---|"]
+          "batch size). 'Dropout ahead' gives the first epoch at which Dropout's val accuracy is significantly above "
+          "the BaseLine's, and the first from which it is at every later epoch (as claim d1). With few seeds these "
+          "epochs say how soon a lead becomes significant (power) as much as when it begins: a difference between "
+          "batch sizes is no batch effect unless a test of it says so. Mean ± 95% CI.", "",
+          "| batch | seeds | lanes | BaseLine peak epoch | rate | final val acc | best val loss | Dropout ahead: first "
+          "/ from every later epoch |", "|---|---|---|---|---|---|---|---|"]
     for b in sw["batches"]:
         s = sw["summary"][str(b)]
-        peak = fmt(s["rates"]["0"]["peak_epoch"]) if "0" in s["rates"] else "–"
+        short = f" ({of(exts[b])})" if cut(exts[b]) else ""  # over the epochs reached; the rest not judged
+        peak = fmt(s["rates"]["0"]["peak_epoch"]) + short if "0" in s["rates"] else "–"
+        subset = f" (the same runs as seeds {', '.join(map(str, reused[b]))} above)" if reused[b] else ""
         for r, row in s["rates"].items():
-            cross = row.get("ahead_of_baseline", {}).get("from") if r != "0" else None
-            md.append(f"| {b} | {s['lanes']} | {peak} | {r} | {fmt(row['final_val_acc'], 100, 2, '%')} | "
-                      f"{fmt(row['best_val_loss'], 1, 3)} | {'–' if r == '0' else cross or 'never'} |")
+            a = row.get("ahead_of_baseline", {})
+            final = f"not reached{short}" if short else fmt(row['final_val_acc'], 100, 2, '%')
+            ahead_from = "–" if r == "0" else f"not judged{short}" if short else \
+                f"{a.get('first') or 'never'} / {a.get('from') or 'never'}"
+            md.append(f"| {b} | {row['final_val_acc']['n']}{subset} | {s['lanes']} | {peak} | {r} | {final} | "
+                      f"{fmt(row['best_val_loss'], 1, 3)}{short} | {ahead_from} |")
+    for b in [b for b in sw["batches"] if reused[b]]:
+        md += ["", f"Batch {b}'s rows are seeds {', '.join(map(str, reused[b]))} of the convergence run above "
+                   f"(identical histories), a subset of its {len(conv_seeds or [])} seeds: where they differ from its "
+                   "table, that is which seeds were drawn, not another experiment."]
     md += [""] + sweep_findings(sw) + [""]
     md += [f"![{f}]({rel}/{f})" for f in sw["figures"]] + [""]
     return md
@@ -144,9 +246,12 @@ def sweep_section(sweep_dir, out):
 
 def sweep_findings(sw):
     """What the sweep says about the tutorial's figure and the best rate, in sentences."""
-    out = []
+    exts = sweep_extents(sw)
+    whole = [b for b in sw["batches"] if not cut(exts[b])]
+    out = [f"- Batch {b} stopped at {of(exts[b])}: nothing about it is judged."
+           for b in sw["batches"] if b not in whole]
     fits = []
-    for b in sw["batches"]:
+    for b in whole:
         s = sw["summary"][str(b)]["rates"]
         if "0" not in s or "0.5" not in s:
             continue
@@ -158,12 +263,12 @@ def sweep_findings(sw):
         else:
             side = "before" if cross < OVERTAKE[0] else "after" if cross > OVERTAKE[1] else "inside"
             when = f"{cross} ({side} {OVERTAKE[0]}–{OVERTAKE[1]})"
-        fits.append(f"batch {b}: BaseLine peak {fmt(peak)} (95% CI {where} {PEAK_AROUND[0]}–{PEAK_AROUND[1]}), "
-                    f"Dropout 0.5 ahead from {when}")
+        fits.append(f"batch {b} ({peak['n']} seeds): BaseLine peak {fmt(peak)} (95% CI {where} {PEAK_AROUND[0]}–"
+                    f"{PEAK_AROUND[1]}), Dropout 0.5 ahead from {when}")
     if fits:
         out.append("- The tutorial's figure (peak ≈ 50, Dropout ahead only at 200–300): " + "; ".join(fits) + ".")
-    out += steps_finding(sw)
-    for b in sw["batches"]:
+    out += steps_finding(sw, whole)
+    for b in whole:
         rates = sw["summary"][str(b)]["rates"]
         best = max(rates, key=lambda r: rates[r]["final_val_acc"]["mean"])
         out.append(f"- Batch {b}: the best final val accuracy is at rate {best} "
@@ -171,22 +276,23 @@ def sweep_findings(sw):
     return out
 
 
-def steps_finding(sw):
-    """Whether BaseLine's peak is set by Adam's steps rather than by epochs (a larger batch takes
-    fewer steps an epoch), and, if it were, which batch size would put it at epoch 50."""
+def steps_finding(sw, batches):
+    """BaseLine's peak in Adam steps (peak epoch × steps per epoch) per batch size, with its interval:
+    whether steps rather than epochs set the peak is for these intervals to say, not extrapolated."""
     rows = []
-    for b in sw["batches"]:
+    for b in batches:
         s = sw["summary"][str(b)]
         if "0" in s["rates"] and s["rates"]["0"]["peak_epoch"]["mean"] is not None:
-            rows.append((b, s["rates"]["0"]["peak_epoch"]["mean"], s["steps_per_epoch"]))
+            peak, spe = s["rates"]["0"]["peak_epoch"], s["steps_per_epoch"]
+            rows.append((b, {**peak, "mean": peak["mean"] * spe, "ci95": peak["ci95"] and peak["ci95"] * spe}))
     if len(rows) < 2:
         return []
-    steps = [f"{peak * spe:,.0f} at batch {b}" for b, peak, spe in rows]
-    b, peak, _ = rows[-1]
-    target = b * sum(PEAK_AROUND) / 2 / peak  # constant steps: the peak epoch grows with the batch size
-    return [f"- Steps to BaseLine's peak (mean peak epoch × steps per epoch): {', '.join(steps)}. If the peak "
-            f"were set by the number of Adam steps alone, it would fall near epoch {sum(PEAK_AROUND) // 2} at a "
-            f"batch of about {target:,.0f} (an extrapolation from batch {b}, not a measurement)."]
+    bounds = [ci_bounds(st) for _, st in rows]
+    overlap = max(lo for lo, _ in bounds) <= min(hi for _, hi in bounds)
+    return [f"- Steps to BaseLine's peak (peak epoch × steps per epoch, mean ± 95% CI): "
+            + ", ".join(f"{fmt(st, digits=0)} at batch {b} ({st['n']} seeds)" for b, st in rows)
+            + (": the intervals overlap, so these seeds cannot tell whether the steps or the epochs set the peak."
+               if overlap else ": the intervals do not overlap, so the number of steps alone does not set the peak.")]
 
 
 def steps_section(path):
@@ -234,24 +340,34 @@ def write_report(a, argv):
                                      ((a.sweep, "sweep.json"), (a.speed, "speed.json")) if d]
     if a.wall:
         commands.append(json.load(open(os.path.join(a.wall, "wall.json")))["invocation"])
+    exts, whys = extents(hs), stop_reasons(conv, frameworks)
+    cuts = [stopped_line(fw, len(hs[fw]["baseline"]), exts[fw], whys[fw]) for fw in frameworks if cut(exts[fw])]
+    if a.sweep:
+        sw = json.load(open(os.path.join(a.sweep, "sweep.json")))
+        cuts += [stopped_line(f"sweep batch {b}", len(sw["seeds"]), e, None)
+                 for b, e in sweep_extents(sw).items() if cut(e)]
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
           f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
           f"batch {conv['batch_size']}; seeds {seeds}; epochs: "
-          + ", ".join(f"{fw} {conv[fw]['epochs']}" for fw in frameworks) + ".", "",
+          + ", ".join(f"{fw} {of(exts[fw])}" for fw in frameworks) + ".", "",
+          *(["**Stopped early** (nothing after the epoch each reached is judged or shown):", "",
+             *[f"- {c}" for c in cuts], ""] if cuts else ["Every run finished the epochs it planned.", ""]),
           "Made by:", "", *[f"    {c}" for c in commands],
           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
     md += steps_section(a.steps) if a.steps else []
-    md += claims_section(hs, frameworks)
+    md += claims_section(hs, frameworks, exts, whys)
+    md += shipped_section(conv, frameworks, exts)
     if len(frameworks) == 2:
-        md += equivalence_section(hs)
+        md += equivalence_section(hs, exts)
     if a.notes:
         md += [open(a.notes).read().strip(), ""]
     if a.sweep:
-        md += sweep_section(a.sweep, a.out)
-    md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks), "",
+        md += sweep_section(a.sweep, a.out, a.convergence, seeds)
+    md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks, exts), "",
            "Train loss and accuracy are running averages over each epoch in train mode (dropout active), as the "
-           "tutorial reports them. 'never' = not reached within the run.", ""]
+           "tutorial reports them. 'never' = not reached within the run; 'not reached' = the row needs an epoch the "
+           "run did not get to.", ""]
     for caption, path in figures(hs, a.out, frameworks, n):
         md += [f"### {caption}", "", f"![{caption}]({path})", ""]
     if a.speed:

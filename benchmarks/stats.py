@@ -45,18 +45,33 @@ def ahead(a_counts, b_counts):
 
     Returns {'first': first epoch (1-based) A is significantly ahead after BH correction,
     'from': first epoch from which A is significantly ahead at every later epoch,
-    'share_after_first': share of the epochs from 'first' on where it is, 'mean_crossings':
+    'share_after_first': share of the epochs after 'first' where it is (None: none after it), 'mean_crossings':
     epochs where the summed counts change order (exact integers; ties are ties)}."""
     a, b = np.asarray(a_counts), np.asarray(b_counts)
     significant = bh(paired_greater(a, b)) < ALPHA
     hits = np.flatnonzero(significant)
     first = int(hits[0]) + 1 if len(hits) else None
-    never_after = np.flatnonzero(~significant)
-    start = 0 if len(never_after) == 0 else int(never_after[-1]) + 1
-    from_epoch = start + 1 if start < significant.size else None
-    share = float(significant[first - 1:].mean()) if first else None
+    from_epoch = held_from(significant)
+    after = significant[first:] if first else []  # the epochs after the first, not the first itself
+    share = float(np.mean(after)) if len(after) else None
     return {"first": first, "from": from_epoch, "share_after_first": share,
             "mean_crossings": sign_changes(a.sum(axis=0) - b.sum(axis=0))}
+
+
+def held_from(mask):
+    """1-based first epoch from which `mask` holds at every later epoch, or None (it fails at the last)."""
+    mask = np.asarray(mask, bool)
+    fails = np.flatnonzero(~mask)
+    start = 0 if len(fails) == 0 else int(fails[-1]) + 1
+    return start + 1 if start < mask.size else None
+
+
+def slopes(values):
+    """Least-squares slope of each row (a seed) against its column index (epochs): unlike a value
+    minus its minimum, it can come out negative, so a test of it can fail."""
+    v = np.asarray(values, float)
+    x = np.arange(v.shape[-1]) - (v.shape[-1] - 1) / 2
+    return (v * x).sum(axis=-1) / (x ** 2).sum()
 
 
 def sign_changes(diff):
@@ -70,7 +85,8 @@ def tost(a, b, margin):
     Returns {'diff' (mean a - mean b), 'ci90': (low, high) of the difference, 'p': the larger of
     the two one-sided p-values, 'equivalent': p < ALPHA (the 90% CI lies inside +-margin),
     'different': a two-sided Welch test rejects equality at ALPHA, 'beyond': the 90% CI lies
-    wholly outside +-margin (the difference is larger than the margin, one-sided at ALPHA)}."""
+    wholly outside +-margin (the difference is larger than the margin, one-sided at ALPHA), 'p_beyond'
+    its p-value}. Uncorrected: a table of them corrects all three alike (benchmarks.equivalence)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = np.sqrt(va + vb)
@@ -79,16 +95,18 @@ def tost(a, b, margin):
     if se == 0:
         p_low = p_high = 0.0 if abs(diff) < margin else 1.0
         p_two = 0.0 if diff else 1.0
+        p_beyond = 0.0 if abs(diff) > margin else 1.0
     else:
         p_low = stats.t.sf((diff + margin) / se, df)    # H0: diff <= -margin
         p_high = stats.t.cdf((diff - margin) / se, df)  # H0: diff >= +margin
         p_two = 2 * stats.t.sf(abs(diff) / se, df)
+        p_beyond = stats.t.sf((abs(diff) - margin) / se, df)  # H0: |diff| <= margin, on the observed side
     half = stats.t.ppf(1 - ALPHA, df) * se
     p = float(max(p_low, p_high))
     low, high = float(diff - half), float(diff + half)
     return {"diff": float(diff), "ci90": (low, high), "p": p, "equivalent": p < ALPHA,
             "p_two": float(p_two), "different": float(p_two) < ALPHA, "beyond": low > margin or high < -margin,
-            "margin": margin}
+            "p_beyond": float(p_beyond), "margin": margin}
 
 
 def seeds_for_equivalence(a, b, margin, power=0.8):

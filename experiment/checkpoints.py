@@ -76,5 +76,5 @@ def damaged(path, what):
     """Inside: a missing or malformed field of a file becomes one line naming the file."""
     try:
         yield
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
         raise UserError(f"{path} is a damaged {what} ({type(e).__name__}: {e})") from None

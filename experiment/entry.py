@@ -148,7 +148,7 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
                 raise UserError(f"{state_path} has {done} epochs, more than --epochs {config.epochs}")
             first = done + 1
         if i == 0:  # every input checked: from here on the output folder is ours
-            start_run(config, data_info, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups])
+            start_run(config, data_info, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups], out_dirs)
             stop.started = True
         names = "+".join(dict.fromkeys(lane.group for lane in group))
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "

@@ -59,6 +59,12 @@ class Interrupted(Stop):
         return self
 
 
+def one_line(text):
+    """The message with every unprintable character escaped: a file name holding a newline or a
+    terminal escape sequence cannot break the one-line format or reach the terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def exit_on_user_error(prog):
     """Decorate a CLI entry point so a Stop becomes `prog: error: msg` and its exit code."""
 
@@ -69,7 +75,7 @@ def exit_on_user_error(prog):
                 return main(*args, **kwargs)
             except Stop as e:
                 kind = "stopped" if isinstance(e, Interrupted) else "error"
-                print(f"{prog}: {kind}: {e}", file=sys.stderr)
+                print(f"{prog}: {kind}: {one_line(str(e))}", file=sys.stderr)
                 sys.exit(e.code)
             except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
                 print(f"{prog}: stopped: interrupted", file=sys.stderr)

@@ -35,6 +35,12 @@ def _plan(config):
     if config.model != "both" or config.dropout_rate != TUTORIAL_RATE:
         raise UserError("--dropout-rates trains the BaseLine (rate 0) and Dropout at each rate given; "
                         "drop --model and --dropout-rate")
+    folders = {}
+    for r in config.dropout_rates:  # one lane's files must never overwrite another's
+        other = folders.setdefault(group_name(r), r)
+        if other != r:
+            raise UserError(f"--dropout-rates {other:.10g} and {r:.10g} would both write {group_name(r)}/; "
+                            f"give rates that differ in their first 6 digits")
     return [Lane("baseline" if r == 0 else "dropout", r, s, group_name(r)) for r in config.dropout_rates
             for s in seeds]
 

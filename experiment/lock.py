@@ -48,7 +48,7 @@ class FolderLock:
             with open(os.path.join(self.folder, HOLDER_FILE)) as f:
                 h = json.load(f)
             return f"pid {h['pid']} on {h['host']}, since {h['since']}: {h['command']}"
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return "its holder did not say who it is"
 
     def __exit__(self, *exc):

@@ -15,16 +15,18 @@ RUN_FORMAT = 2  # 1: no "format" key (read the same way)
 RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress")
 
 
-def start_run(config, data_info, state_files):
+def start_run(config, data_info, state_files, folders):
     """Record the run's settings and what data it trains on in OUT/run.json (what --resume reads)
     and, for a fresh run, drop train states an earlier run left, so a kill in the first epoch cannot
-    resume someone else's run."""
+    resume someone else's run. Temp files of writes a kill cut short are removed from the run's own
+    folders (OUT and `folders`) only: a folder below OUT may be another run's, writing now."""
     record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
               "args": config.run_record(), "data": data_info}
     atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
     stale = [] if config.resume else list(state_files)
-    for root, _, files in os.walk(config.out):  # temp files of writes a kill cut short
-        stale += [os.path.join(root, f) for f in files if f.startswith(".tmp-")]
+    mine = [config.out, *(os.path.dirname(f) for f in state_files), *folders, *(os.path.dirname(f) for f in folders)]
+    for folder in dict.fromkeys(f for f in mine if os.path.isdir(f)):
+        stale += [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(".tmp-")]
     for path in stale:
         if os.path.exists(path):
             os.remove(path)
@@ -40,7 +42,7 @@ def read_run_file(d):
             run = json.load(f)
         if not isinstance(run, dict) or not isinstance(run.get("args"), dict):
             raise ValueError("no settings")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
         raise UserError(f"--resume {d}: {RUN_FILE} is unreadable ({type(e).__name__})") from None
     if run.get("format", 1) > RUN_FORMAT:
         raise UserError(f"--resume {d}: {RUN_FILE} has format {run['format']}, written by a newer version of this "
@@ -60,6 +62,11 @@ def resumed_config(parser, args, argv, framework, may_change=()):
         saved = vars(parser.parse_args(as_argv(parser, run["args"])))
     except UserError as e:
         raise UserError(f"--resume {d}: {RUN_FILE} holds a setting the command line refuses: {e}") from None
+    for k, v in run["args"].items():  # as written by this project: the values the flags give, of their types
+        parsed = saved[k]
+        if v is not None and (type(v) is not type(parsed) or v != parsed):
+            raise UserError(f"--resume {d}: {RUN_FILE} holds {k} = {v!r} ({type(v).__name__}), not what "
+                            f"--{k.replace('_', '-')} gives ({parsed!r}, {type(parsed).__name__})")
     given = explicit_flags(parser, argv)
     allowed = RESUME_MAY_CHANGE + tuple(may_change)
     changed = sorted(f for f in given if f not in allowed and getattr(args, f) != saved.get(f))

@@ -7,6 +7,7 @@ import numpy as np
 
 CONVS = ("conv1", "conv2")
 DENSES = ("fc1", "fc2", "fc3")
+TORCH_NAMES = tuple(f"{n}.{k}" for n in CONVS + DENSES for k in ("weight", "bias"))  # a LeNet state_dict's keys
 
 
 def torch_to_flax(state_dict):

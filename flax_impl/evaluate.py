@@ -11,7 +11,7 @@ from experiment.errors import UserError
 from experiment.frameworks import FRAMEWORKS
 from experiment.sources.bounded import read_regular
 from flax_impl.checkpoint import FILE_LIMIT, check_shapes, load_checkpoint
-from flax_impl.convert import torch_to_flax
+from flax_impl.convert import TORCH_NAMES, torch_to_flax
 from flax_impl.device import pick_device
 from flax_impl.models import build_model
 from flax_impl.steps import init_state, make_optimizer
@@ -45,6 +45,9 @@ def load_torch_params(path):
     except ImportError:
         raise UserError(f"{path} is a PyTorch checkpoint; reading it needs torch (pip install torch)") from None
     name, rate, sd = load_torch(path)
+    extra = sorted(set(sd) - set(TORCH_NAMES))
+    if extra:  # as PyTorch's strict load_state_dict refuses them in torch_ref.evaluate
+        raise UserError(f"{path}: state_dict has unexpected {', '.join(extra)}: not the tutorial's LeNet")
     try:
         return name, rate, torch_to_flax(sd)
     except KeyError as e:

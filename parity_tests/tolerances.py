@@ -31,7 +31,8 @@ CURVE_WELCH_P_MIN = 0.01
 TF32_RTOL_OF_MAX = 2e-3
 
 # Framework equivalence of the learning curves (benchmarks.equivalence): two one-sided Welch tests at
-# the 5% level over seeds (the 90% CI of flax - torch inside the margin), at epochs 10, 50 and 100.
+# the 5% level over seeds, corrected across the table as its difference tests are, at epochs 10, 50
+# and 100.
 # The margins are differences no claim of the report could notice, fixed before looking at them:
 # - validation accuracy: the smallest effect the claims rest on is Dropout's ~5-point lead over the
 #   BaseLine at epoch 100; 1 point is a fifth of it (and about one seed-to-seed standard deviation).

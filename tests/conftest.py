@@ -13,6 +13,8 @@ from experiment.sources.synthetic import make_synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_COPY = os.path.join(REPO, "..", "shared", "datasets", "cifar10-jpeg.tar.gz")
+# What one accelerator run brought back (2026-11-30): every step cut by its time cap.
+DEVICE_RESULTS = os.path.join(REPO, "..", "shared", "notes", "gpu-h200-2026-11-30-results.tar.gz")
 
 
 @pytest.fixture(scope="session", autouse=True)

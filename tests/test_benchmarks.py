@@ -41,7 +41,7 @@ def test_convergence_resumes_and_report_has_verdicts(tmp_path, capfd):
     assert len(epochs) == 2 and epochs[0] == first  # epoch 1 (timing included) was not trained again
     report.main(["--convergence", out, "--out", str(tmp_path / "rep")])
     text = open(tmp_path / "rep" / "REPORT.md").read()
-    for claim in ("| a1 |", "| a2 |", "| a3 |", "| b |", "| c1 |", "| c2 |", "| d |"):
+    for claim in ("| a1 |", "| a2 |", "| a3 |", "| b |", "| c1 |", "| c2 |", "| d1 |", "| d2 |"):
         assert text.count(claim) == 2, claim  # one verdict per framework
     assert "## Do the frameworks agree? An equivalence test" in text
     assert os.path.getsize(tmp_path / "rep" / "fig_flax_curves.png") > 0

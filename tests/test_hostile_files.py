@@ -192,3 +192,107 @@ def test_coordinator_needs_a_host_and_port(value, run_copy, capsys):
     err = refused(TRAIN["flax"], [*TINY_RUN, "--out", out, "--overwrite", "--coordinator", value,
                                   "--num-processes", "2", "--process-id", "0"], out, capsys)
     assert "argument --coordinator: expected HOST:PORT" in err
+
+
+# --- second hostile round ------------------------------------------------------------------------
+DEEP_JSON = "[" * 50_000 + "]" * 50_000  # json's recursion gives up long before this
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_a_run_file_nested_50000_deep_is_one_line(fw, run_copy, capsys):
+    out = run_copy(fw)
+    open(os.path.join(out, "run.json"), "w").write(DEEP_JSON)
+    assert "run.json is unreadable (RecursionError)" in refused(TRAIN[fw], ["--resume", out, *RESUME], out, capsys)
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_checkpoint_metadata_nested_50000_deep_is_one_line(fw, run_copy, capsys):
+    out = run_copy(fw)
+    ckpt = os.path.join(out, "baseline", "best" + EXT[fw])
+    if fw == "torch":
+        open(ckpt[: -len(".pt")] + ".json", "w").write(DEEP_JSON)
+    else:
+        raw = serialization.msgpack_restore(open(ckpt, "rb").read())
+        raw["meta"] = DEEP_JSON
+        open(ckpt, "wb").write(serialization.msgpack_serialize(raw))
+    assert "RecursionError" in refused(EVALUATE[fw], ["--ckpt", ckpt, "--data", "synthetic:300"], out, capsys)
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_a_setting_of_the_wrong_type_in_run_json_is_refused(fw, run_copy, capsys):
+    """"64" is not what --batch-size writes: a hand edit, refused as the flags refuse bad values."""
+    out = run_copy(fw)
+    edit_json(os.path.join(out, "run.json"), set_arg("batch_size", "64"))
+    err = refused(TRAIN[fw], ["--resume", out, *RESUME], out, capsys)
+    assert "run.json holds batch_size = '64' (str), not what --batch-size gives (64, int)" in err
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_file_names_are_escaped_in_the_one_line(fw, run_copy, capsys, tmp_path, tiny):
+    """An image whose name holds a newline and a terminal escape sequence neither breaks the line
+    nor reaches the terminal."""
+    from PIL import Image
+
+    from tests.conftest import write_imagefolder
+    out, data = run_copy(fw), write_imagefolder(tiny, str(tmp_path / "images"))
+    Image.new("RGB", (8, 8)).save(os.path.join(data, "train", "cat", "bad\n\x1b[31mred.png"))
+    err = refused(TRAIN[fw], [*TINY_RUN, "--out", out, "--overwrite", "--data", data], out, capsys)
+    assert "\x1b" not in err and "bad\\n\\x1b[31mred.png is 8x8, expected 32x32" in err
+
+
+def test_flax_evaluate_refuses_a_state_dict_with_an_extra_tensor(run_copy, capsys):
+    """As torch_ref.evaluate does (PyTorch's strict load_state_dict)."""
+    out = run_copy("torch")
+    ckpt = os.path.join(out, "baseline", "best.pt")
+    sd = torch.load(ckpt, weights_only=True)
+    ckpt = os.path.join(out, "extra.pt")  # no metadata beside it: the weights alone, as a user's file
+    torch.save({**sd, "fc4.weight": torch.zeros(3)}, ckpt)
+    for fw in ("flax", "torch"):
+        err = refused(EVALUATE[fw], ["--ckpt", ckpt, "--data", "synthetic:300"], out, capsys)
+        assert "fc4.weight" in err
+
+
+def test_a_plain_pickle_checkpoint_is_one_line_not_three(run_copy, tmp_path):
+    """PyTorch warns about the pickle before it refuses it; what the user reads is one line."""
+    import pickle
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    path = tmp_path / "plain.pt"
+    pickle.dump({"a": 1}, open(path, "wb"))
+    for prog in ("torch_ref.evaluate", "flax_impl.evaluate"):
+        r = subprocess.run([sys.executable, "-m", prog, "--ckpt", str(path), "--data", "synthetic:100"], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": REPO}, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_full_disk_while_writing_the_torch_train_state_is_one_line(run_copy, monkeypatch, capsys):
+    """torch.save writing the file itself turned the OSError into a RuntimeError traceback."""
+    import experiment.atomic as atomic
+    out = run_copy("torch")
+    original = atomic._write_and_replace
+
+    class Full:  # a disk that fills up part way through the file, as a real one does
+        def __init__(self, f):
+            self.f, self.room = f, 512
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.room -= len(data)
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    def write_and_replace(d, path, write, binary):
+        full = path.endswith("train_state.pt")
+        return original(d, path, (lambda f: write(Full(f))) if full else write, binary)
+
+    monkeypatch.setattr(atomic, "_write_and_replace", write_and_replace)
+    with pytest.raises(SystemExit) as e:
+        TRAIN["torch"]([*TINY_RUN, "--out", out, "--overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "cannot write" in err and "train_state.pt" in err and "No space left on device" in err

@@ -85,3 +85,12 @@ def test_lanes_of_models_rates_and_seeds_equal_separate_runs(tmp_path):
     # Negative controls: another rate, another seed.
     assert np.abs(rows(lanes, "dropout_0.25", 1) - alone[("dropout", 1)][0]).max() > 100 * HISTORY_ATOL
     assert max_diff(together[("dropout", 1)], alone[("dropout", 2)][1]) > 10 * PARAM_ATOL
+
+
+def test_rates_that_would_share_a_folder_are_refused():
+    """0.1 and 0.1000001 both print as 0.1: one lane's files would overwrite the other's."""
+    from experiment.errors import UserError
+    from experiment.lanes import plan_lanes
+    with pytest.raises(UserError, match=r"0\.1 and 0\.1000001 would both write dropout_0\.1/"):
+        plan_lanes(flax_train.default(dropout_rates=[0, 0.1, 0.1000001]))
+    assert len(plan_lanes(flax_train.default(dropout_rates=[0, 0.1, 0.2]))) == 3

@@ -42,3 +42,20 @@ def test_config_records_what_each_file_keeps():
     with pytest.raises(TypeError, match="unknown setting"):
         config.replace(engine="fast")  # a PyTorch flag on a Flax config
     assert config.replace(impl="xla", epochs=3).extras["impl"] == "xla"
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_a_fresh_run_removes_its_own_stale_temp_files_only(fw, tmp_path):
+    """A run below --out (another run's folder, perhaps writing now) keeps its temp files; those a
+    kill left in this run's own folders go."""
+    parent = tmp_path / "runs"
+    other = parent / "earlier-run" / "baseline"
+    other.mkdir(parents=True)
+    (other / ".tmp-being-written").write_bytes(b"half a checkpoint")
+    (parent / "baseline").mkdir()
+    (parent / "baseline" / ".tmp-left-by-a-kill").write_bytes(b"")
+    from tests.conftest import TRAIN
+    TRAIN[fw](["--data", "synthetic:300", "--model", "baseline", "--epochs", "1", "--no-progress", "--out",
+               str(parent)])
+    assert (other / ".tmp-being-written").exists()
+    assert not (parent / "baseline" / ".tmp-left-by-a-kill").exists()

@@ -235,3 +235,4 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(f
         assert json.load(open(os.path.join(out, "baseline", "last.json")))["epoch"] == epoch - 1
         weights = torch.load(os.path.join(out, "baseline", "last.pt"), weights_only=True)
         assert all(np.isfinite(v.numpy()).all() for v in weights.values())
+

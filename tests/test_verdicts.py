@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.claims import placed, tutorial_claims
-from benchmarks.equivalence import equivalence, verdict_of
+from benchmarks.equivalence import correct, equivalence, verdict_of
 from benchmarks.stats import ahead, paired_greater, seeds_for_equivalence, sign_changes, tost
 
 N_VAL = 1000
@@ -49,14 +49,14 @@ def test_the_tutorial_s_own_story_is_confirmed():
     drop_acc = np.where(np.arange(1, epochs + 1) < 250, base[0] - 20, base[0] + 20)
     drop = (drop_acc, base[1] + 0.5, np.tile(1.2 - 0.1 * np.linspace(0, 1, epochs), (6, 1)))
     v = claims(base, drop)
-    assert v["a1"] == v["a2"] == v["b"] == v["c1"] == v["d"] == "confirmed"
+    assert v["a1"] == v["a2"] == v["b"] == v["c1"] == v["d1"] == "confirmed"
     assert v["a3"] == "refuted"  # at epoch 300 Dropout leads, as the tutorial guessed it would
 
 
 def test_an_early_peak_and_an_early_overtake_are_refuted():
     base = run(15, 100)
     v = claims(base, flat_run(560, 100))
-    assert v["a2"] == "refuted" and v["d"] == "refuted" and v["a3"] == "refuted"
+    assert v["a2"] == "refuted" and v["d1"] == "refuted" and v["a3"] == "refuted"
 
 
 def test_a_peak_whose_interval_straddles_the_window_is_undecided():
@@ -66,7 +66,7 @@ def test_a_peak_whose_interval_straddles_the_window_is_undecided():
 
 def test_never_ahead_in_a_run_too_short_is_undecided():
     base = run(50, 100)
-    assert claims(base, flat_run(400, 100))["d"] == "undecided"
+    assert claims(base, flat_run(400, 100))["d1"] == "undecided"
 
 
 def test_placed():
@@ -129,8 +129,77 @@ def test_equivalence_rows_cover_checkpoints_and_curve_means_with_corrected_diffe
 
     same = {fw: {"baseline": runs(0.0), "dropout": runs(0.0)} for fw in ("flax", "torch")}
     rows = equivalence(same)
-    assert [r["epoch"] for r in rows[:4]] == [10, 50, 100, "all (mean)"] and len(rows) == 24
+    assert [r["epoch"] for r in rows[:4]] == [10, 50, 100, "1–100 (mean)"] and len(rows) == 24
     assert all(r["verdict"] == "equivalent" for r in rows)
     shifted = {"flax": {"baseline": runs(0.1), "dropout": runs(0.0)}, "torch": same["torch"]}
     loss_rows = [r for r in equivalence(shifted) if r["model"] == "baseline" and "loss" in r["metric"]]
     assert all(r["verdict"] == "not equivalent" and r["p_two_bh"] < 0.05 for r in loss_rows)
+
+
+def test_a_val_loss_still_falling_is_not_overfitting_though_it_ends_above_its_minimum():
+    """'Last minus minimum' cannot be negative: noise alone puts the last epoch above the minimum.
+    a1 tests the slope over the last epochs instead, which a falling curve fails."""
+    rng = np.random.default_rng(6)
+    acc, train_loss, _ = run(15, 100)
+    noise = rng.normal(0, 0.05, (6, 100))
+    falling = 2.0 - 0.002 * np.arange(100) + noise
+    rise = falling[:, -1] - falling.min(axis=1)
+    assert paired_greater(rise, np.zeros(6)) < 0.05  # the old test: 'significantly above its minimum'
+    a1 = next(c for c in tutorial_claims(histories(acc, train_loss, falling), histories(*flat_run(560, 100)))
+              if c["id"] == "a1")
+    assert a1["numbers"]["above_min"]["mean"] > 0 and a1["verdict"] == "refuted"
+    # control: the same noise on a clearly rising end is overfitting
+    rising = 2.0 + 0.02 * np.arange(100) + noise
+    assert claims((acc, train_loss, rising), flat_run(560, 100))["a1"] == "confirmed"
+
+
+def test_b_says_it_is_tested_only_within_the_epochs_run_and_c2_leads_c1():
+    short = {c["id"]: c for c in tutorial_claims(histories(*run(15, 100)), histories(*flat_run(560, 100)))}
+    assert short["b"]["claim"].endswith("(tested within 100 epochs)")
+    assert "epochs after 100 (the tutorial's 200–300) are not tested here" in short["b"]["evidence"]
+    assert list(short).index("c2") < list(short).index("c1") and "by construction" in short["c1"]["claim"]
+    # control: a run through 300 epochs covers the tutorial's window and does not say so
+    long = {c["id"]: c for c in tutorial_claims(histories(*run(15, 300)), histories(*flat_run(560, 300)))}
+    assert "not tested here" not in long["b"]["evidence"]
+
+
+def test_equivalence_and_difference_are_corrected_by_one_rule():
+    """A row that passes alone, at p = 0.04 in either direction, does not pass among 23 rows that show
+    nothing: the TOST is corrected as the difference test is. Its CI still excluding 0 is flagged."""
+    rng = np.random.default_rng(7)
+
+    def row(p, p_two, ci):
+        return {"p": p, "p_two": p_two, "p_beyond": 0.9, "ci90": ci, **{k: None for k in ("equivalent", "different")}}
+
+    def table(first):
+        return correct([first] + [row(rng.uniform(0.3, 0.9), rng.uniform(0.3, 0.9), (-1.0, 1.0)) for _ in range(23)])
+
+    for first, alone in ((row(0.04, 0.9, (-0.2, 0.3)), "equivalent"),
+                         (row(0.9, 0.04, (0.1, 0.9)), "differs, within margin not shown")):
+        assert correct([dict(first)])[0]["verdict"] == alone  # control: alone it passes
+        assert table(dict(first))[0]["verdict"] == "not shown"
+    flagged = table(row(0.9, 0.04, (0.1, 0.9)))
+    assert flagged[0]["zero_outside_ci"] and not any(r["zero_outside_ci"] for r in flagged[1:])
+
+
+def test_the_share_ahead_after_the_first_epoch_leaves_the_first_out():
+    b = 500 + np.random.default_rng(8).integers(-3, 4, (8, 11))
+    lead = np.where(np.arange(11) == 0, 30, np.where(np.arange(11) % 2 == 1, 30, -5))  # epoch 1, then every other
+    a = ahead(b + lead, b)
+    assert a["first"] == 1 and a["share_after_first"] == 0.5  # 5 of the 10 epochs after it; with it, 6 of 11
+    assert ahead(b + 30, b)["share_after_first"] == 1.0  # control: ahead throughout
+
+
+def test_the_generated_verdict_line_names_each_row_under_its_own_verdict():
+    from benchmarks.report import verdicts_line
+
+    def rows(p_first):
+        return correct([{"model": m, "metric": "val loss", "epoch": 10, "p": p, "p_two": 0.9, "p_beyond": 0.9,
+                         "ci90": (-0.1, 0.1)} for m, p in (("baseline", p_first), ("dropout", 0.5))])
+
+    line = verdicts_line(rows(0.001))
+    assert "— equivalent: baseline val loss at epoch 10 —" in line
+    assert "not shown: dropout val loss at epoch 10." in line
+    assert "Closest to equivalence: baseline val loss at epoch 10 (corrected TOST p = 0.002)" in line
+    # control: when neither passes, both are 'not shown' and none is called equivalent
+    assert "equivalent: none" in verdicts_line(rows(0.4)) and "not shown: all 2" in verdicts_line(rows(0.4))

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import warnings
 
 import torch
 
@@ -30,12 +31,18 @@ def sidecar(path):
     return os.path.splitext(path)[0] + ".json"
 
 
+def torch_bytes(obj):
+    """torch.save's bytes. Serialised in memory, then written by atomic_write: torch.save writing a
+    file itself reports a failed write (a full disk) as a RuntimeError, not the OSError it is."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
 def save_checkpoint(path, state_dict, meta):
     """The bare state_dict at `path`, then its metadata beside it (the .json names the .pt's hash,
     so a pair cut apart by a kill between the two writes is recognised)."""
-    buf = io.BytesIO()
-    torch.save(state_dict, buf)
-    blob = buf.getvalue()
+    blob = torch_bytes(state_dict)
     atomic_write(path, lambda f: f.write(blob))
     record = {**meta, "weights": os.path.basename(path), "sha256": hashlib.sha256(blob).hexdigest()}
     atomic_write_text(sidecar(path), json.dumps(record, indent=1) + "\n")
@@ -45,7 +52,8 @@ def save_train_state(path, lanes, epoch, states, histories):
     """What --resume needs, all lanes in one file: per lane the model, optimiser and RNG state."""
     state = {"format": FORMAT, "framework": "torch", "kind": "train_state", "lanes": [x.record() for x in lanes],
              "epoch": epoch, "states": states, "histories": json.dumps(histories)}
-    atomic_write(path, lambda f: torch.save(state, f))
+    blob = torch_bytes(state)
+    atomic_write(path, lambda f: f.write(blob))
 
 
 def read_torch(path, what):
@@ -53,7 +61,9 @@ def read_torch(path, what):
     been. Weights only: no code in the file runs. Only a regular file of bounded size is read."""
     blob = read_regular(path, FILE_LIMIT, path)
     try:
-        return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True), blob
+        with warnings.catch_warnings():  # PyTorch warns about some pickles before refusing them: one line is ours
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True), blob
     except Exception as e:  # torch raises many types for bad files
         if looks_msgpack(blob):
             raise UserError(f"{path} is a Flax checkpoint; evaluate it with python -m flax_impl.evaluate") from None
@@ -127,7 +137,7 @@ def read_sidecar(path, blob):
         return None
     try:
         meta = json.loads(read_regular(side, Limit(1 << 20, "a checkpoint's metadata is a few KB"), side))
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
         raise UserError(f"{side} is not readable JSON ({type(e).__name__})") from None
     if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(blob).hexdigest():
         print(f"warning: {side} describes other weights than {path}; evaluating the weights alone", file=sys.stderr)

@@ -1,0 +1,59 @@
+"""The report rebuilt from a real accelerator run whose every step reached its time cap (PyTorch at
+10 of 100 epochs, Flax at 70 of 100 and 168 of 300): it names the cut runs and judges nothing they
+did not reach. Skips where that run's results are not beside the checkout."""
+import os
+import re
+import tarfile
+
+import pytest
+
+from benchmarks import report
+from benchmarks.claims import need
+from tests.conftest import DEVICE_RESULTS
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    if not os.path.exists(DEVICE_RESULTS):
+        pytest.skip("the accelerator run's results are not beside the checkout")
+    out = tmp_path_factory.mktemp("device")
+    with tarfile.open(DEVICE_RESULTS) as tar:
+        keep = [m for m in tar.getmembers() if m.name.lstrip("./").startswith("convergence")]
+        tar.extractall(out, members=keep, filter="data")
+    return out
+
+
+def built(results, folder):
+    report.main(["--convergence", str(results / folder), "--out", str(results / f"report-{folder}")])
+    return open(results / f"report-{folder}" / "REPORT.md").read()
+
+
+def claim_rows(text, fw):
+    section = text.split(f"**{fw}**")[1].split("\n\n**")[0].split("\n## ")[0]
+    return re.findall(r"^\| (\w+) \| [^|]+ \| \*\*([a-z ]+)\*\* \|", section, re.M)
+
+
+@pytest.mark.parametrize("folder, runs", [
+    ("convergence", {"flax": (70, 100), "torch": (10, 100)}),
+    ("convergence-300", {"flax": (168, 300)}),
+])
+def test_a_report_of_cut_runs_names_them_and_judges_only_what_they_reached(results, folder, runs):
+    text = built(results, folder)
+    for fw, (reached, planned) in runs.items():
+        assert f"- {fw}, 8 seeds: {reached} of {planned} epochs, stopped (" in text
+        rows = claim_rows(text, fw)
+        assert len(rows) == 8
+        for claim, verdict in rows:  # not judged exactly where the claim needs an epoch not reached
+            assert (verdict == "not judged") == (need(claim, planned) > reached), (fw, claim, verdict)
+        assert sum(v == "not judged" for _, v in rows) >= 5
+    # no table cell shows a number under an epoch its run did not reach
+    table = text.split("## Convergence")[1].split("\n\n")[1].splitlines()
+    columns = [c.split(" ")[0] for c in table[0].split(" | ")[1:]]
+    for label, *_, needs in report.ROWS:
+        line = next(t for t in table if t.startswith(f"| {label} |"))
+        for fw, c in zip(columns, line.strip(" |").split(" | ")[1:]):
+            needed = runs[fw][1] if needs == report.END else needs
+            assert c.startswith("not reached") == (needed is not None and needed > runs[fw][0]), (label, fw, c)
+    if len(runs) == 2:
+        assert "Epochs compared: 1–10, those both frameworks reached" in text
+        assert not re.search(r"^\| \w+ \| [^|]+ \| (50|100) \|", text.split("## Do the frameworks agree?")[1], re.M)
