@@ -171,4 +171,6 @@ def test_device_run_tiny_brings_back_at_most_8_files_and_a_second_lease_continue
     report = open(second / "REPORT.md").read()
     lines = [line for line in report.splitlines() if line.startswith("| main-flax |")]
     assert [line.split(" | ")[1:5:3] for line in lines] == [["1", "cut"], ["2", "finished"]]
-    assert "epochs: flax 2, torch 2" in report
+    with tarfile.open(second / "results.tar.gz") as tar:  # one report over both leases: both frameworks, whole
+        conv = json.load(tar.extractfile("./convergence/convergence.json"))
+    assert (conv["flax"]["epochs"], conv["torch"]["epochs"]) == (2, 2) and report.count("| a1 |") == 2
