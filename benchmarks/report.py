@@ -294,6 +294,21 @@ def steps_finding(sw, batches):
                if overlap else ": the intervals do not overlap, so the number of steps alone does not set the peak.")]
 
 
+def steps_section(path):
+    """The device run's steps over all its leases (benchmarks.device_run's steps.json): every attempt
+    with its machine and date, so a cut or skipped step is never read as a finished one."""
+    records = json.load(open(path))["records"]
+    lines = ["## Device run: every step, every lease", "",
+             "A step is *finished* only when it ran to its end; *cut* stopped at its time cap (its results are "
+             "partial: a training step resumes in the next lease), *skipped* was not started (it did not fit "
+             "what was left), *failed* exited with an error.", "",
+             "| step | lease | machine | date | status | planned s | cap s | actual s | detail |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['lease']} | {r['machine']} | {r['date']} | {r['status']} | {r['planned_s']} | "
+              f"{r['cap_s']} | {r['actual_s']} | {r.get('detail', '')} |" for r in records]
+    return lines + [""]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="benchmarks.report", description=__doc__.splitlines()[0])
     p.add_argument("--convergence", required=True, help="folder written by benchmarks.convergence")
@@ -301,6 +316,7 @@ def main(argv=None):
     p.add_argument("--speed", default=None, help="folder written by benchmarks.speed")
     p.add_argument("--wall", default=None, help="folder written by benchmarks.wall")
     p.add_argument("--notes", default=None, help="a Markdown file of notes to include as they are")
+    p.add_argument("--steps", default=None, help="a device run's steps.json: its steps over all leases")
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
@@ -338,6 +354,7 @@ def write_report(a, argv):
              *[f"- {c}" for c in cuts], ""] if cuts else ["Every run finished the epochs it planned.", ""]),
           "Made by:", "", *[f"    {c}" for c in commands],
           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
+    md += steps_section(a.steps) if a.steps else []
     md += claims_section(hs, frameworks, exts, whys)
     md += shipped_section(conv, frameworks, exts)
     if len(frameworks) == 2:
