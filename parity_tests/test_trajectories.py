@@ -23,9 +23,15 @@ from flax_impl.convert import torch_to_flax
 from flax_impl.steps import make_optimizer
 from parity_tests.helpers import leaves, nchw, on_device, twin_models
 from parity_tests.mutants import BrokenLeNet
-from parity_tests.tolerances import TRAJECTORY_LOSS_ATOL, TRAJECTORY_PARAM_ATOL
+from parity_tests.tolerances import (
+    CONTROL_STEPS,
+    CONTROL_STEPS_ADAM_EPS,
+    TRAJECTORY_LOSS_ATOL,
+    TRAJECTORY_PARAM_ATOL,
+    TRAJECTORY_STEPS,
+)
 
-STEPS, BATCH = 200, 64
+STEPS, BATCH = TRAJECTORY_STEPS, 64
 
 
 def torch_forward_with_masks(tm, x, masks, keep):
@@ -149,13 +155,13 @@ def fails(run):
 @pytest.mark.parametrize("bug", [dict(unscaled_dropout=True), dict(dropout_after_fc=True)], ids=str)
 def test_negative_control_dropout_bugs_are_caught(bug, real_batch):
     broken = BrokenLeNet(dropout_rate=0.5, **bug)
-    assert fails(lambda: run_side_by_side("dropout", *real_batch, flax_model=broken, steps=20))
+    assert fails(lambda: run_side_by_side("dropout", *real_batch, flax_model=broken, steps=CONTROL_STEPS))
 
 
 def test_negative_control_wrong_adam_epsilon_is_caught(real_batch):
-    assert fails(lambda: run_side_by_side("baseline", *real_batch, adam_eps=1e-4, steps=50))
+    assert fails(lambda: run_side_by_side("baseline", *real_batch, adam_eps=1e-4, steps=CONTROL_STEPS_ADAM_EPS))
 
 
 def test_negative_control_shuffled_batch_is_caught(real_batch):
     """The Flax side sees each batch's images in another order than their labels."""
-    assert fails(lambda: run_side_by_side("baseline", *real_batch, shuffle_flax_batch=True, steps=20))
+    assert fails(lambda: run_side_by_side("baseline", *real_batch, shuffle_flax_batch=True, steps=CONTROL_STEPS))
