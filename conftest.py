@@ -12,6 +12,9 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 def pytest_addoption(parser):
     parser.addoption("--device", choices=("cpu", "gpu"), default=os.environ.get("PARITY_DEVICE", "cpu"),
                      help="where the parity suite runs (default cpu)")
+    parser.addoption("--costs", nargs="?", const="-", default=None, metavar="FILE",
+                     help="count each test's XLA compiles, PyTorch trainers and steps (parity_tests/costs.py); "
+                          "a table at the end, JSON to FILE")
 
 
 def pytest_configure(config):
@@ -22,6 +25,10 @@ def pytest_configure(config):
         set_precision("highest")
     else:  # CPU mode stays on the CPU even on a machine with a GPU
         jax.config.update("jax_platforms", "cpu")
+    if config.getoption("--costs"):
+        from parity_tests import costs
+        costs.install(config)
+        config.pluginmanager.register(costs, "parity-costs")
 
 
 @pytest.fixture(scope="session")

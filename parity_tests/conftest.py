@@ -10,8 +10,19 @@ def real_batch(real_data):  # noqa: F811  (the shared fixture)
     """512 normalised real training images (NHWC) and labels."""
     from experiment.data import load_cifar10
     from experiment.split import make_splits
+    from parity_tests.tolerances import REAL_BATCH_IMAGES
     s = make_splits(load_cifar10(real_data), subset=640)
-    return s.train_x[:512], s.train_y[:512]
+    return s.train_x[:REAL_BATCH_IMAGES], s.train_y[:REAL_BATCH_IMAGES]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parity_compile_cache(shared_compile_cache):  # noqa: F811  (the shared fixture)
+    """JAX's persistent compilation cache on from the first test (the session's own folder), not
+    only once a trainer turns it on: a program whose compiled form another test already has is
+    loaded, not compiled again. E.g. the DropoutModel's eval forward and its gradient are the
+    BaseLine's program to the op (dropout is off in eval mode)."""
+    from flax_impl.compilation import enable_cache
+    enable_cache()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,12 @@
-"""Build the same model in both frameworks from one torch init, and run it side by side."""
+"""Build the same model in both frameworks from one torch init, and run it side by side.
+
+The Flax forward and loss-and-gradient are one jit-compiled program per model, cached here for the
+session: every test that needs a model's forward or gradient (and its negative controls, for the same
+model) runs the program another test already compiled. jit compiles once per input shape and matmul precision, so
+the cache holds one executable per (model, shape, precision). On a GPU each compile costs about a
+second, and running the ops one by one instead (eager) compiles every op separately."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +15,7 @@ import torch
 
 from flax_impl.convert import torch_to_flax
 from flax_impl.models import build_model as build_flax
+from flax_impl.steps import init_state, make_optimizer
 from torch_ref.models import build_model as build_torch
 
 # Where PyTorch runs: 'cpu', or 'cuda' under `pytest parity_tests --device gpu` (set by conftest).
@@ -39,8 +48,20 @@ def torch_logits(tm, x):
         return tm(nchw(x)).cpu().numpy()
 
 
+@functools.cache  # Flax modules compare and hash by their settings: one program per model
+def forward_program(fm):
+    return jax.jit(lambda params, x: fm.apply({"params": params}, x))
+
+
+def flax_init(fm, seed=0):
+    """The parameters flax_impl's init_state draws for `seed`, op by op: as one program XLA took
+    ~10 s per model to compile the random draws (2 CPU cores); op by op, the same few ops (one per
+    parameter shape) are compiled once for every model and test."""
+    return init_state(fm, make_optimizer(1e-3), seed)["params"]
+
+
 def flax_logits(fm, params, x):
-    return np.asarray(fm.apply({"params": params}, jnp.asarray(x)))
+    return np.asarray(forward_program(fm)(params, jnp.asarray(x)))
 
 
 def torch_loss_and_grads(tm, x, y):
@@ -52,11 +73,15 @@ def torch_loss_and_grads(tm, x, y):
     return loss.item(), grads
 
 
+@functools.cache
+def loss_and_grads_program(fm):
+    def loss_fn(p, x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(fm.apply({"params": p}, x), y).mean()
+    return jax.jit(jax.value_and_grad(loss_fn))
+
+
 def flax_loss_and_grads(fm, params, x, y):
-    def loss_fn(p):
-        logits = fm.apply({"params": p}, jnp.asarray(x))
-        return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(y)).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(params)
+    loss, grads = loss_and_grads_program(fm)(params, jnp.asarray(x), jnp.asarray(y))
     return float(loss), jax.tree_util.tree_map(np.asarray, grads)
 
 

@@ -12,9 +12,17 @@ from experiment.split import epoch_order, make_splits
 from flax_impl import evaluate as flax_evaluate
 from flax_impl import train as flax_train
 from flax_impl.convert import flax_to_torch, torch_to_flax
+from flax_impl.device import put
 from flax_impl.trainer import FlaxTrainer
 from parity_tests import helpers
-from parity_tests.tolerances import CURVE_MEAN_ACC_POINTS, CURVE_WELCH_P_MIN, TOP2_MARGIN
+from parity_tests.tolerances import (
+    CURVE_EPOCHS,
+    CURVE_IMAGES,
+    CURVE_MEAN_ACC_POINTS,
+    CURVE_SEEDS,
+    CURVE_WELCH_P_MIN,
+    TOP2_MARGIN,
+)
 from torch_ref import evaluate as torch_evaluate
 from torch_ref import train as torch_train
 from torch_ref.models import build_model as build_torch
@@ -32,38 +40,60 @@ def make_trainer(framework, model, splits, seed=0, engine="tutorial", **flax_fla
     return FlaxTrainer(config, plan_lanes(config), splits)
 
 
-def batches_seen(splits, order, shuffle_flax=False):
-    """The normalised batches each framework's trainer feeds its model for one epoch's order."""
-    seen = {"torch": [], "flax": []}
-    tt = make_trainer("torch", "baseline", splits)
-    hook = tt.torch_lanes[0].model.register_forward_pre_hook(
-        lambda m, a: seen["torch"].append(a[0].cpu().numpy().transpose(0, 2, 3, 1).copy()))
-    tt.train_epoch(1, order[None])
-    hook.remove()
-    ft = make_trainer("flax", "baseline", splits)
-    step = ft.program.step
-
-    def spy(state, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
-        idx = np.asarray(idx)[0]
-        if shuffle_flax:
-            idx = np.random.default_rng(len(seen["flax"])).permutation(idx)
-        seen["flax"].append(np.asarray(x)[idx])
-        return step(state, x, y, idx[None])
-
-    ft.program.step = spy
-    ft.train_epoch(1, order[None])
-    return seen
-
-
 @pytest.fixture(scope="module")
 def small_splits(real_data):
     return make_splits(load_cifar10(real_data), subset=1000)
 
 
+@pytest.fixture(scope="module")
+def epoch_1_order(small_splits):
+    return epoch_order(len(small_splits.train_x), seed=3, epoch=1)
+
+
+@pytest.fixture(scope="module")
+def torch_batches(small_splits, epoch_1_order):
+    """The normalised batches PyTorch's trainer feeds its model for one epoch's order."""
+    seen = []
+    tt = make_trainer("torch", "baseline", small_splits)
+    hook = tt.torch_lanes[0].model.register_forward_pre_hook(
+        lambda m, a: seen.append(a[0].cpu().numpy().transpose(0, 2, 3, 1).copy()))
+    tt.train_epoch(1, epoch_1_order[None])
+    hook.remove()
+    return seen
+
+
+@pytest.fixture(scope="module")
+def flax_trainer(small_splits):
+    """One Flax trainer for the check and its negative control."""
+    return make_trainer("flax", "baseline", small_splits)
+
+
+def flax_batches(ft, order, shuffle=False):
+    """The normalised batches Flax's trainer feeds its model for one epoch's order; `shuffle`
+    (negative control) feeds each batch's images in another order than their labels. The trainer's
+    compiled step is replaced by a recorder of its inputs: this check is about what goes in (which
+    images, in which order, normalised how); what a step computes is the trajectory tests' check,
+    and two more training programs (full and partial batch) would cost seconds each on a GPU."""
+    seen, step = [], ft.program.step
+
+    def recorder(state, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
+        idx = np.asarray(idx)[0]
+        if shuffle:
+            idx = np.random.default_rng(len(seen)).permutation(idx)
+        seen.append(np.asarray(x)[idx])
+        return state, {"loss": np.zeros(1, np.float32), "acc": np.zeros(1, np.int32)}  # as a step's, per lane
+
+    ft.program.step = recorder
+    try:
+        ft.train_epoch(1, order[None])
+    finally:
+        ft.program.step = step
+    return seen
+
+
 @pytest.mark.parametrize("shuffle", [False, True], ids=["real", "negative-control-shuffled-batch"])
-def test_both_frameworks_see_identical_batches(small_splits, shuffle):
-    order = epoch_order(len(small_splits.train_x), seed=3, epoch=1)
-    seen = batches_seen(small_splits, order, shuffle_flax=shuffle)
+def test_both_frameworks_see_identical_batches(torch_batches, flax_trainer, epoch_1_order, shuffle):
+    seen = {"torch": torch_batches, "flax": flax_batches(flax_trainer, epoch_1_order, shuffle)}
     same = len(seen["torch"]) == len(seen["flax"]) == 13 and all(
         np.array_equal(a, b) for a, b in zip(seen["torch"], seen["flax"]))  # 800 = 12 x 64 + 32
     assert same != shuffle
@@ -101,7 +131,9 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     assert cm_t == cm_f and np.trace(np.array(cm_t)) == (preds == data.test_y).sum()
     # A Flax checkpoint, evaluated by PyTorch after conversion.
     from flax_impl import train as flax_train
-    flax_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "dropout",
+    # 10,000 images as in the learning-curve test: the same training and evaluation programs
+    # (same shapes, no partial last batch), compiled once for both.
+    flax_train.main(["--data", real_data, "--subset", str(CURVE_IMAGES), "--epochs", "1", "--model", "dropout",
                      "--out", str(tmp_path / "f"), "--no-progress", *dev])
     fckpt = str(tmp_path / "f" / "dropout" / "best.msgpack")
     _, _, params = flax_evaluate.load_params(fckpt)
@@ -112,34 +144,39 @@ def test_checkpoints_interoperate(tmp_path, real_data):
                         predict(tm, test_x, pick_device(t_dev)).numpy())
 
 
-@pytest.mark.slow  # the control of test_checkpoints_interoperate (slow too): trains on real data
-def test_negative_control_interop_check_rejects_untransposed_conversion(real_data):
-    """Converting fc weights without the (out, in) -> (in, out) transpose must change predictions."""
-    x = make_splits(load_cifar10(real_data), subset=1000).train_x
+@pytest.mark.slow  # runs with the check it controls, test_checkpoints_interoperate (slow)
+def test_negative_control_interop_check_rejects_untransposed_conversion(real_batch):
+    """Converting fc weights without the (out, in) -> (in, out) transpose must change predictions
+    (on the suite's 512 real images: the forward program the logits tests compiled)."""
+    x = real_batch[0]
     torch.manual_seed(0)
     tm = build_torch("baseline")
     wrong = torch_to_flax(tm.state_dict())
     wrong["fc2"]["kernel"] = wrong["fc2"]["kernel"].reshape(84, 120).T.reshape(120, 84)  # a plain reshape
     from flax_impl.models import build_model
-    flax_logits = np.asarray(build_model("baseline").apply({"params": wrong}, x))
     with pytest.raises(AssertionError):
-        compare_predictions(predict(tm, x, "cpu").numpy(), flax_logits)
+        compare_predictions(predict(tm, x, "cpu").numpy(), helpers.flax_logits(build_model("baseline"), wrong, x))
 
 
-def train_curves(framework, model, seed, splits, epochs):
-    """Validation accuracy per epoch, starting from the PyTorch init of `seed` in both frameworks."""
+def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
+    """Validation accuracy per epoch, starting from the PyTorch init of `seed` in both frameworks.
+    Flax: `flax_trainer`, when given, is a trainer of the same model and data whose compiled
+    programs are reused, its state started afresh from `seed` (init key and dropout run key)."""
     torch.manual_seed(seed)
     init = {k: v.clone() for k, v in build_torch(model).state_dict().items()}
     if framework == "torch":
-        # On a GPU the tutorial's loop is host-bound (two syncs a step): the fast engine, same maths.
-        engine = "fast" if helpers.device_flag() == "gpu" else "tutorial"
+        # On a GPU the tutorial's loop is host-bound (two syncs a step); the CUDA graph engine is
+        # the same maths with each step replayed as one graph, PyTorch's fastest single lane there.
+        engine = "cudagraph" if helpers.device_flag() == "gpu" else "tutorial"
         trainer = make_trainer("torch", model, splits, seed, engine=engine)
         trainer.torch_lanes[0].model.load_state_dict(init)
     else:
-        trainer = make_trainer("flax", model, splits, seed, fuse="scan")
+        trainer = flax_trainer or make_trainer("flax", model, splits, seed, fuse="scan")
+        p = trainer.program
+        with jax.default_matmul_precision(trainer.precision):  # as the trainer built it: same program
+            state = p.init(put(np.array([seed]), p.lanes_sh), None)  # the seed's own dropout run key
         params = jax.tree_util.tree_map(lambda a: a[None], torch_to_flax(init))
-        trainer.state["params"] = params
-        trainer.state["opt_state"] = jax.vmap(trainer.tx.init)(params)
+        trainer.state = {**state, "params": params, "opt_state": jax.vmap(trainer.tx.init)(params)}
     accs = []
     for epoch in range(1, epochs + 1):
         trainer.train_epoch(epoch, epoch_order(len(splits.train_x), seed, epoch)[None])
@@ -151,9 +188,11 @@ def train_curves(framework, model, seed, splits, epochs):
 @pytest.mark.parametrize("model", ["baseline", "dropout"])
 def test_learning_curves_agree_on_real_data(model, real_data):
     """3 epochs on 10,000 real images, 3 seeds, from the same converted init in both frameworks."""
-    splits = make_splits(load_cifar10(real_data), subset=10000)
-    seeds, epochs = (0, 1, 2), 3
-    acc = {fw: np.array([train_curves(fw, model, s, splits, epochs) for s in seeds]) for fw in ("torch", "flax")}
+    splits = make_splits(load_cifar10(real_data), subset=CURVE_IMAGES)
+    seeds, epochs = CURVE_SEEDS, CURVE_EPOCHS
+    ft = make_trainer("flax", model, splits, seeds[0], fuse="scan")  # one set of programs for the seeds
+    acc = {"torch": np.array([train_curves("torch", model, s, splits, epochs) for s in seeds]),
+           "flax": np.array([train_curves("flax", model, s, splits, epochs, ft) for s in seeds])}
     gap = np.abs(acc["torch"].mean(0) - acc["flax"].mean(0)) * 100
     p = stats.ttest_ind(acc["torch"][:, -1], acc["flax"][:, -1], equal_var=False).pvalue
     p = 1.0 if np.isnan(p) else p  # identical samples give nan

@@ -7,6 +7,8 @@ one framework and the other way in the other (measured on CPU: loss 2e-5 apart a
 step 50). float64 pushes that rounding below anything Adam's eps=1e-8 lets through, so what is left
 is the algorithm: same model, same loss, same optimiser, same batches, same masks.
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -21,9 +23,15 @@ from flax_impl.convert import torch_to_flax
 from flax_impl.steps import make_optimizer
 from parity_tests.helpers import leaves, nchw, on_device, twin_models
 from parity_tests.mutants import BrokenLeNet
-from parity_tests.tolerances import TRAJECTORY_LOSS_ATOL, TRAJECTORY_PARAM_ATOL
+from parity_tests.tolerances import (
+    CONTROL_STEPS,
+    CONTROL_STEPS_ADAM_EPS,
+    TRAJECTORY_LOSS_ATOL,
+    TRAJECTORY_PARAM_ATOL,
+    TRAJECTORY_STEPS,
+)
 
-STEPS, BATCH = 200, 64
+STEPS, BATCH = TRAJECTORY_STEPS, 64
 
 
 def torch_forward_with_masks(tm, x, masks, keep):
@@ -36,8 +44,15 @@ def torch_forward_with_masks(tm, x, masks, keep):
     return tm.fc3(x * masks[2] / keep)
 
 
-def flax_step_fn(fm, tx, train):
+def flax_optimizer(adam_eps=None):
+    """The product's Adam, or (negative control) Adam with another eps."""
+    return make_optimizer(1e-3) if adam_eps is None else optax.adam(1e-3, b1=0.9, b2=0.999, eps=adam_eps)
+
+
+@functools.cache  # one program per (model, optimiser): the shuffled-batch control reuses BaseLine's
+def flax_step_fn(fm, adam_eps, train):
     """One jit-compiled Adam step that also returns the dropout masks Flax drew."""
+    tx = flax_optimizer(adam_eps)
 
     def loss_fn(params, x, y, key):
         masks = []
@@ -60,21 +75,20 @@ def flax_step_fn(fm, tx, train):
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, masks
 
-    return step
+    return tx, step
 
 
-def run_side_by_side(name, x_all, y_all, seed=2, flax_model=None, flax_tx=None, steps=STEPS,
+def run_side_by_side(name, x_all, y_all, seed=2, flax_model=None, adam_eps=None, steps=STEPS,
                      shuffle_flax_batch=False):
     """Per-step |loss difference|, final max |param difference| and the last masks; a broken
-    flax_model / flax_tx (negative controls) replaces the real one."""
+    flax_model / Adam eps (negative controls) replaces the real one."""
     tm, fm, params = twin_models(name, seed)
     fm = flax_model or fm
     tm = tm.double().train()
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
     opt_t = torch.optim.Adam(tm.parameters(), lr=1e-3)
-    tx = flax_tx or make_optimizer(1e-3)
+    tx, step = flax_step_fn(fm, adam_eps, train=(name == "dropout"))
     opt_state = tx.init(params)
-    step = flax_step_fn(fm, tx, train=(name == "dropout"))
     run_key = jax.random.PRNGKey(seed)
     loss_diffs = []
     for i in range(steps):
@@ -141,14 +155,13 @@ def fails(run):
 @pytest.mark.parametrize("bug", [dict(unscaled_dropout=True), dict(dropout_after_fc=True)], ids=str)
 def test_negative_control_dropout_bugs_are_caught(bug, real_batch):
     broken = BrokenLeNet(dropout_rate=0.5, **bug)
-    assert fails(lambda: run_side_by_side("dropout", *real_batch, flax_model=broken, steps=20))
+    assert fails(lambda: run_side_by_side("dropout", *real_batch, flax_model=broken, steps=CONTROL_STEPS))
 
 
 def test_negative_control_wrong_adam_epsilon_is_caught(real_batch):
-    wrong = optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-4)
-    assert fails(lambda: run_side_by_side("baseline", *real_batch, flax_tx=wrong, steps=50))
+    assert fails(lambda: run_side_by_side("baseline", *real_batch, adam_eps=1e-4, steps=CONTROL_STEPS_ADAM_EPS))
 
 
 def test_negative_control_shuffled_batch_is_caught(real_batch):
     """The Flax side sees each batch's images in another order than their labels."""
-    assert fails(lambda: run_side_by_side("baseline", *real_batch, shuffle_flax_batch=True, steps=20))
+    assert fails(lambda: run_side_by_side("baseline", *real_batch, shuffle_flax_batch=True, steps=CONTROL_STEPS))
