@@ -35,7 +35,9 @@ def load_weights(path):
             except UserError:
                 raise flax_error from None
     model = build_model(described.model or "baseline", described.dropout_rate)
-    check_shapes(path, params, init_state(model, make_optimizer(1e-3), 0)["params"])
+    # The model's parameter shapes, traced only: nothing is compiled or run (each op of an eager init
+    # would be compiled on its own, seconds on a GPU).
+    check_shapes(path, params, jax.eval_shape(lambda: init_state(model, make_optimizer(1e-3), 0))["params"])
     return described.model or STATE_DICT_ONLY, model, params, described
 
 
