@@ -1,4 +1,5 @@
 """Run records: the per-epoch history.json both frameworks write, in one schema."""
+import functools
 import json
 import os
 import platform
@@ -23,7 +24,7 @@ def new_history(framework, model, config, seed, device, versions, data_info):
         "device": device,
         "versions": {"python": platform.python_version(), "numpy": np.__version__, **versions},
         "machine": {"platform": platform.platform(), "processor": cpu_name(), "cores": os.cpu_count()},
-        "code": code_version(),
+        "code": dict(current_code(CODE_DIR)),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "data": data_info,
         "epochs": [],
@@ -79,6 +80,13 @@ def code_version(where=CODE_DIR):
         return {"commit": commit, "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
     except (OSError, ValueError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+
+
+@functools.lru_cache(maxsize=None)
+def current_code(where):
+    """code_version, asked of git once per process and folder (a run of 1,024 lanes writes 1,024
+    histories)."""
+    return tuple(code_version(where).items())
 
 
 def cpu_name():
