@@ -4,9 +4,10 @@ PY      := $(VENV)/bin/python
 FRAMEWORK ?= flax
 EPOCHS  ?= 100
 MODEL   ?= both
-OUT     ?= runs/$(FRAMEWORK)
+FW      := $(shell python3 -m experiment.frameworks name $(FRAMEWORK) 2>/dev/null)
+OUT     ?= runs/$(FW)
 ARGS    ?=
-TRAIN_MODULE = $(shell python3 -m experiment.frameworks train $(FRAMEWORK))
+TRAIN_MODULE := $(shell python3 -m experiment.frameworks train $(FRAMEWORK))
 
 .PHONY: setup train test
 setup: $(VENV)/.installed
@@ -21,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 train: setup
+	@test -n "$(TRAIN_MODULE)" || exit 2  # an unknown FRAMEWORK: experiment.frameworks said which in one line
 	$(PY) -m $(TRAIN_MODULE) --model $(MODEL) --epochs $(EPOCHS) --out $(OUT) $(ARGS)
 
 test: setup

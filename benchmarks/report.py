@@ -13,7 +13,6 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
@@ -31,7 +30,7 @@ from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
 from experiment.lanes import group_name  # noqa: E402
-from experiment.plots import TUTORIAL_PREFIX, plot_mean_std, save_panels  # noqa: E402
+from experiment.plots import TUTORIAL_PREFIX, panels, plot_mean_std, save_panels  # noqa: E402
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
 
@@ -44,7 +43,7 @@ def figures(hs, out, frameworks, n):
                       title=f"{fw}: BaseLine vs Dropout, mean ± std over {n} seeds")
         files.append((f"{fw}: the tutorial's figure, mean ± std over seeds", path))
     for m in MODELS:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        fig, axes = panels()
         for fw in frameworks:
             for split, style in (("train", "-"), ("val", "--")):
                 for ax, field, scale in ((axes[0], "loss", 1), (axes[1], "acc", 100)):
@@ -348,6 +347,21 @@ def steps_finding(sw, batches):
                if overlap else ": the intervals do not overlap, so the number of steps alone does not set the peak.")]
 
 
+def steps_section(path):
+    """The device run's steps over all its leases (benchmarks.device_run's steps.json): every attempt
+    with its machine and date, so a cut or skipped step is never read as a finished one."""
+    records = json.load(open(path))["records"]
+    lines = ["## Device run: every step, every lease", "",
+             "A step is *finished* only when it ran to its end; *cut* stopped at its time cap (its results are "
+             "partial: a training step resumes in the next lease), *skipped* was not started (it did not fit "
+             "what was left), *failed* exited with an error.", "",
+             "| step | lease | machine | date | status | planned s | cap s | actual s | detail |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['lease']} | {r['machine']} | {r['date']} | {r['status']} | {r['planned_s']} | "
+              f"{r['cap_s']} | {r['actual_s']} | {r.get('detail', '')} |" for r in records]
+    return lines + [""]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="benchmarks.report", description=__doc__.splitlines()[0])
     p.add_argument("--convergence", required=True, help="folder written by benchmarks.convergence")
@@ -355,6 +369,7 @@ def main(argv=None):
     p.add_argument("--speed", default=None, help="folder written by benchmarks.speed")
     p.add_argument("--wall", default=None, help="folder written by benchmarks.wall")
     p.add_argument("--notes", default=None, help="a Markdown file of notes to include as they are")
+    p.add_argument("--steps", default=None, help="a device run's steps.json: its steps over all leases")
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
@@ -405,6 +420,7 @@ def write_report(a, argv):
           "written before the commit was recorded says 'not recorded'; one whose config lacks fields a later "
           "version writes is of an earlier version). A comparison that pools groups says so where it is made.", "",
           provenance_table(named, peers), ""]
+    md += steps_section(a.steps) if a.steps else []
     md += claims_section(hs, frameworks, exts, whys, peers)
     md += shipped_section(conv, frameworks, exts)
     if len(frameworks) == 2:

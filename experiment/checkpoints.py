@@ -10,10 +10,11 @@ be (H, W, C)), so fc1's 400 inputs line up one to one across frameworks.
 """
 import contextlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from experiment.cli import MODELS
+from experiment.cli import MODELS, PRECISIONS
 from experiment.errors import UserError
 
 CHECKPOINT_FORMAT = 3  # 1-2: weights together with the optimiser state in one file
@@ -27,8 +28,19 @@ def checkpoint_meta(framework, lane, config, **meta):
             "dropout_rate": lane.dropout_rate, "layout": LAYOUT, "config": config, **meta}
 
 
+class Described(NamedTuple):
+    """What a checkpoint's metadata says of its weights."""
+    model: str | None       # None: the weights came alone (BaseLine and Dropout evaluate alike)
+    dropout_rate: float
+    precision: str          # what it was trained at ('highest' where nothing says)
+    epoch: int | None       # the epoch it was saved after (None where nothing says)
+
+
+WEIGHTS_ALONE = Described(None, 0.0, "highest", None)
+
+
 def check_meta(path, meta):
-    """(model, dropout rate) of checkpoint metadata, every field checked; UserError otherwise."""
+    """Described of checkpoint metadata, every field checked; UserError otherwise."""
     if not isinstance(meta, dict):
         raise UserError(f"{path}: its metadata is not a record ({type(meta).__name__})")
     fmt = meta.get("format", 1)
@@ -48,7 +60,13 @@ def check_meta(path, meta):
         found = layout.get("fc1_inputs") if isinstance(layout, dict) else layout
         raise UserError(f"{path}: fc1 expects its inputs in {found!r} order; this project's models flatten in "
                         f"PyTorch's ({LAYOUT['fc1_inputs']}) order")
-    return model, float(rate)
+    precision = config.get("precision", "highest")  # written before --precision existed: full float32
+    if precision not in PRECISIONS:
+        raise UserError(f"{path}: precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    epoch = meta.get("epoch")
+    if epoch is not None:
+        check_number(path, "its epoch", epoch, 1, integer=True)
+    return Described(model, float(rate), precision, epoch)
 
 
 def check_finite(path, named_arrays):

@@ -86,7 +86,7 @@ def train_parser(fw, add_flags=None):
     p.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION)
     p.add_argument("--split-seed", type=seed_value, default=0, help="train/val split (same for all seeds)")
     p.add_argument("--subset", type=positive_int, default=None,
-                   help="use only the first N training images (smoke runs)")
+                   help="train on N training images drawn at random, seeded by --split-seed (smoke runs)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
     p.add_argument("--dropout-rate", type=dropout_rate, default=TUTORIAL_RATE)
     p.add_argument("--dropout-rates", type=rate_list, default=None,
@@ -119,9 +119,11 @@ def explicit_flags(parser, argv):
 
 def evaluate_parser(fw):
     p = OneLineParser(prog=fw.evaluate, description=f"Test accuracy and confusion matrix of a checkpoint ({fw.name}).")
-    p.add_argument("--ckpt", required=True, action="append",
-                   help="a checkpoint; give several to evaluate each on data loaded once")
+    p.add_argument("--ckpt", required=True, action="extend", nargs="+",
+                   help="checkpoints (--ckpt a b c, or --ckpt a --ckpt b): each evaluated on data loaded once")
     p.add_argument("--data", default=None, help=SOURCES_HELP)
     p.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
     p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="float32 matmuls/convolutions (default: what the checkpoint was trained at, else highest)")
     return p

@@ -23,7 +23,7 @@ from experiment.data import load_cifar10
 from experiment.errors import Interrupted, UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS, Framework
 from experiment.history import new_history
-from experiment.lanes import lane_dir, plan_lanes, train_state_path
+from experiment.lanes import group_name, lane_dir, plan_lanes, train_state_path
 from experiment.lock import FolderLock
 from experiment.loop import StopRequest, prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
@@ -94,7 +94,32 @@ def run_train(backend, argv=None):
         except KeyboardInterrupt:  # before or between trainers: what finished is saved
             raise Interrupted(None, signum=stop.signum, started=stop.started).with_command(resume_cmd) from None
     tutorial_figure(config, histories)
+    print(summary(backend.framework, config, histories))
     return histories
+
+
+def summary(fw, config, histories):
+    """What the run found and where it is: per model the epoch each checkpoint kept (lowest val
+    loss), its val loss and accuracy, the files, and the command that tests them."""
+    lines = [f"{fw.train}: done; best.{fw.ckpt_ext[1:]} is each lane's epoch of lowest val loss:"]
+    ckpts = []
+    for group, hs in histories.items():
+        best = [h["epochs"][h["best_epoch"] - 1] for h in hs if h["best_epoch"]]
+        if not best:
+            continue
+        spread = lambda values, fmt: fmt(min(values)) + ("" if len(set(values)) == 1 else "–" + fmt(max(values)))  # noqa: E731
+        folder = os.path.join(config.out, group, "seed_*" if config.seeds is not None else "")
+        seeds = f" ({len(hs)} seeds)" if config.seeds is not None else ""
+        lines.append(f"  {group}{seeds}: epoch {spread([r['epoch'] for r in best], str)}, val loss "
+                     f"{spread([r['val_loss'] for r in best], '{:.4f}'.format)}, val acc "
+                     f"{spread([100 * r['val_acc'] for r in best], '{:.2f}%'.format)} -> "
+                     f"{os.path.join(folder, 'best' + fw.ckpt_ext)} (and last{fw.ckpt_ext}, curves.png)")
+        ckpts.append(os.path.join(folder, "best" + fw.ckpt_ext))
+    figure = os.path.join(config.out, "curves.png")
+    if len(histories) > 1:
+        lines.append(f"  both models' curves: {figure}")
+    lines.append(f"  test them: {fw.command('evaluate')} --ckpt {' '.join(ckpts)}")
+    return "\n".join(lines)
 
 
 def configure(backend, argv):
@@ -155,9 +180,13 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
             start_run(config, data_info, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups], out_dirs)
             stop.started = True
         names = "+".join(dict.fromkeys(lane.group for lane in group))
+        if first > config.epochs:
+            where = f"all {config.epochs} epochs are done, nothing to train (to go on: {fw.command()} --resume " \
+                    f"{config.out} --epochs N, N > {config.epochs})"
+        else:
+            where = f"resuming at epoch {first}" if first > 1 else ""
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
-              f"{len(splits.train_x)} train / {len(splits.val_x)} val images"
-              + (f", resuming at epoch {first}" if first > 1 else ""))
+              f"{len(splits.train_x)} train / {len(splits.val_x)} val images" + (f", {where}" if where else ""))
         dirs = [out_dirs[lanes.index(lane)] for lane in group]
         train_and_evaluate(trainer, len(splits.train_x), config.epochs, hs, dirs, state_path, writer,
                            start_epoch=first, stop=stop)
@@ -176,8 +205,13 @@ def tutorial_figure(config, histories):
     if len(histories) < 2:
         return
     path = os.path.join(config.out, "curves.png")
-    groups = {TUTORIAL_PREFIX.get(g, g.replace("dropout_", "drop")): hs for g, hs in histories.items()}
-    what = "BaseLine vs Dropout" if set(histories) == set(TUTORIAL_PREFIX) else "dropout rates"
+    if config.dropout_rates is None:  # the tutorial's pair, named as its figure names them
+        groups = {TUTORIAL_PREFIX[g]: hs for g, hs in histories.items()}
+        what = "BaseLine vs Dropout"
+    else:  # every rate named by its rate, 0.5 too
+        rate_of = {group_name(r): r for r in config.dropout_rates}
+        groups = {f"rate {rate_of[g]:g}" + (" (BaseLine)" if rate_of[g] == 0 else ""): hs for g, hs in histories.items()}
+        what = "dropout rates"
     if config.seeds is None:
         plot_curves({p: hs[0] for p, hs in groups.items()}, path,
                     title=f"{config.framework}: {what} (seed {config.seed})")
@@ -187,21 +221,27 @@ def tutorial_figure(config, histories):
 
 
 def run_evaluate(fw, load_predictor, argv=None):
-    """load_predictor(ckpt, device) -> (model name, predict(x_nhwc_float32) -> logits). Several
+    """load_predictor(ckpt, device, precision) -> (model name, predict(x_nhwc_float32) -> logits), with
+    predict.precision the precision it computes at. Several
     --ckpt: each evaluated in turn on data loaded once; returns the last one's report."""
     args = evaluate_parser(fw).parse_args(argv)
     if args.out and len(args.ckpt) > 1:
         raise UserError("--out takes one --ckpt; with several, each writes beside its checkpoint")
+    outs = {}
     for ckpt in args.ckpt:  # every file checked before the data is read
         if not os.path.isfile(ckpt):
             raise UserError(f"checkpoint {ckpt!r} does not exist")
-        out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
-    predictors = [load_predictor(ckpt, args.device) for ckpt in args.ckpt]
+        out = out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
+        if outs.setdefault(out, ckpt) != ckpt:  # one evaluation.json would replace the other
+            raise UserError(f"{outs[out]} and {ckpt} would both write {out}/evaluation.json; evaluate them one "
+                            f"at a time with --out")
+    predictors = [load_predictor(ckpt, args.device, args.precision) for ckpt in args.ckpt]
     data = load_cifar10(args.data)
     test_x = normalize(data.test_x)
     for ckpt, (model, predict) in zip(args.ckpt, predictors):
         report = evaluation_report(predict(test_x), data.test_y, data.classes)
-        report.update(framework=fw.name, model=model, checkpoint=ckpt, data=data.source)
+        report.update(framework=fw.name, model=model, checkpoint=ckpt, data=data.source, precision=predict.precision,
+                      epoch=predict.epoch)
         write_evaluation(fw, report, data.classes, out_folder(args.out or os.path.dirname(os.path.abspath(ckpt))))
     return report
 
@@ -218,7 +258,8 @@ def out_folder(out):
 
 def write_evaluation(fw, report, classes, out):
     atomic_write_text(os.path.join(out, "evaluation.json"), json.dumps(report, indent=1) + "\n")
-    line = f"{report['model']} test accuracy {100 * report['test_acc']:.2f}%"
+    epoch = f" (epoch {report['epoch']})" if report.get("epoch") else ""
+    line = f"{report['model']}{epoch} test accuracy {100 * report['test_acc']:.2f}%"
     plot_confusion(np.array(report["confusion_matrix"]), classes, os.path.join(out, "confusion_matrix.png"),
                    f"{fw.name} {line}")
     print(f"{fw.evaluate}: {line} on {report['n_test']} images")

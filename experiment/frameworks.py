@@ -30,6 +30,15 @@ FRAMEWORKS = {
 }
 
 
+# What people also call them (`make train FRAMEWORK=jax`).
+ALIASES = {"jax": "flax", "pytorch": "torch"}
+
+
+def named(name):
+    """The framework called `name` (or one of its ALIASES); None when there is none."""
+    return FRAMEWORKS.get(ALIASES.get(name, name))
+
+
 def by_program(prog):
     """The framework whose train or evaluate module is `prog`."""
     return next(f for f in FRAMEWORKS.values() if prog in (f.train, f.evaluate))
@@ -37,4 +46,7 @@ def by_program(prog):
 
 if __name__ == "__main__":
     what, name = sys.argv[1:3]
-    print(getattr(FRAMEWORKS[name], what))
+    fw = named(name)
+    if fw is None:
+        sys.exit(f"FRAMEWORK={name} is not one of {', '.join(FRAMEWORKS)} (or {', '.join(ALIASES)})")
+    print(getattr(fw, what))

@@ -129,9 +129,13 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
 
 
 def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path, writer, log):
-    """Add the epoch to every lane's history, log it and queue its writes: per lane best (if it is),
-    last and history.json, then the train state, in that order."""
+    """Add the epoch to every lane's history and queue its writes: per lane best (if it is), last and
+    history.json, then the train state, in that order, then its log lines: a line is printed once its
+    epoch is on disk, so the log never shows an epoch a kill would lose."""
     compiled = trainer.compile_stats()
+    lines = []
+    # The lanes of one trainer share the epoch's time (one program, or trained one after another).
+    shared = f" (all {len(trainer.lanes)} lanes)" if len(trainer.lanes) > 1 else ""
     for i, (lane, history, out) in enumerate(zip(trainer.lanes, histories, out_dirs)):
         row = {"epoch": epoch, **{k: float(v[i]) for k, v in metrics.items()}, "seconds": round(seconds, 3)}
         is_best = add_epoch(history, row)
@@ -142,11 +146,13 @@ def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, 
             writer.submit(trainer.save, snapshot, i, os.path.join(out, "best" + trainer.ckpt_ext), meta)
         writer.submit(trainer.save, snapshot, i, os.path.join(out, "last" + trainer.ckpt_ext), meta)
         writer.submit(save_history, copy.deepcopy(history), os.path.join(out, "history.json"))
-        log(f"[{history['framework']} {lane.group} seed {lane.seed}] epoch {epoch}/{epochs}  "
-            f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
-            f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  {seconds:.1f}s"
-            f"{'  *best' if is_best else ''}")
+        lines.append(f"[{history['framework']} {lane.group} seed {lane.seed}] epoch {epoch}/{epochs}  "
+                     f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f}%  "
+                     f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  {seconds:.1f}s{shared}"
+                     f"{'  *best' if is_best else ''}")
     writer.submit(trainer.save_train_state, snapshot, state_path, epoch, copy.deepcopy(histories))
+    for line in lines:
+        writer.submit(log, line)
     writer.end_epoch()
 
 

@@ -4,6 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from experiment.atomic import atomic_write  # noqa: E402
 from experiment.history import column  # noqa: E402
@@ -12,16 +13,24 @@ from experiment.history import column  # noqa: E402
 TUTORIAL_PREFIX = {"baseline": "normal", "dropout": "drop"}
 
 
+def panels():
+    """A figure of two panels (loss, accuracy), laid out so that a legend below them fits."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    return fig, axes
+
+
 def save_panels(fig, axes, path, title="", ylabel_suffix=""):
-    """Label the (loss, accuracy) panels, add the title and write the figure."""
+    """Label the (loss, accuracy) panels, whole epochs on the x axis, one legend below both (it
+    covers no line), the title, and write the figure."""
     for ax, name in zip(axes, ("loss", "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name + ylabel_suffix)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -33,34 +42,49 @@ def save_figure(fig, path):
         plt.close(fig)
 
 
+def mark_best(axes, epoch, color, label):
+    """A dotted line at the epoch whose checkpoint best.* keeps."""
+    for ax in axes:
+        ax.axvline(epoch, color=color, linestyle=":", linewidth=1, label=label if ax is axes[0] else None)
+
+
 def plot_curves(histories, path, title=""):
-    """Two panels (loss, accuracy); one train and one val line per history.
+    """Two panels (loss, accuracy); one train and one val line per history, in one colour (train
+    solid, val dashed), and a dotted line at the epoch its best checkpoint is from.
 
     `histories` maps a line prefix (e.g. 'normal', 'drop', or '' for a single model) to a history.
     """
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for prefix, h in histories.items():
-        epochs = column(h, "epoch")
+    fig, (ax_loss, ax_acc) = panels()
+    for i, (prefix, h) in enumerate(histories.items()):
+        epochs, color = column(h, "epoch"), f"C{i}"
         for split, style in (("train", "-"), ("val", "--")):
             label = f"{prefix}_{split}" if prefix else split
-            ax_loss.plot(epochs, column(h, f"{split}_loss"), style, label=label)
-            ax_acc.plot(epochs, 100 * column(h, f"{split}_acc"), style, label=label)
+            ax_loss.plot(epochs, column(h, f"{split}_loss"), style, color=color, label=label)
+            ax_acc.plot(epochs, 100 * column(h, f"{split}_acc"), style, color=color, label=label)
+        if h.get("best_epoch"):
+            mark_best((ax_loss, ax_acc), h["best_epoch"], color, f"{prefix + ' ' if prefix else ''}best, epoch "
+                                                                f"{h['best_epoch']}")
     save_panels(fig, (ax_loss, ax_acc), path, title)
 
 
 def plot_mean_std(groups, path, title=""):
-    """Like plot_curves, but each line is the mean over a group of histories, with a ±1 std band."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for prefix, hs in groups.items():
+    """Like plot_curves, but each line is the mean over a group of histories, with a ±1 std band,
+    and the dotted line at the median of the seeds' best epochs."""
+    fig, (ax_loss, ax_acc) = panels()
+    for i, (prefix, hs) in enumerate(groups.items()):
         n = min(len(h["epochs"]) for h in hs)
-        epochs = column(hs[0], "epoch")[:n]
+        epochs, color = column(hs[0], "epoch")[:n], f"C{i}"
         for split, style in (("train", "-"), ("val", "--")):
             label = f"{prefix}_{split}" if prefix else split
             for ax, field, scale in ((ax_loss, "loss", 1), (ax_acc, "acc", 100)):
                 vals = scale * np.stack([column(h, f"{split}_{field}")[:n] for h in hs])
                 mean, std = vals.mean(0), vals.std(0)
-                (line,) = ax.plot(epochs, mean, style, label=f"{label} (n={len(hs)})")
-                ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+                ax.plot(epochs, mean, style, color=color, label=f"{label} (n={len(hs)})")
+                ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
+        best = [h["best_epoch"] for h in hs if h.get("best_epoch")]
+        if best:
+            mark_best((ax_loss, ax_acc), float(np.median(best)), color,
+                      f"{prefix + ' ' if prefix else ''}best, median epoch {np.median(best):g}")
     save_panels(fig, (ax_loss, ax_acc), path, title, ", mean ± std over seeds")
 
 

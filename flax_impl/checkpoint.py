@@ -68,7 +68,7 @@ def load_train_state(path, lanes, template):
 
 
 def load_checkpoint(path, blob=None):
-    """(model, dropout rate, params) of a Flax checkpoint of this project, every field checked."""
+    """(Described, params) of a Flax checkpoint of this project, every field checked."""
     raw = read_msgpack(path, "checkpoint", blob)
     if isinstance(raw, dict) and raw.get("kind") == "train_state":
         raise UserError(f"{path} is a train state, not a Flax checkpoint (use its best.msgpack or last.msgpack)")
@@ -79,9 +79,9 @@ def load_checkpoint(path, blob=None):
             meta = {**json.loads(raw["meta"]), "model": raw["model"], "config": json.loads(raw["config"])}
         else:
             meta = json.loads(raw["meta"])
-    model, rate = check_meta(path, meta)
+    described = check_meta(path, meta)
     check_finite(path, dict(_named(raw["params"])))
-    return model, rate, raw["params"]
+    return described, raw["params"]
 
 
 def check_shapes(path, params, template):

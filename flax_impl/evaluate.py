@@ -14,28 +14,34 @@ from flax_impl.checkpoint import FILE_LIMIT, check_shapes, load_checkpoint
 from flax_impl.convert import TORCH_NAMES, torch_to_flax
 from flax_impl.device import pick_device
 from flax_impl.models import build_model
+from flax_impl.trainer import JAX_PRECISION
 from flax_impl.steps import init_state, make_optimizer
 
 FRAMEWORK = FRAMEWORKS["flax"]
 
 
-def load_params(path):
-    """(model name, model, params) from a Flax checkpoint or a PyTorch one (this project's, or the
-    tutorial's bare state_dict), told apart by their content, not their name."""
+def load_weights(path):
+    """(model name, model, params, Described) from a Flax checkpoint or a PyTorch one
+    (this project's, or the tutorial's bare state_dict), told apart by their content, not their name."""
     blob = read_regular(path, FILE_LIMIT, path)
     if blob[:2] in (b"PK", b"\x80\x02"):  # torch.save's zip archive, or its older pickle
-        name, rate, params = load_torch_params(path)
+        described, params = load_torch_params(path)
     else:
         try:
-            name, rate, params = load_checkpoint(path, blob)
+            described, params = load_checkpoint(path, blob)
         except UserError as flax_error:
             try:  # not Flax: perhaps PyTorch after all
-                name, rate, params = load_torch_params(path)
+                described, params = load_torch_params(path)
             except UserError:
                 raise flax_error from None
-    model = build_model(name or "baseline", rate)
+    model = build_model(described.model or "baseline", described.dropout_rate)
     check_shapes(path, params, init_state(model, make_optimizer(1e-3), 0)["params"])
-    return name or STATE_DICT_ONLY, model, params
+    return described.model or STATE_DICT_ONLY, model, params, described
+
+
+def load_params(path):
+    """(model name, model, params) of a checkpoint (load_weights)."""
+    return load_weights(path)[:3]
 
 
 def load_torch_params(path):
@@ -44,26 +50,31 @@ def load_torch_params(path):
         from torch_ref.checkpoint import load_checkpoint as load_torch
     except ImportError:
         raise UserError(f"{path} is a PyTorch checkpoint; reading it needs torch (pip install torch)") from None
-    name, rate, sd = load_torch(path)
+    described, sd = load_torch(path)
     extra = sorted(set(sd) - set(TORCH_NAMES))
     if extra:  # as PyTorch's strict load_state_dict refuses them in torch_ref.evaluate
         raise UserError(f"{path}: state_dict has unexpected {', '.join(extra)}: not the tutorial's LeNet")
     try:
-        return name, rate, torch_to_flax(sd)
+        return described, torch_to_flax(sd)
     except KeyError as e:
         raise UserError(f"{path}: state_dict has no {e.args[0]}: not convertible to the Flax model") from None
 
 
-def load_predictor(path, device):
-    name, model, params = load_params(path)
+def load_predictor(path, device, precision=None):
+    """(model name, predict(x) -> logits) at `precision`, by default the one the checkpoint was
+    trained at (on a GPU, JAX's own default would be TF32); predict.precision says which,
+    predict.epoch which epoch the weights are from (None: not recorded)."""
+    name, model, params, described = load_weights(path)
     dev = pick_device(device)
     params = jax.device_put(params, dev)
     apply = jax.jit(lambda p, x: model.apply({"params": p}, x, train=False))
 
     def predict(x):
-        return np.concatenate([np.asarray(apply(params, jax.device_put(x[i:i + EVAL_BATCH], dev)))
-                               for i in range(0, len(x), EVAL_BATCH)])
+        with jax.default_matmul_precision(JAX_PRECISION[predict.precision]):  # part of the compile key
+            return np.concatenate([np.asarray(apply(params, jax.device_put(x[i:i + EVAL_BATCH], dev)))
+                                   for i in range(0, len(x), EVAL_BATCH)])
 
+    predict.precision, predict.epoch = precision or described.precision, described.epoch
     return name, predict
 
 

@@ -3,6 +3,7 @@ the tutorial's own `best_ckpt.pth` in both evaluate commands, and the README's p
 import json
 import os
 import re
+import shutil
 
 import jax
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from experiment.data import load_cifar10
 from experiment.split import normalize
 from flax_impl import evaluate as flax_evaluate
-from tests.conftest import EVALUATE, REPO, TRAIN
+from tests.conftest import EVALUATE, EXT, REPO, TRAIN
 from torch_ref.models import BaseLineModel, DropoutModel
 
 DATA = "synthetic:600"
@@ -77,3 +78,44 @@ def test_the_readmes_plain_flax_snippet_predicts_as_the_project(runs):
     agree = (np.asarray(scope["logits"]).argmax(1) == want.argmax(1)).mean()
     assert agree < 0.9, agree
     assert jax.tree_util.tree_structure(scope["checkpoint"]["params"]) == jax.tree_util.tree_structure(params)
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_evaluate_computes_at_the_precision_the_checkpoint_was_trained_at(fw, run_copy, monkeypatch):
+    """On a GPU each framework's own default is TF32 (JAX's matmuls, cuDNN's convolutions): a run
+    trained at 'highest' must not be judged at another precision. Recorded in evaluation.json."""
+    import jax
+
+    from tests.test_hostile_files import edit_checkpoint_meta
+    from torch_ref.precision import current_precision, set_precision
+    out = run_copy(fw)
+    ckpt = os.path.join(out, "baseline", "best" + EXT[fw])
+    edit_checkpoint_meta(fw, ckpt, lambda m: m["config"].__setitem__("precision", "tf32"))
+    asked, original = [], jax.default_matmul_precision
+    monkeypatch.setattr(jax, "default_matmul_precision", lambda p: asked.append(p) or original(p))
+    set_precision("highest")
+    try:
+        for flags, want in (([], "tf32"), (["--precision", "highest"], "highest")):
+            asked.clear()
+            report = EVALUATE[fw](["--ckpt", ckpt, "--data", "synthetic:300", *flags])
+            assert report["precision"] == want
+            if fw == "flax":
+                assert set(asked) == {{"tf32": "tensorfloat32", "highest": "highest"}[want]}
+            else:
+                assert current_precision() == {"matmul": {"tf32": "tf32", "highest": "ieee"}[want]} | {
+                    "conv": {"tf32": "tf32", "highest": "ieee"}[want]}
+    finally:
+        set_precision("highest")
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_evaluate_takes_several_checkpoints_after_one_flag_but_not_two_into_one_file(fw, run_copy, capsys):
+    from tests.conftest import refused
+    out = run_copy(fw)
+    best, last = (os.path.join(out, "baseline", f"{k}{EXT[fw]}") for k in ("best", "last"))
+    copy = os.path.join(out, "copy" + EXT[fw])
+    shutil.copy(best, copy)
+    EVALUATE[fw](["--ckpt", best, copy, "--data", "synthetic:300"])  # as a shell glob gives them
+    assert os.path.exists(os.path.join(out, "evaluation.json"))
+    err = refused(EVALUATE[fw], ["--ckpt", best, last, "--data", "synthetic:300"], out, capsys)
+    assert "would both write" in err and "evaluation.json" in err

@@ -59,3 +59,38 @@ def test_a_fresh_run_removes_its_own_stale_temp_files_only(fw, tmp_path):
                str(parent)])
     assert (other / ".tmp-being-written").exists()
     assert not (parent / "baseline" / ".tmp-left-by-a-kill").exists()
+
+
+def test_an_epochs_log_line_is_printed_only_once_its_files_are_on_disk(monkeypatch):
+    """A slow disk (each fsync 50 ms) and the writer's background thread: every 'epoch N/3' line the
+    user sees comes after epoch N's train state (the commit point a --resume continues from) was
+    written, so a kill never loses an epoch the log showed."""
+    import time
+
+    import experiment.atomic as atomic
+    from experiment import loop
+    from flax_impl import train
+
+    events, fsync = [], atomic.os.fsync
+
+    def slow_fsync(fd):
+        time.sleep(0.05)
+        fsync(fd)
+
+    def state_written(original):
+        def save(self, snapshot, path, epoch, histories):
+            original(self, snapshot, path, epoch, histories)
+            events.append(("state", epoch))
+        return save
+
+    from flax_impl.trainer import FlaxTrainer
+    monkeypatch.setattr(atomic.os, "fsync", slow_fsync)
+    monkeypatch.setattr(FlaxTrainer, "save_train_state", state_written(FlaxTrainer.save_train_state))
+    real = loop.train_and_evaluate
+    monkeypatch.setattr("experiment.entry.train_and_evaluate", lambda *a, **k: real(
+        *a, **{**k, "log": lambda line: events.append(("line", int(line.split("epoch ")[1].split("/")[0])))}))
+    train.main(["--data", "synthetic:300", "--model", "baseline", "--epochs", "3", "--no-progress", "--out", "run"])
+    assert [e for e in events if e[0] == "line"] == [("line", 1), ("line", 2), ("line", 3)]
+    for kind, epoch in events:
+        if kind == "line":
+            assert ("state", epoch) in events[: events.index((kind, epoch))], events

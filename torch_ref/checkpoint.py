@@ -16,7 +16,7 @@ import warnings
 import torch
 
 from experiment.atomic import atomic_write, atomic_write_text
-from experiment.checkpoints import STATE_DICT_ONLY, check_finite, check_meta, check_number, damaged
+from experiment.checkpoints import STATE_DICT_ONLY, WEIGHTS_ALONE, check_finite, check_meta, check_number, damaged
 from experiment.errors import UserError
 from experiment.sources.bounded import Limit, read_regular
 from experiment.trainer import check_saved_lanes
@@ -110,10 +110,11 @@ def is_state_dict(obj):
 
 
 def load_checkpoint(path):
-    """(model, dropout rate, state_dict) of a checkpoint: a bare state_dict (this project's or the
-    tutorial's own `best_ckpt.pth`), with its .json beside it if there is one, or a format 1-2
-    checkpoint (a dict holding the state_dict and its metadata). Model None: the weights came
-    alone (BaseLine and Dropout have the same ones and evaluate alike). UserError otherwise."""
+    """(Described, state_dict) of a checkpoint: a bare state_dict
+    (this project's or the tutorial's own `best_ckpt.pth`), with its .json beside it if there is
+    one, or a format 1-2 checkpoint (a dict holding the state_dict and its metadata). Model None:
+    the weights came alone (BaseLine and Dropout have the same ones and evaluate alike).
+    UserError otherwise."""
     raw, blob = read_torch(path, "checkpoint")
     if is_state_dict(raw):
         sd, meta = raw, read_sidecar(path, blob)
@@ -125,9 +126,8 @@ def load_checkpoint(path):
         raise UserError(f"{path} is not a checkpoint of this project (neither a state_dict nor a dict holding one)")
     check_finite(path, sd)
     if meta is None:
-        return None, 0.0, sd
-    model, rate = check_meta(path, meta)
-    return model, rate, sd
+        return WEIGHTS_ALONE, sd
+    return check_meta(path, meta), sd
 
 
 def read_sidecar(path, blob):
@@ -146,8 +146,9 @@ def read_sidecar(path, blob):
 
 
 def model_from_checkpoint(path):
-    """(name, torch model holding the checkpoint's weights), or UserError."""
-    model_name, rate, sd = load_checkpoint(path)
+    """(name, torch model holding the checkpoint's weights, Described), or UserError."""
+    described, sd = load_checkpoint(path)
+    model_name, rate = described.model, described.dropout_rate
     name = model_name or STATE_DICT_ONLY
     model = build_model(model_name or "baseline", rate)
     try:
@@ -155,4 +156,4 @@ def model_from_checkpoint(path):
     except RuntimeError as e:
         first = str(e).strip().splitlines()[1:2] or [str(e)]
         raise UserError(f"{path} does not fit the {name} architecture: {first[0].strip()}") from None
-    return name, model
+    return name, model, described

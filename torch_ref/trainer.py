@@ -3,6 +3,7 @@ at a time, with the loss read back every step as the tutorial's Train_Eval does.
 (torch_ref.engines) build on its lanes, checkpoints and train states."""
 import copy
 import math
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -153,8 +154,9 @@ class LaneTrainer:
         return DoneEpoch(metrics, self.snapshot())
 
     def progress_bar(self, name, epoch, n):
+        # No bar where no one watches it (output redirected to a log file): the epoch lines say it all.
         return tqdm(batch_slices(n, self.batch_size), desc=f"{name} epoch {epoch}",
-                    leave=False, disable=not self.progress, mininterval=0.5)
+                    leave=False, disable=not self.progress or not sys.stderr.isatty(), mininterval=0.5)
 
     def save(self, snapshot, lane, path, meta):
         x = self.lanes[lane]
