@@ -52,10 +52,16 @@ NAMED = ("synthetic", "tfds", "download")  # data sources that are not paths (ex
 
 
 def data_key(source):
-    """What a data source is compared by: a path by its real path, a named source by its name."""
+    """What a data source is compared by: a named source by its name, a file by its name and size (the
+    same archive at another path, as on another machine, is the same data), a folder by its real path;
+    None for a path that is not there (nothing to compare: not judged a clash)."""
     from experiment.data import default_source
     source = source or default_source()
-    return source if source in NAMED or source.startswith("synthetic:") else os.path.realpath(source)
+    if source in NAMED or source.startswith("synthetic:"):
+        return source
+    if os.path.isfile(source):
+        return ("file", os.path.basename(source), os.path.getsize(source))
+    return ("folder", os.path.realpath(source)) if os.path.isdir(source) else None
 
 
 def clash(h, batch_size, data):
@@ -64,7 +70,8 @@ def clash(h, batch_size, data):
     cfg, recorded = h.get("config") or {}, (h.get("data") or {}).get("source")
     if cfg.get("batch_size") != batch_size:
         return f"was trained at batch {cfg.get('batch_size')}, not {batch_size}"
-    if recorded is not None and recorded != "cached arrays" and data_key(cfg.get("data") or recorded) != data_key(data):
+    mine, given = data_key(cfg.get("data") or recorded) if recorded != "cached arrays" else None, data_key(data)
+    if recorded is not None and None not in (mine, given) and mine != given:
         return f"was trained on {cfg.get('data') or recorded!r}, not {data or 'the default data'!r}"
     return None
 

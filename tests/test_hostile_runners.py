@@ -140,3 +140,20 @@ def test_a_killed_sweep_resumes_only_the_lanes_it_is_asked_for(tmp_path, capfd):
     sweep.main(["--batches", "32", "--rates", "0.5", "--seeds", "0", "--epochs", "2", "--data", "synthetic:300",
                 "--out", one])  # a one-rate sweep keeps its train state in its rate's folder
     assert "resuming at epoch 2" in capfd.readouterr().out
+
+
+def test_the_same_archive_at_another_path_is_the_same_data(tmp_path):
+    from benchmarks.args import clash
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder, size in (("a", 10), ("b", 10)):
+        (tmp_path / folder / "cifar.tar.gz").write_bytes(b"x" * size)
+    (tmp_path / "other.tar.gz").write_bytes(b"x" * 11)
+    h = {"config": {"batch_size": 64, "data": str(tmp_path / "a" / "cifar.tar.gz")},
+         "data": {"source": str(tmp_path / "a" / "cifar.tar.gz")}}
+    assert clash(h, 64, str(tmp_path / "b" / "cifar.tar.gz")) is None  # as on another machine
+    assert "was trained on" in clash(h, 64, str(tmp_path / "other.tar.gz"))
+    assert "was trained on" in clash(h, 64, "synthetic:300")
+    assert "was trained at batch 64" in clash(h, 32, str(tmp_path / "a" / "cifar.tar.gz"))
+    gone = {"config": {"batch_size": 64, "data": "/no/such/place.tar.gz"}, "data": {"source": "/no/such/place.tar.gz"}}
+    assert clash(gone, 64, str(tmp_path / "other.tar.gz")) is None  # nothing left to compare: not judged a clash
