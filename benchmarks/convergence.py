@@ -8,7 +8,6 @@ was killed continues from its last finished epoch (`--resume`); the others are t
 
   python -m benchmarks.convergence --seeds 0,1,2 --epochs 100 --data $CIFAR10 --out benchmarks/results/cpu/convergence
 """
-import argparse
 import json
 import os
 import signal
@@ -18,9 +17,11 @@ import time
 
 import numpy as np
 
+from benchmarks.args import clash, data_source, name_list, out_folder
 from benchmarks.stats import mean_ci
 from experiment.atomic import atomic_write_text
-from experiment.cli import MODELS, seed_list
+from experiment.cli import MODELS, OneLineParser, epochs_count, positive_int, seed_list
+from experiment.errors import exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
 from experiment.history import column, load_history
 
@@ -37,6 +38,35 @@ def history_done(out, fw, model, seed, epochs):
         return len(load_history(os.path.join(seed_dir(out, fw, model, seed), "history.json"))["epochs"]) >= epochs
     except (OSError, ValueError, KeyError):
         return False
+
+
+EVALUATION_FILES = ("evaluation.json", "confusion_matrix.png")
+
+
+def evaluation_of(folder, ckpt_ext):
+    """A seed's test evaluation, or None where there is none or it is older than the checkpoint it
+    should be of (a retrained seed's old evaluation is never reported as the new one's)."""
+    path, ckpt = os.path.join(folder, "evaluation.json"), os.path.join(folder, "best" + ckpt_ext)
+    try:
+        if os.path.exists(ckpt) and os.stat(path).st_mtime_ns < os.stat(ckpt).st_mtime_ns:
+            return None
+    except OSError:
+        return None
+    return json_or(path, None)
+
+
+def settings_clash(args, frameworks):
+    """The first finished seed whose recorded batch size or data differ from this run's (reusing it
+    would label it with settings it was not trained with), as a sentence; None if there is none."""
+    for fw in frameworks:
+        for m in MODELS:
+            for s in args.seeds:
+                if history_done(args.out, fw, m, s, args.epochs):
+                    folder = seed_dir(args.out, fw, m, s)
+                    why = clash(load_history(os.path.join(folder, "history.json")), args.batch_size, args.data)
+                    if why:
+                        return f"{folder} {why}: use another --out, or remove the seeds to retrain them"
+    return None
 
 
 def killed_during(out, group, args):
@@ -65,7 +95,13 @@ def run_framework(fw, args):
     for group in ([[s] for s in todo] if args.one_seed_at_a_time else [todo] if todo else []):
         if killed_during(out, group, args):  # continue from its last finished epoch
             cmd = ["--resume", out]
-        else:
+        else:  # trained afresh: the evaluations of what it replaces go
+            for m in MODELS:
+                for s in group:
+                    for name in EVALUATION_FILES:
+                        path = os.path.join(seed_dir(args.out, fw, m, s), name)
+                        if os.path.exists(path):
+                            os.remove(path)
             cmd = ["--model", "both", "--seeds", ",".join(map(str, group)), "--epochs", str(args.epochs),
                    "--batch-size", str(args.batch_size), "--out", out, "--overwrite",
                    *(["--data", args.data] if args.data else []), *args.extra.get(fw, [])]
@@ -73,7 +109,7 @@ def run_framework(fw, args):
         subprocess.run([sys.executable, "-m", f.train, *cmd, "--no-progress"], check=True)
         walls[",".join(map(str, group))] = round(time.perf_counter() - t0, 2)  # the whole command, as a user waits
     ckpts = [os.path.join(seed_dir(args.out, fw, m, s), "best" + f.ckpt_ext) for m in MODELS for s in args.seeds]
-    ckpts = [c for c in ckpts if not os.path.exists(os.path.join(os.path.dirname(c), "evaluation.json"))]
+    ckpts = [c for c in ckpts if os.path.exists(c) and evaluation_of(os.path.dirname(c), f.ckpt_ext) is None]
     if ckpts:  # one process for all: the data is read once
         ev = [sys.executable, "-m", f.evaluate, *(a for c in ckpts for a in ("--ckpt", c)),
               *(["--data", args.data] if args.data else []), *device_of(args.extra.get(fw, []))]
@@ -128,8 +164,8 @@ def summarize(out, frameworks, seeds, planned, stopped=None):
         if not have:
             continue
         hs = {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json")) for s in have] for m in MODELS}
-        evaluation = {m: [json_or(os.path.join(seed_dir(out, fw, m, s), "evaluation.json"), None) for s in have]
-                      for m in MODELS}
+        ext = FRAMEWORKS[fw].ckpt_ext
+        evaluation = {m: [evaluation_of(seed_dir(out, fw, m, s), ext) for s in have] for m in MODELS}
         per_seed = {m: [seed_metrics(h, e) for h, e in zip(hs[m], evaluation[m])] for m in MODELS}
         summary = {m: {k: mean_ci([p[k] for p in per_seed[m]]) for k in per_seed[m][0]} for m in MODELS}
         slowdown = {}
@@ -159,12 +195,13 @@ def stop_waiting(signum, frame):
     raise Stopped(signal.Signals(signum).name)
 
 
+@exit_on_user_error("benchmarks.convergence")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="benchmarks.convergence", description=__doc__.splitlines()[0])
-    p.add_argument("--frameworks", default="flax,torch")
+    p = OneLineParser(prog="benchmarks.convergence", description=__doc__.splitlines()[0])
+    p.add_argument("--frameworks", type=name_list(list(FRAMEWORKS)), default=["flax", "torch"])
     p.add_argument("--seeds", type=seed_list, default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=epochs_count, default=100)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--data", default=None)
     p.add_argument("--out", required=True)
     p.add_argument("--one-seed-at-a-time", action="store_true", help="one training run per seed")
@@ -172,8 +209,13 @@ def main(argv=None):
     p.add_argument("--torch-args", default="", help="extra flags for torch_ref.train, e.g. '--device cuda'")
     args = p.parse_args(argv)
     args.extra = {"flax": args.flax_args.split(), "torch": args.torch_args.split()}
-    frameworks = args.frameworks.split(",")
-    walls, stopped = {}, None
+    frameworks = args.frameworks
+    out_folder(p, args.out)
+    data_source(p, args.data)
+    why = settings_clash(args, frameworks)
+    if why:
+        p.error(why)
+    walls, stopped, failed = {}, None, None
     try:
         signal.signal(signal.SIGTERM, stop_waiting)  # a time limit: summarise what finished
         for fw in frameworks:
@@ -181,6 +223,7 @@ def main(argv=None):
     except (subprocess.CalledProcessError, Stopped) as e:
         print(f"[convergence] stopped ({e}); summarising the epochs that finished", flush=True)
         stopped = stop_reason(e)
+        failed = stopped if isinstance(e, subprocess.CalledProcessError) else None
     previous = json_or(os.path.join(args.out, "convergence.json"), {})  # another framework's summary stays
     result = {**previous, "command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else
                                                                                     sys.argv[1:]),
@@ -189,6 +232,8 @@ def main(argv=None):
     result["train_wall_s"] = {**previous.get("train_wall_s", {}), **walls}
     atomic_write_text(os.path.join(args.out, "convergence.json"), json.dumps(result, indent=1) + "\n")
     print(f"[convergence] wrote {os.path.join(args.out, 'convergence.json')}")
+    if failed:  # a summary of what finished is written, but the run did not do what it was asked
+        p.exit(1, f"{p.prog}: error: {failed}; convergence.json summarises the epochs that finished\n")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
 from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
+from benchmarks.provenance import machine_label, mixes, pairs_mixed  # noqa: E402
+from benchmarks.provenance import table as provenance_table  # noqa: E402
 from benchmarks.shipped import section as shipped_section  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
 from benchmarks.sweep import lane_file  # noqa: E402
-from benchmarks.stats import ALPHA  # noqa: E402
+from benchmarks.stats import ALPHA, tost  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
@@ -117,7 +119,7 @@ def histories_of(conv_dir, conv, frameworks):
                      for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
 
 
-def claims_section(hs, frameworks, exts, whys):
+def claims_section(hs, frameworks, exts, whys, peers=()):
     md = ["## The tutorial's claims, part by part", "",
           "Each claim split into its parts, each part with its own verdict (benchmarks/claims.py). Tests are "
           f"one-sided at the {100 * ALPHA:.0f}% level over seeds; BaseLine and Dropout runs of one seed start from "
@@ -129,7 +131,9 @@ def claims_section(hs, frameworks, exts, whys):
           "keeps best_ckpt.pth; not its best val accuracy, shown beside it), decided as d1 by the epoch from which "
           "Dropout is significantly above it at every later epoch.", ""]
     for fw in frameworks:
-        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds, {of(exts[fw])})", "",
+        mixed = [x for x in (mixes(f"{fw}'s paired tests", hs[fw]["baseline"] + hs[fw]["dropout"], peers),
+                             pairs_mixed(f"{fw}'s pairs", hs[fw]["baseline"], hs[fw]["dropout"])) if x]
+        md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds, {of(exts[fw])})", "", *([" ".join(mixed), ""] if mixed else []),
                "| | claim | verdict | evidence |", "|---|---|---|---|"]
         md += [f"| {c['id']} | {c['claim']} | **{c['verdict']}** | {c['evidence']} |"
                for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"], whys[fw])]
@@ -137,8 +141,9 @@ def claims_section(hs, frameworks, exts, whys):
     return md
 
 
-def equivalence_section(hs, exts):
+def equivalence_section(hs, exts, peers=()):
     rows = equivalence(hs)
+    mixed = mixes("the equivalence test", [h for fw in hs for m in hs[fw] for h in hs[fw][m]], peers)
     count = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     seeds = {fw: len(hs[fw]["baseline"]) for fw in hs}
     span = min(r["span"] for r in rows)
@@ -163,7 +168,47 @@ def equivalence_section(hs, exts):
             f"Of {len(rows)} rows ({sum(isinstance(r['epoch'], int) for r in rows)} checkpoints and "
             f"{sum(not isinstance(r['epoch'], int) for r in rows)} means over epochs): "
             + "; ".join(f"{v}: {count[v]}" for v in VERDICTS) + ".",
-            "", verdicts_line(rows), "", uncorrected_line(rows), "", equivalence_table(rows), ""]
+            *(["", mixed] if mixed else []),
+            "", verdicts_line(rows), "", uncorrected_line(rows), "", equivalence_table(rows), "",
+            *seed_draw_lines(hs)]
+
+
+EARLY = 3  # the seeds of the first, smaller report: the notes discuss what its offset came from
+
+
+def run_mean(h, field):
+    """One run's metric averaged over the epochs it reached."""
+    return float(column(h, field).mean())
+
+
+def seed_draw_lines(hs, early=EARLY):
+    """The numbers the notes on the BaseLine offset rest on, generated: each seed's BaseLine training
+    loss averaged over its run (lowest first), the first `early` seeds against the rest, and flax −
+    torch over the first seeds and over all (Welch, 90% CI). Nothing here is written by hand."""
+    def welch(a, b):
+        t = tost(a, b, 0.0)
+        return f"{t['diff']:+.3f} (90% CI {t['ci90'][0]:+.3f} to {t['ci90'][1]:+.3f}; Welch p = {t['p_two']:.2g})"
+    lines = ["### Which seeds were drawn (generated from the histories)", ""]
+    per = {fw: {h["seed"]: run_mean(h, "train_loss") for h in hs[fw]["baseline"]} for fw in hs}
+    for fw, losses in per.items():
+        ranked = sorted(losses, key=losses.get)
+        first = [s for s in sorted(losses)][:early]
+        rest = [s for s in losses if s not in first]
+        lines.append(f"- {fw}: BaseLine's training loss averaged over each run, lowest first: "
+                     + ", ".join(f"seed {s} {losses[s]:.3f}" for s in ranked) + "."
+                     + (f" Seeds {', '.join(map(str, first))} (ranked {', '.join(str(ranked.index(s) + 1) for s in first)}"
+                        f" of {len(ranked)}) against the rest: {np.mean([losses[s] for s in first]):.3f} vs "
+                        f"{np.mean([losses[s] for s in rest]):.3f}, difference "
+                        + welch([losses[s] for s in first], [losses[s] for s in rest]) + "." if len(rest) > 1 else ""))
+    if len(hs) == 2 and all(len(per[fw]) > early for fw in per):
+        for field, name in (("train_loss", "training loss"), ("val_loss", "validation loss")):
+            m = {fw: {h["seed"]: run_mean(h, field) for h in hs[fw]["baseline"]} for fw in hs}
+            sub = {fw: [m[fw][s] for s in sorted(m[fw])[:early]] for fw in m}
+            lines.append(f"- flax − torch, BaseLine {name} averaged over each run: first {early} seeds "
+                         + welch(sub["flax"], sub["torch"]) + f"; all seeds ({len(m['flax'])} flax, "
+                         f"{len(m['torch'])} torch) " + welch(list(m["flax"].values()), list(m["torch"].values()))
+                         + ".")
+    return lines + [""]
 
 
 def row_name(r):
@@ -209,8 +254,15 @@ def reused_seeds(sweep_dir, conv_dir, sw, batch):
         for lane, c in files)]
 
 
-def sweep_section(sweep_dir, out, conv_dir=None, conv_seeds=None):
+def sweep_lanes(sweep_dir, sw):
+    """Per batch size, the histories of its lanes (those on disk: the sweep's summary is what it reports)."""
+    return {b: [load_history(f) for f in (lane_file(sweep_dir, b, r, s) for r in sw["rates"] for s in sw["seeds"])
+                if os.path.exists(f)] for b in sw["batches"]}
+
+
+def sweep_section(sweep_dir, out, conv_dir=None, conv_seeds=None, peers=()):
     sw = json.load(open(os.path.join(sweep_dir, "sweep.json")))
+    lanes = sweep_lanes(sweep_dir, sw)
     exts = sweep_extents(sw)
     rel = os.path.relpath(sweep_dir, out)
     reused = {b: reused_seeds(sweep_dir, conv_dir, sw, b) for b in sw["batches"]}
@@ -238,7 +290,8 @@ def sweep_section(sweep_dir, out, conv_dir=None, conv_seeds=None):
         md += ["", f"Batch {b}'s rows are seeds {', '.join(map(str, reused[b]))} of the convergence run above "
                    f"(identical histories), a subset of its {len(conv_seeds or [])} seeds: where they differ from its "
                    "table, that is which seeds were drawn, not another experiment."]
-    md += [""] + sweep_findings(sw) + [""]
+    mixed = mixes("a comparison across batch sizes", [h for hs in lanes.values() for h in hs], peers)
+    md += [""] + ([mixed, ""] if mixed else []) + sweep_findings(sw) + [""]
     md += [f"![{f}]({rel}/{f})" for f in sw["figures"]] + [""]
     return md
 
@@ -345,24 +398,37 @@ def write_report(a, argv):
         sw = json.load(open(os.path.join(a.sweep, "sweep.json")))
         cuts += [stopped_line(f"sweep batch {b}", len(sw["seeds"]), e, None)
                  for b, e in sweep_extents(sw).items() if cut(e)]
+    named = {fw: hs[fw]["baseline"] + hs[fw]["dropout"] for fw in frameworks}
+    if a.sweep:
+        named.update({f"sweep, batch {b}": lanes for b, lanes in sweep_lanes(a.sweep, sw).items()})
+    peers = [h for hs_ in named.values() for h in hs_]
+    machines = {}
+    for h in peers:
+        machines[machine_label(h)] = machines.get(machine_label(h), 0) + 1
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
-          f"Machine: {h0['machine']['processor']}, {h0['machine']['cores']} cores; device {h0['device']}; "
+          "Machines: " + "; ".join(f"{m} ({k} runs)" for m, k in machines.items()) + " (by run group under "
+          f"Provenance); device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
           f"batch {conv['batch_size']}; seeds {seeds}; epochs: "
           + ", ".join(f"{fw} {of(exts[fw])}" for fw in frameworks) + ".", "",
           *(["**Stopped early** (nothing after the epoch each reached is judged or shown):", "",
              *[f"- {c}" for c in cuts], ""] if cuts else ["Every run finished the epochs it planned.", ""]),
           "Made by:", "", *[f"    {c}" for c in commands],
-          "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
+          "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), "",
+          "## Provenance", "",
+          "Where, by which code and when each group of runs was trained, as their histories record it (a history "
+          "written before the commit was recorded says 'not recorded'; one whose config lacks fields a later "
+          "version writes is of an earlier version). A comparison that pools groups says so where it is made.", "",
+          provenance_table(named, peers), ""]
     md += steps_section(a.steps) if a.steps else []
-    md += claims_section(hs, frameworks, exts, whys)
+    md += claims_section(hs, frameworks, exts, whys, peers)
     md += shipped_section(conv, frameworks, exts)
     if len(frameworks) == 2:
-        md += equivalence_section(hs, exts)
+        md += equivalence_section(hs, exts, peers)
     if a.notes:
         md += [open(a.notes).read().strip(), ""]
     if a.sweep:
-        md += sweep_section(a.sweep, a.out, a.convergence, seeds)
+        md += sweep_section(a.sweep, a.out, a.convergence, seeds, peers)
     md += [f"## Convergence (mean ± 95% CI over {n} seeds)", "", convergence_table(conv, frameworks, exts), "",
            "Train loss and accuracy are running averages over each epoch in train mode (dropout active), as the "
            "tutorial reports them. 'never' = not reached within the run; 'not reached' = the row needs an epoch the "

@@ -22,7 +22,10 @@ import time
 
 import numpy as np
 
+from benchmarks.args import int_list, name_list, out_folder
 from experiment.atomic import atomic_write_text
+from experiment.cli import MODELS, OneLineParser, positive_float, positive_int
+from experiment.errors import exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
 from experiment.history import cpu_name
 from experiment.lanes import plan_lanes
@@ -215,17 +218,19 @@ def machine_info():
     return info
 
 
+@exit_on_user_error("benchmarks.speed")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="benchmarks.speed", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="benchmarks.speed", description=__doc__.splitlines()[0])
     p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--models", default="baseline,dropout")
-    p.add_argument("--batches", default="64,128,256")
-    p.add_argument("--images", type=int, default=10240, help="images per timed epoch")
-    p.add_argument("--repeats", type=int, default=3, help="timed epochs per process")
-    p.add_argument("--rounds", type=int, default=3, help="processes per configuration, interleaved")
+    p.add_argument("--models", type=name_list(MODELS), default=list(MODELS))
+    p.add_argument("--batches", type=int_list(), default=[64, 128, 256])
+    p.add_argument("--images", type=positive_int, default=10240, help="images per timed epoch")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed epochs per process")
+    p.add_argument("--rounds", type=positive_int, default=3, help="processes per configuration, interleaved")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="default benchmarks/results/<cpu|gpu>-speed")
-    p.add_argument("--timeout", type=float, default=None, help="seconds a configuration may take before it is skipped")
+    p.add_argument("--timeout", type=positive_float, default=None,
+                   help="seconds a configuration may take before it is skipped")
     p.add_argument("--merge", action="store_true",
                    help="keep the rows already in OUT/speed.json (a configuration measured again replaces its row), "
                         "so several runs build one table")
@@ -235,9 +240,13 @@ def main(argv=None):
         v, m, b = a.one
         print(json.dumps(measure_one(v, m, int(b), a.images, a.repeats, a.device)))
         return
-    configs = list(itertools.product(a.models.split(","), map(int, a.batches.split(",")), a.variants.split(",")))
+    configs = list(itertools.product(a.models, a.batches, a.variants.split(",")))
     for variant in a.variants.split(","):
-        variant_spec(variant)  # an unknown name fails now, not an hour in
+        try:
+            variant_spec(variant)  # an unknown name fails now, not an hour in
+        except ValueError as e:
+            p.error(f"--variants: {e}")
+    out_folder(p, a.out or "benchmarks")
     runs = {c: [] for c in configs}
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
     os.makedirs(out, exist_ok=True)

@@ -11,7 +11,6 @@ from its last saved epoch (--resume). --reuse DIR takes a batch size's lanes fro
 (benchmarks.convergence: flax/<baseline|dropout>/seed_<s>, rates 0 and 0.5) when it has them all.
 Writes OUT/sweep.json and the figures the report shows.
 """
-import argparse
 import json
 import os
 import shutil
@@ -24,10 +23,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.args import clash, data_key, data_source, int_list, out_folder  # noqa: E402
 from benchmarks.claims import curves  # noqa: E402
 from benchmarks.stats import ahead, mean_ci  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
-from experiment.cli import rate_list, seed_list  # noqa: E402
+from experiment.cli import OneLineParser, epochs_count, rate_list, seed_list  # noqa: E402
+from experiment.errors import exit_on_user_error  # noqa: E402
 from experiment.history import load_history  # noqa: E402
 from experiment.lanes import group_name  # noqa: E402
 from experiment.plots import save_figure  # noqa: E402
@@ -44,6 +45,17 @@ def epochs_done(path):
         return 0
 
 
+def unusable(path, a, batch):
+    """Why a finished lane's history cannot stand for this sweep's lane (None if it can): another
+    number of epochs, batch size or data."""
+    try:
+        h = load_history(path)
+    except (OSError, ValueError):
+        return "is not readable"
+    n = len(h.get("epochs", []))
+    return f"has {n} epochs, not {a.epochs}" if n != a.epochs else clash(h, batch, a.data)
+
+
 def reuse(a, batch):
     """Copy a convergence run's lanes for this batch size, if it has every (rate, seed) asked for."""
     for folder in a.reuse:
@@ -55,7 +67,10 @@ def reuse(a, batch):
             continue
         sources = {(r, s): os.path.join(folder, "flax", group_name(r), f"seed_{s}", "history.json")
                    for r in a.rates for s in a.seeds}
-        if all(epochs_done(p) >= a.epochs for p in sources.values()):
+        why = next((f"{p} {w}" for p in sources.values() for w in [unusable(p, a, batch)] if w), None)
+        if why:
+            print(f"[sweep] batch {batch}: not taking lanes from {folder}: {why}", flush=True)
+        else:
             for (r, s), src in sources.items():
                 os.makedirs(os.path.dirname(lane_file(a.out, batch, r, s)), exist_ok=True)
                 shutil.copy(src, lane_file(a.out, batch, r, s))
@@ -66,9 +81,13 @@ def reuse(a, batch):
 def run_batch(a, batch):
     """Train every (rate, seed) of one batch size as one program, unless done or reusable."""
     files = [lane_file(a.out, batch, r, s) for r in a.rates for s in a.seeds]
-    if all(epochs_done(f) >= a.epochs for f in files):
+    if all(os.path.exists(f) for f in files) and not any(unusable(f, a, batch) for f in files):
         print(f"[sweep] batch {batch}: done, reusing", flush=True)
-        return "trained earlier"
+        try:  # where the lanes came from, as the sweep that made them said
+            with open(os.path.join(a.out, "sweep.json")) as f:
+                return json.load(f)["summary"][str(batch)]["lanes"] or "trained earlier"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "trained earlier"
     source = reuse(a, batch)
     if source:
         print(f"[sweep] batch {batch}: lanes taken from {source}", flush=True)
@@ -76,8 +95,13 @@ def run_batch(a, batch):
     out = os.path.join(a.out, f"batch_{batch}")
     try:
         run = json.load(open(os.path.join(out, "run.json")))["args"]
-        killed = run.get("epochs") == a.epochs and os.path.exists(os.path.join(out, "train_state.msgpack"))
-    except (OSError, ValueError, KeyError):
+        # the killed run is this one only if it trains these lanes (a one-rate run keeps its train
+        # state in its rate's folder)
+        killed = (run.get("epochs"), run.get("batch_size"), sorted(run.get("dropout_rates") or []),
+                  run.get("seeds")) == (a.epochs, batch, sorted(a.rates), a.seeds) \
+            and data_key(run.get("data")) == data_key(a.data) \
+            and any(f.startswith("train_state") for _, _, fs in os.walk(out) for f in fs)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         killed = False
     if killed:
         cmd = ["--resume", out]
@@ -139,19 +163,32 @@ def figures(a, summary):
     return files + ["fig_rate.png"]
 
 
+@exit_on_user_error("benchmarks.sweep")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="benchmarks.sweep", description=__doc__.splitlines()[0])
-    p.add_argument("--batches", default="64,256")
+    p = OneLineParser(prog="benchmarks.sweep", description=__doc__.splitlines()[0])
+    p.add_argument("--batches", type=int_list(), default=[64, 256])
     p.add_argument("--rates", type=rate_list, default=[0.0, 0.5])
     p.add_argument("--seeds", type=seed_list, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=epochs_count, default=100)
     p.add_argument("--data", default=None)
     p.add_argument("--out", required=True)
     p.add_argument("--reuse", action="append", default=[], help="a convergence run's folder to take lanes from")
     p.add_argument("--flax-args", default="", help="extra flags for flax_impl.train, e.g. '--device gpu'")
     a = p.parse_args(argv)
-    a.batches = [int(b) for b in a.batches.split(",")]
-    provenance = {b: run_batch(a, b) for b in a.batches}
+    out_folder(p, a.out)
+    data_source(p, a.data)
+    for folder in a.reuse:
+        if not os.path.isfile(os.path.join(folder, "convergence.json")):
+            p.error(f"--reuse {folder!r}: no convergence.json there (a folder written by benchmarks.convergence)")
+    for b in a.batches:  # finished lanes of another length or data are never relabelled, nor overwritten
+        for f in [lane_file(a.out, b, r, s) for r in a.rates for s in a.seeds]:
+            why = os.path.exists(f) and epochs_done(f) >= a.epochs and unusable(f, a, b)
+            if why:
+                p.error(f"{f} {why}: use another --out, or remove it to retrain")
+    try:
+        provenance = {b: run_batch(a, b) for b in a.batches}
+    except subprocess.CalledProcessError as e:  # the training command said why, in its own one line
+        p.exit(1, f"{p.prog}: error: flax_impl.train failed with exit {e.returncode}; no sweep.json written\n")
     summary = summarize(a, provenance)
     result = {"command": "python -m benchmarks.sweep " + " ".join(sys.argv[1:] if argv is None else argv),
               "batches": a.batches, "rates": a.rates, "seeds": a.seeds, "epochs": a.epochs, "summary": summary,

@@ -17,7 +17,6 @@ process per N) until the rate stops growing.
   python -m benchmarks.wall --data synthetic:400 --seeds 8 --epochs 30,60 --out benchmarks/results/cpu-wall
   python -m benchmarks.wall --data $CIFAR10 --seeds 8 --epochs 100 --device gpu --lanes 1,2,4,8,16,32,64,128 --out X
 """
-import argparse
 import json
 import os
 import statistics
@@ -26,7 +25,10 @@ import sys
 import tempfile
 import time
 
+from benchmarks.args import data_source, int_list, last_line, out_folder
 from experiment.atomic import atomic_write_text
+from experiment.cli import OneLineParser, epochs_count, positive_int
+from experiment.errors import exit_on_user_error
 from experiment.history import load_history
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +43,7 @@ def run_command(repo, data, seeds, epochs, device, extra=()):
         r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+            raise RuntimeError(f"flax_impl.train in {repo} failed with exit {r.returncode}: {last_line(r.stderr)}")
         histories = [load_history(os.path.join(out, m, "seed_0", "history.json")) for m in ("baseline", "dropout")]
     # Lanes of one program share each epoch's seconds; programs run one after the other add up.
     one_program = histories[0]["epochs"][0]["seconds"] == histories[1]["epochs"][0]["seconds"]
@@ -145,24 +147,40 @@ def markdown(result):
     return "\n".join(lines)
 
 
+@exit_on_user_error("benchmarks.wall")
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="benchmarks.wall", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="benchmarks.wall", description=__doc__.splitlines()[0])
     p.add_argument("--data", default="synthetic:400")
-    p.add_argument("--seeds", type=int, default=8, help="seeds per model (lanes = 2 x seeds)")
-    p.add_argument("--epochs", default="30,60", help="one or two epoch counts")
-    p.add_argument("--repeats", type=int, default=3, help="runs per epoch count (median)")
+    p.add_argument("--seeds", type=positive_int, default=8, help="seeds per model (lanes = 2 x seeds)")
+    p.add_argument("--epochs", type=int_list(epochs_count, "epoch counts like 30,60"), default=[30, 60],
+                   help="one or two epoch counts")
+    p.add_argument("--repeats", type=positive_int, default=3, help="runs per epoch count (median)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repo", action="append", default=[], metavar="LABEL=PATH",
                    help="also run the checkout at PATH, reported as LABEL (before/after)")
-    p.add_argument("--lanes", default="", help="lane counts for part 2, e.g. 1,2,4,8,16,32,64")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--images", type=int, default=2048, help="training images per lane per timed epoch (part 2)")
-    p.add_argument("--speed-repeats", type=int, default=3)
+    p.add_argument("--lanes", type=int_list(), default=[], help="lane counts for part 2, e.g. 1,2,4,8,16,32,64")
+    p.add_argument("--batch", type=positive_int, default=64)
+    p.add_argument("--images", type=positive_int, default=2048,
+                   help="training images per lane per timed epoch (part 2)")
+    p.add_argument("--speed-repeats", type=positive_int, default=3)
     p.add_argument("--skip-command", action="store_true", help="part 2 only")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    a.epochs = [int(e) for e in a.epochs.split(",")]
-    a.lanes = [int(n) for n in a.lanes.split(",")] if a.lanes else []
+    if len(a.epochs) > 2:
+        p.error(f"--epochs: one or two epoch counts, got {len(a.epochs)}")
+    for r in a.repo:
+        label, _, path = r.partition("=")
+        if not label or not os.path.isdir(path):
+            p.error(f"--repo {r!r}: expected LABEL=PATH with PATH a checkout's folder")
+    out_folder(p, a.out)
+    data_source(p, a.data)
+    try:
+        run(a, argv)
+    except RuntimeError as e:  # a training command failed: its own one line, after ours
+        p.exit(1, f"{p.prog}: error: {e}\n")
+
+
+def run(a, argv):
     result = {"command": [] if a.skip_command else command_table(a), "lanes": lanes_table(a) if a.lanes else [],
               "compute_epoch_s": None if a.skip_command else compute_per_epoch(a),
               "args": vars(a),

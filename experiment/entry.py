@@ -168,7 +168,11 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
         state_path = train_state_path(config.out, group, fw.ckpt_ext)
         first = 1
         if config.resume and os.path.exists(state_path):
-            done, hs = trainer.load_train_state(state_path)
+            done, resumed = trainer.load_train_state(state_path)
+            for h, fresh in zip(resumed, hs):  # when and by which code each later part of the run was trained
+                h.setdefault("resumed", []).append({"at_epoch": done + 1, "started": fresh["started"],
+                                                    "code": fresh["code"], "machine": fresh["machine"]})
+            hs = resumed
             if done > config.epochs:
                 raise UserError(f"{state_path} has {done} epochs, more than --epochs {config.epochs}")
             first = done + 1
