@@ -20,10 +20,12 @@ from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
 from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
+from benchmarks.first_screen import first_screen  # noqa: E402
 from benchmarks.provenance import machine_label, mixes, pairs_mixed  # noqa: E402
 from benchmarks.provenance import table as provenance_table  # noqa: E402
 from benchmarks.shipped import section as shipped_section  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
+from benchmarks.speed_figure import speed_figure  # noqa: E402
 from benchmarks.sweep import lane_file  # noqa: E402
 from benchmarks.stats import ALPHA, tost  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
@@ -119,7 +121,8 @@ def histories_of(conv_dir, conv, frameworks):
                      for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
 
 
-def claims_section(hs, frameworks, exts, whys, peers=()):
+def claims_section(hs, claims, exts, peers=()):
+    """claims[framework]: tutorial_claims of its histories hs[framework]."""
     md = ["## The tutorial's claims, part by part", "",
           "Each claim split into its parts, each part with its own verdict (benchmarks/claims.py). Tests are "
           f"one-sided at the {100 * ALPHA:.0f}% level over seeds; BaseLine and Dropout runs of one seed start from "
@@ -130,19 +133,18 @@ def claims_section(hs, frameworks, exts, whys, peers=()):
           "val accuracy passes that of the checkpoint BaseLine keeps (its best-val-loss epoch, as the tutorial "
           "keeps best_ckpt.pth; not its best val accuracy, shown beside it), decided as d1 by the epoch from which "
           "Dropout is significantly above it at every later epoch.", ""]
-    for fw in frameworks:
+    for fw in claims:
         mixed = [x for x in (mixes(f"{fw}'s paired tests", hs[fw]["baseline"] + hs[fw]["dropout"], peers),
                              pairs_mixed(f"{fw}'s pairs", hs[fw]["baseline"], hs[fw]["dropout"])) if x]
         md += [f"**{fw}** ({len(hs[fw]['baseline'])} seeds, {of(exts[fw])})", "", *([" ".join(mixed), ""] if mixed else []),
                "| | claim | verdict | evidence |", "|---|---|---|---|"]
-        md += [f"| {c['id']} | {c['claim']} | **{c['verdict']}** | {c['evidence']} |"
-               for c in tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"], whys[fw])]
+        md += [f"| {c['id']} | {c['claim']} | **{c['verdict']}** | {c['evidence']} |" for c in claims[fw]]
         md.append("")
     return md
 
 
-def equivalence_section(hs, exts, peers=()):
-    rows = equivalence(hs)
+def equivalence_section(hs, rows, exts, peers=()):
+    """rows: equivalence(hs)."""
     mixed = mixes("the equivalence test", [h for fw in hs for m in hs[fw] for h in hs[fw][m]], peers)
     count = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     seeds = {fw: len(hs[fw]["baseline"]) for fw in hs}
@@ -405,7 +407,12 @@ def write_report(a, argv):
     machines = {}
     for h in peers:
         machines[machine_label(h)] = machines.get(machine_label(h), 0) + 1
+    claims = {fw: tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"], whys[fw]) for fw in frameworks}
+    rows = equivalence(hs) if len(frameworks) == 2 else []
+    sp = json.load(open(os.path.join(a.speed, "speed.json"))) if a.speed else None
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
+          *first_screen(claims, conv, frameworks, rows, sp and sp["rows"], sp and speed_machine(sp)),
+          "## The runs", "",
           "Machines: " + "; ".join(f"{m} ({k} runs)" for m, k in machines.items()) + " (by run group under "
           f"Provenance); device {h0['device']}; "
           f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
@@ -413,18 +420,16 @@ def write_report(a, argv):
           + ", ".join(f"{fw} {of(exts[fw])}" for fw in frameworks) + ".", "",
           *(["**Stopped early** (nothing after the epoch each reached is judged or shown):", "",
              *[f"- {c}" for c in cuts], ""] if cuts else ["Every run finished the epochs it planned.", ""]),
-          "Made by:", "", *[f"    {c}" for c in commands],
-          "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), "",
           "## Provenance", "",
           "Where, by which code and when each group of runs was trained, as their histories record it (a history "
           "written before the commit was recorded says 'not recorded'; one whose config lacks fields a later "
           "version writes is of an earlier version). A comparison that pools groups says so where it is made.", "",
           provenance_table(named, peers), ""]
     md += steps_section(a.steps) if a.steps else []
-    md += claims_section(hs, frameworks, exts, whys, peers)
+    md += claims_section(hs, claims, exts, peers)
     md += shipped_section(conv, frameworks, exts)
-    if len(frameworks) == 2:
-        md += equivalence_section(hs, exts, peers)
+    if rows:
+        md += equivalence_section(hs, rows, exts, peers)
     if a.notes:
         md += [open(a.notes).read().strip(), ""]
     if a.sweep:
@@ -435,13 +440,25 @@ def write_report(a, argv):
            "run did not get to.", ""]
     for caption, path in figures(hs, a.out, frameworks, n):
         md += [f"### {caption}", "", f"![{caption}]({path})", ""]
-    if a.speed:
-        sp = json.load(open(os.path.join(a.speed, "speed.json")))
-        md += ["## Speed", "", f"Made by `{sp['command']}` on {sp['machine']}.", "", speed_table(sp["rows"]), ""]
+    if sp:
+        md += ["## Speed", "", f"Made by `{sp['command']}` on {speed_machine(sp)}.", "", speed_table(sp["rows"]), ""]
+        if speed_figure(sp["rows"], os.path.join(a.out, "fig_speed.png")):
+            md += ["![training img/s against lanes](fig_speed.png)", ""]
     if a.wall:
         md += ["## Wall time of the main job, and lanes", "", open(os.path.join(a.wall, "wall.md")).read(), ""]
+    md += ["## Made by", "", *[f"    {c}" for c in commands],
+           "    python -m benchmarks.report " + shlex.join(sys.argv[1:] if argv is None else argv), ""]
     atomic_write_text(os.path.join(a.out, "REPORT.md"), "\n".join(md) + "\n")
     print(f"wrote {os.path.join(a.out, 'REPORT.md')}")
+
+
+def speed_machine(sp):
+    """Where the speed rows were measured, in words (a merged table may hold several machines)."""
+    machines = {json.dumps(r.get("machine", sp["machine"]), sort_keys=True) for r in sp["rows"]}
+    said = [json.loads(m) for m in sorted(machines)]
+    devices = lambda m: [d for d in dict.fromkeys(m.get("jax_devices", [])) if d != "cpu"]  # noqa: E731
+    return "; ".join(f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores" + "".join(f", {d}" for d in devices(m))
+                     for m in said)
 
 
 if __name__ == "__main__":

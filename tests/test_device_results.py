@@ -39,6 +39,10 @@ def claim_rows(text, fw):
 ])
 def test_a_report_of_cut_runs_names_them_and_judges_only_what_they_reached(results, folder, runs):
     text = built(results, folder)
+    sections = re.findall(r"^## (.+)$", text, re.M)
+    assert sections[0] == "In short" and sections[-1] == "Made by"  # answers first, commands last
+    short = text.split("## In short")[1].split("\n## ")[0]
+    assert short.count("\n- **") == 5 and "not judged" in short  # the cut runs' claims, said as such
     for fw, (reached, planned) in runs.items():
         assert f"- {fw}, 8 seeds: {reached} of {planned} epochs, stopped (" in text
         rows = claim_rows(text, fw)
