@@ -36,7 +36,7 @@ def seed_dir(out, fw, model, seed):
 def history_done(out, fw, model, seed, epochs):
     try:
         return len(load_history(os.path.join(seed_dir(out, fw, model, seed), "history.json"))["epochs"]) >= epochs
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, RecursionError):
         return False
 
 
@@ -74,7 +74,7 @@ def killed_during(out, group, args):
     try:
         with open(os.path.join(out, "run.json")) as f:
             run = json.load(f)["args"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, RecursionError):
         return False
     same = (run.get("model"), run.get("seeds"), run.get("epochs"), run.get("batch_size")) == \
         ("both", group, args.epochs, args.batch_size)
@@ -150,7 +150,7 @@ def json_or(path, default):
     try:
         with open(path) as f:
             return json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return default
 
 

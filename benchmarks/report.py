@@ -377,8 +377,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         write_report(a, argv)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-        # a results folder missing, damaged or written by an older version of a runner
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError) as e:
+        # a results folder missing, damaged (JSON nested thousands deep too) or written by an older runner
         p.error(f"cannot build the report from these results ({type(e).__name__}: {e}); "
                 "rerun the runner that wrote them")
 

@@ -41,7 +41,7 @@ def lane_file(out, batch, rate, seed):
 def epochs_done(path):
     try:
         return len(load_history(path)["epochs"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, RecursionError):
         return 0
 
 
@@ -50,7 +50,7 @@ def unusable(path, a, batch):
     number of epochs, batch size or data."""
     try:
         h = load_history(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return "is not readable"
     n = len(h.get("epochs", []))
     return f"has {n} epochs, not {a.epochs}" if n != a.epochs else clash(h, batch, a.data)
@@ -61,7 +61,7 @@ def reuse(a, batch):
     for folder in a.reuse:
         try:
             conv = json.load(open(os.path.join(folder, "convergence.json")))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
         if conv.get("batch_size") != batch or not set(a.rates) <= {0.0, 0.5}:
             continue
@@ -86,7 +86,7 @@ def run_batch(a, batch):
         try:  # where the lanes came from, as the sweep that made them said
             with open(os.path.join(a.out, "sweep.json")) as f:
                 return json.load(f)["summary"][str(batch)]["lanes"] or "trained earlier"
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return "trained earlier"
     source = reuse(a, batch)
     if source:
@@ -101,7 +101,7 @@ def run_batch(a, batch):
                   run.get("seeds")) == (a.epochs, batch, sorted(a.rates), a.seeds) \
             and data_key(run.get("data")) == data_key(a.data) \
             and any(f.startswith("train_state") for _, _, fs in os.walk(out) for f in fs)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         killed = False
     if killed:
         cmd = ["--resume", out]
@@ -146,6 +146,7 @@ def figures(a, summary):
             cross = [summary[str(b)]["rates"][f"{r:g}"]["ahead_of_baseline"]["from"] for b in batches]
             ax.plot(batches, [np.nan if c is None else c for c in cross], "s--", label=f"Dropout {r:g} ahead from")
         ax.set(xscale="log", xlabel="batch size", ylabel="epoch", title="Peak and crossing against batch size")
+        ax.minorticks_off()  # the log axis's minor labels ("6x10^1") sat over the batch sizes
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.grid(alpha=0.3)
         ax.legend()

@@ -72,7 +72,9 @@ def test_sweep_trains_one_program_per_batch_size_and_resumes(tmp_path, capfd):
 def test_report_refuses_missing_or_damaged_results_in_one_line(tmp_path, capsys):
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "convergence.json").write_text('{"seeds": [0]')
-    for folder in ("missing", "damaged"):
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "convergence.json").write_text("[" * 50_000 + "]" * 50_000)
+    for folder in ("missing", "damaged", "deep"):
         with pytest.raises(SystemExit) as e:
             report.main(["--convergence", str(tmp_path / folder), "--out", str(tmp_path / "out")])
         assert e.value.code == 2

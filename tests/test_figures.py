@@ -45,3 +45,18 @@ def test_each_models_figure_marks_the_epoch_its_best_checkpoint_is_from(drawn):
     marks = [line for line in loss.get_lines() if line.get_linestyle() == ":"]
     assert [m.get_xdata()[0] for m in marks] == [best] and f"best, epoch {best}" in marks[0].get_label()
     plt.close("all")
+
+
+def test_the_sweeps_log_axis_shows_the_batch_sizes_alone(drawn, tmp_path):
+    """Minor tick labels of a log axis ("6x10^1") sat over the batch sizes."""
+    import types
+
+    from benchmarks import sweep
+    stat = {"mean": 20.0, "ci95": 2.0, "n": 3}
+    rates = {"0": {"peak_epoch": stat, "final_val_acc": {"mean": 0.6, "ci95": 0.01, "n": 3}},
+             "0.5": {"ahead_of_baseline": {"from": 40}, "final_val_acc": {"mean": 0.62, "ci95": 0.01, "n": 3}}}
+    a = types.SimpleNamespace(batches=[32, 64, 128], rates=[0.0, 0.5], out=str(tmp_path))
+    sweep.figures(a, {str(b): {"rates": rates} for b in a.batches})
+    ax = drawn[str(tmp_path / "fig_peak_and_crossing.png")].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["32", "64", "128"]
+    assert not [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
