@@ -4,16 +4,18 @@ Sources: a path (official archive or folder, image-folder tree or tar), `tfds`, 
 `synthetic[:N]`. Default: $CIFAR10, else a previously downloaded copy, else `download`.
 """
 import hashlib
+import importlib.util
 import os
 import sys
 import tempfile
 import time
+import urllib.parse
 
 import numpy as np
 
 from experiment.dataset import Cifar10
 from experiment.errors import UserError
-from experiment.sources.download import ARCHIVE_NAME, download
+from experiment.sources.download import ARCHIVE_NAME, OFFLINE_HINT, URL, download, resolves
 from experiment.sources.imagefolder import load_imagefolder, looks_imagefolder
 from experiment.sources.official import load_official, looks_official
 from experiment.sources.synthetic import DEFAULT_SIZE, make_synthetic
@@ -32,6 +34,26 @@ def default_source():
         return os.environ["CIFAR10"]
     cached = os.path.join(cache_dir(), ARCHIVE_NAME)
     return cached if os.path.exists(cached) else "download"
+
+
+def check_source(source=None):
+    """Refuse, without reading it, a data source that is not there or of no known kind: what a
+    command checks before it creates anything (decoding it may still find faults)."""
+    if source == "":
+        raise UserError(f"the data source is empty; expected {SOURCES_HELP}")
+    source = source or default_source()
+    if source == "synthetic" or source.startswith("synthetic:"):
+        _synthetic_size(source)
+    elif source == "tfds":
+        if importlib.util.find_spec("tensorflow_datasets") is None:
+            load_tfds()  # says it is not installed, and what to do instead
+    elif source == "download":
+        if not os.path.exists(os.path.join(cache_dir(), ARCHIVE_NAME)):
+            host = urllib.parse.urlparse(URL).hostname or ""
+            if not resolves(host):
+                raise UserError(f"cannot resolve {host} to download CIFAR-10; {OFFLINE_HINT}")
+    else:
+        _check_path(source)
 
 
 def load_cifar10(source=None, use_cache=True) -> Cifar10:
@@ -61,13 +83,17 @@ def _synthetic_size(source):
     return int(n)
 
 
-def _load_path(path, use_cache):
+def _check_path(path):
     if not os.path.exists(path):
         raise UserError(f"data source {path!r} does not exist; expected {SOURCES_HELP}")
     if not os.access(path, os.R_OK):
         raise UserError(f"data source {path!r} is not readable")
     if not (looks_official(path) or looks_imagefolder(path)):  # before anything walks or reads it
         raise UserError(f"unknown data layout at {path!r}; expected {SOURCES_HELP}")
+
+
+def _load_path(path, use_cache):
+    _check_path(path)
     cached = _cache_file(path) if use_cache else None
     data = _read_cache(cached, path) if cached else None
     if data is not None:

@@ -19,16 +19,17 @@ import numpy as np
 from experiment.atomic import atomic_write_text
 from experiment.cli import default_config, evaluate_parser, train_parser
 from experiment.config import RunConfig
-from experiment.data import load_cifar10
+from experiment.data import check_source, load_cifar10
 from experiment.errors import Interrupted, UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS, Framework
 from experiment.history import new_history
 from experiment.lanes import group_name, lane_dir, plan_lanes, train_state_path
-from experiment.lock import FolderLock
-from experiment.loop import StopRequest, prepare_out_dir, train_and_evaluate
+from experiment.lock import FolderLock, NewFolders
+from experiment.loop import check_out_dir, prepare_out_dir, train_and_evaluate
 from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
 from experiment.runfile import RUN_FILE, check_same_data, resumed_config, start_run
 from experiment.split import make_splits, normalize
+from experiment.stop import StopRequest
 from experiment.writer import Writer
 
 
@@ -39,15 +40,17 @@ class Backend:
     group_lanes(config, lanes) -> [[lanes of one trainer], ...], trained one trainer after the other
     make_trainer(config, lanes, splits) -> a Trainer (experiment.trainer) for those lanes
     add_flags(parser) adds the framework's own flags; resume_may_change names those of them
-    --resume may change; process_folder(args) names the subfolder of --out that a process other than
-    the first of a multi-host run writes to; writer_depth(config): epochs of writes that may wait
-    while the next epoch trains (0: write before training on).
+    --resume may change; check(config, lanes) refuses, with UserError, a device or framework flag
+    the run cannot use, before anything is created; process_folder(args) names the subfolder of
+    --out that a process other than the first of a multi-host run writes to; writer_depth(config):
+    epochs of writes that may wait while the next epoch trains (0: write before training on).
     """
     framework: Framework
     group_lanes: Callable
     make_trainer: Callable
     add_flags: Callable = None
     resume_may_change: tuple = ()
+    check: Callable = lambda config, lanes: None
     process_folder: Callable = lambda args: None
     writer_depth: Callable = lambda config: 0
 
@@ -70,32 +73,44 @@ def evaluate_main(fw, load_predictor, setup=lambda: None):
 
 
 def run_train(backend, argv=None):
-    """Parse, check every input, load the data, train. A stop signal (Ctrl-C, SIGTERM, SIGHUP)
-    before training stops at once; during training it ends the run after the epoch in progress."""
-    with StopRequest(print) as stop:
-        config, resume_cmd = None, None
+    """Parse and check every input (flags, device, that the data source is there and of a known
+    kind, the output folder) before anything is created or locked, so the first error named is the
+    real one and a refused run leaves nothing behind; then lock the output folder, load the data
+    and train. A stop signal (Ctrl-C, SIGTERM, SIGHUP) is answered at once (experiment.stop)."""
+    with StopRequest(print, backend.framework.train) as stop:
+        config, resume_cmd = configure(backend, argv)
+        stop.resume_cmd = resume_cmd
+        lanes = plan_lanes(config)
+        out_dirs = [lane_dir(config, lane) for lane in lanes]
+        backend.check(config, lanes)
+        check_source(config.data)
+        check_no_run(config, out_dirs)
+        folders = NewFolders()  # what this run creates, removed again if it is refused or stopped before it starts
         try:
-            config, resume_cmd = configure(backend, argv)
-            lanes = plan_lanes(config)
-            out_dirs = [lane_dir(config, lane) for lane in lanes]
-            with FolderLock(config.out):  # every flag checked; from here no other run may use OUT
-                if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
-                    raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite "
-                                    f"to replace it, or choose another --out")
+            with FolderLock(config.out, folders) as lock:  # from here no other run may use OUT
+                stop.at_exit.append(lock.cleanup)
+                check_no_run(config, out_dirs)  # again: a run may have finished there since
                 for d in out_dirs:  # refuse before spending minutes on data
-                    prepare_out_dir(d, config.overwrite, config.resume)
+                    prepare_out_dir(d, config.overwrite, config.resume, folders)
                 splits, data_info = load_splits(config)
                 if config.resume:
                     check_same_data(config.resume, data_info)
                 with Writer(backend.writer_depth(config)) as writer:
-                    histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
+                    histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop, folders)
         except Interrupted as e:
             raise e.with_command(resume_cmd) from None
-        except KeyboardInterrupt:  # before or between trainers: what finished is saved
-            raise Interrupted(None, signum=stop.signum, started=stop.started).with_command(resume_cmd) from None
     tutorial_figure(config, histories)
     print(summary(backend.framework, config, histories))
     return histories
+
+
+def check_no_run(config, out_dirs):
+    """Refuse an output folder that holds a run (unless --resume or --overwrite); creates nothing."""
+    if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
+        raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite "
+                        f"to replace it, or choose another --out")
+    for d in [config.out, *out_dirs]:
+        check_out_dir(d, config.overwrite, config.resume)
 
 
 def summary(fw, config, histories):
@@ -156,7 +171,7 @@ def load_splits(config):
     return splits, data_info
 
 
-def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop):
+def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop, folders=None):
     """Each trainer in turn, from scratch or from its saved train state; returns {group: histories}."""
     fw = backend.framework
     groups = backend.group_lanes(config, lanes)
@@ -179,6 +194,8 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
         if i == 0:  # every input checked: from here on the output folder is ours
             start_run(config, data_info, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups], out_dirs)
             stop.started = True
+            if folders is not None:
+                folders.keep()
         names = "+".join(dict.fromkeys(lane.group for lane in group))
         if first > config.epochs:
             where = f"all {config.epochs} epochs are done, nothing to train (to go on: {fw.command()} --resume " \
@@ -190,6 +207,7 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop)
         dirs = [out_dirs[lanes.index(lane)] for lane in group]
         train_and_evaluate(trainer, len(splits.train_x), config.epochs, hs, dirs, state_path, writer,
                            start_epoch=first, stop=stop)
+        stop.earlier = True
         for lane, h in zip(group, hs):
             histories.setdefault(lane.group, []).append(h)
         if config.seeds is not None:
@@ -228,13 +246,14 @@ def run_evaluate(fw, load_predictor, argv=None):
     if args.out and len(args.ckpt) > 1:
         raise UserError("--out takes one --ckpt; with several, each writes beside its checkpoint")
     outs = {}
-    for ckpt in args.ckpt:  # every file checked before the data is read
+    for ckpt in args.ckpt:  # every file checked before the data is read, and nothing created before then
         if not os.path.isfile(ckpt):
             raise UserError(f"checkpoint {ckpt!r} does not exist")
-        out = out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
+        out = check_out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
         if outs.setdefault(out, ckpt) != ckpt:  # one evaluation.json would replace the other
             raise UserError(f"{outs[out]} and {ckpt} would both write {out}/evaluation.json; evaluate them one "
                             f"at a time with --out")
+    check_source(args.data)
     predictors = [load_predictor(ckpt, args.device, args.precision) for ckpt in args.ckpt]
     data = load_cifar10(args.data)
     test_x = normalize(data.test_x)
@@ -246,9 +265,14 @@ def run_evaluate(fw, load_predictor, argv=None):
     return report
 
 
-def out_folder(out):
+def check_out_folder(out):
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--out {out} is a file; give a folder for evaluation.json and confusion_matrix.png")
+    return out
+
+
+def out_folder(out):
+    check_out_folder(out)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:

@@ -6,6 +6,7 @@
                  is saved                                                143 (SIGTERM), 129 (SIGHUP)
 """
 import functools
+import os
 import sys
 
 
@@ -35,11 +36,13 @@ class Diverged(Stop):
 
 
 class Interrupted(Stop):
-    """A stop signal. `saved_epoch` is the last epoch on disk; `during` the epoch that was cut short."""
+    """A stop signal. `saved_epoch` is the last epoch on disk; `during` the epoch that was cut short.
+    `exit_now`: the process exits without waiting for work it dropped (a queued device computation
+    would hold up Python's exit until it finished)."""
     code = 130  # 128 + SIGINT
 
-    def __init__(self, saved_epoch, during=None, signum=None, started=True):
-        self.saved_epoch, self.during, self.started = saved_epoch, during, started
+    def __init__(self, saved_epoch, during=None, signum=None, started=True, exit_now=False):
+        self.saved_epoch, self.during, self.started, self.exit_now = saved_epoch, during, started, exit_now
         if signum:
             self.code = 128 + signum
         super().__init__(f"interrupted after epoch {saved_epoch}")
@@ -76,6 +79,10 @@ def exit_on_user_error(prog):
             except Stop as e:
                 kind = "stopped" if isinstance(e, Interrupted) else "error"
                 print(f"{prog}: {kind}: {one_line(str(e))}", file=sys.stderr)
+                if getattr(e, "exit_now", False):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(e.code)
                 sys.exit(e.code)
             except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
                 print(f"{prog}: stopped: interrupted", file=sys.stderr)

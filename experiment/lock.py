@@ -3,6 +3,10 @@
 The lock is the kernel's (flock on the folder itself), so it goes away with the process however it
 ends: a crash leaves no stale lock. Who holds it is written to OUT/.running while the run lasts, so
 a refused run can name the holder.
+
+The folders a run creates before it starts (OUT itself, its lanes' folders) are noted in a
+NewFolders; a run refused or stopped before it starts removes them again, so it leaves nothing
+behind.
 """
 import json
 import os
@@ -21,15 +25,49 @@ except ImportError:  # not on POSIX: no lock (the project runs on Linux)
 HOLDER_FILE = ".running"
 
 
+class NewFolders:
+    """Folders made by this run, until it keeps them (once it has started, they are its run)."""
+
+    def __init__(self):
+        self.made = []
+
+    def make(self, path):
+        """os.makedirs(path), noting every folder it creates."""
+        missing, p = [], os.path.abspath(path)
+        while not os.path.lexists(p) and p != os.path.dirname(p):
+            missing.append(p)
+            p = os.path.dirname(p)
+        try:
+            os.makedirs(path, exist_ok=True)
+        finally:
+            self.made += [d for d in reversed(missing) if os.path.isdir(d)]
+
+    def keep(self):
+        self.made = []
+
+    def remove(self):
+        """Remove the folders made, deepest first, each only if it is still empty."""
+        for d in reversed(self.made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self.made = []
+
+
 class FolderLock:
-    def __init__(self, folder):
-        self.folder, self.fd = folder, None
+    """Use as a context manager. `folders` (a NewFolders) notes OUT if the lock creates it; leaving
+    the lock, or cleanup(), removes what it still holds."""
+
+    def __init__(self, folder, folders=None):
+        self.folder, self.fd, self.folders = folder, None, folders or NewFolders()
 
     def __enter__(self):
         try:
-            os.makedirs(self.folder, exist_ok=True)
+            self.folders.make(self.folder)
             self.fd = os.open(self.folder, os.O_RDONLY)
         except OSError as e:
+            self.folders.remove()
             raise UserError(f"cannot use output folder {self.folder} ({e.strerror or e})") from None
         if fcntl is not None:
             try:
@@ -51,10 +89,16 @@ class FolderLock:
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return "its holder did not say who it is"
 
-    def __exit__(self, *exc):
+    def cleanup(self):
+        """What leaving the lock removes: the holder file, and folders made for a run that did not
+        start. Also what a run stopped at once does before it exits."""
         try:
             os.remove(os.path.join(self.folder, HOLDER_FILE))
         except OSError:
             pass
+        self.folders.remove()
+
+    def __exit__(self, *exc):
+        self.cleanup()
         os.close(self.fd)  # releases the lock
         return False

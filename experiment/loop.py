@@ -9,26 +9,37 @@ anywhere loses at most the epochs not yet committed. The writes go through a wri
 """
 import copy
 import os
-import signal
 import time
 
 import numpy as np
 
-from experiment.errors import Diverged, Interrupted, UserError
+from experiment.errors import Diverged, UserError
 from experiment.history import add_epoch, save_history
 from experiment.plots import plot_curves
 from experiment.split import epoch_order
+from experiment.stop import STOP_SIGNALS, Abandoned, StopRequest  # noqa: F401  (StopRequest: the loop's stop)
 
 TRAIN_STATE = "train_state"
 
 
-def prepare_out_dir(path, overwrite, resume=False):
-    """Create `path`; refuse to clobber a finished or partial run unless told to."""
+def check_out_dir(path, overwrite, resume=False):
+    """Refuse to clobber a finished or partial run unless told to; creates nothing."""
     if os.path.exists(os.path.join(path, "history.json")) and not (overwrite or resume):
         raise UserError(f"{path} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                         f"or choose another --out")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"cannot write to output folder {path} (it is a file)")
+
+
+def prepare_out_dir(path, overwrite, resume=False, folders=None):
+    """Create `path` (noting what it creates in `folders`, an experiment.lock.NewFolders); refuse to
+    clobber a finished or partial run unless told to."""
+    check_out_dir(path, overwrite, resume)
     try:
-        os.makedirs(path, exist_ok=True)
+        if folders is not None:
+            folders.make(path)
+        else:
+            os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, ".write-test")
         with open(probe, "w"):
             pass
@@ -37,59 +48,32 @@ def prepare_out_dir(path, overwrite, resume=False):
         raise UserError(f"cannot write to output folder {path} ({e.strerror})") from None
 
 
-# What asks a run to stop: Ctrl-C; SIGTERM from `docker stop`, Kubernetes or Slurm; SIGHUP when the
-# terminal goes away. Each is treated as Ctrl-C and ends with the shell's code for it (128 + signal).
-STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-class StopRequest:
-    """Before training (`training` False), a stop signal stops at once: nothing is lost. During
-    training, the first one finishes the epoch in progress, saves and stops; a second stops at once
-    (the last finished epoch is already saved). `signum`: the first signal; `started`: whether this
-    run's run.json was written (so --resume can continue it)."""
-
-    def __init__(self, log):
-        self.requested, self.log, self.previous, self.signum = False, log, {}, None
-        self.training = self.started = False
-
-    def __enter__(self):
-        for sig in STOP_SIGNALS:
-            try:
-                self.previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                break
-        return self
-
-    def _handle(self, signum, frame):
-        self.signum = self.signum or signum
-        if self.requested or not self.training:
-            raise KeyboardInterrupt
-        self.requested = True
-        name = signal.Signals(signum).name
-        self.log(f"{name}: finishing this epoch and saving (send it again, or Ctrl-C, to stop now)")
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
 def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path, writer, start_epoch=1,
                        log=print, stop=None):
     """Train epochs start_epoch..epochs. histories[i] and out_dirs[i] belong to trainer.lanes[i]; the
-    train state goes to state_path. `stop` (a StopRequest) ends the run after the epoch in progress,
-    with Interrupted. A pipelined trainer gets epoch N+1 queued before epoch N's results are read,
-    so its device never waits for the host. Returns the histories."""
+    train state goes to state_path. A pipelined trainer gets epoch N+1 queued before epoch N's
+    results are read, so its device never waits for the host. Returns the histories.
+
+    `stop` (an experiment.stop.StopRequest) ends the run with Interrupted at the next safe point
+    once a stop is requested: a batch-by-batch trainer between two batches (it checks
+    trainer.stop_requested() and raises Abandoned), a pipelined one as soon as the loop waits for
+    it (its dispatches and waits run through stop.run). The epoch in progress is then dropped; the
+    finished ones are saved, and a resumed run redoes the dropped one from its start."""
     requested = (lambda: stop is not None and stop.requested)  # noqa: E731
+    waited = stop.run if stop is not None else (lambda fn: fn())
+    trainer.stop_requested = requested
     saved, last_done = start_epoch - 1, None
     if stop is not None:
-        stop.training = True
+        stop.training, stop.saved = True, saved
         if requested():  # asked while an earlier trainer of the run finished: its epochs are saved
-            raise Interrupted(saved or None, signum=stop.signum)
+            raise stop.interrupted()
 
     def dispatch(epoch):
         t0 = time.perf_counter()
         orders = np.stack([epoch_order(n_train, lane.seed, epoch) for lane in trainer.lanes])
         try:
+            if trainer.pipelined:  # returns once queued, but the first call compiles
+                return waited(lambda: trainer.start_epoch(epoch, orders)), t0
             return trainer.start_epoch(epoch, orders), t0
         except Diverged as e:
             raise diverged_at(e, epoch) from None
@@ -97,13 +81,18 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
     def diverged_at(e, epoch):
         return e.at(epoch, out_dirs[e.lane], trainer.lanes[e.lane].seed)
 
+    epoch = start_epoch
     try:
-        epoch, pending = start_epoch, dispatch(start_epoch) if start_epoch <= epochs else None
+        if stop is not None:
+            stop.epoch = epoch
+        pending = dispatch(start_epoch) if start_epoch <= epochs else None
         while pending:
             run, t_start = pending
             more = epoch < epochs and not requested()
             ahead = dispatch(epoch + 1) if more and trainer.pipelined else None
             try:
+                if hasattr(run, "wait"):  # an epoch still on the device
+                    waited(run.wait)
                 metrics = run.metrics()
             except Diverged as e:
                 raise diverged_at(e, epoch) from None
@@ -113,25 +102,30 @@ def train_and_evaluate(trainer, n_train, epochs, histories, out_dirs, state_path
             seconds = t_done - max(t_start, last_done or t_start)
             last_done = t_done
             record_epoch(trainer, run.snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path,
-                         writer, log)
+                         writer, log, stop)
             saved = epoch
             if epoch == epochs:
                 break
             if requested():
-                raise Interrupted(epoch, signum=stop.signum)
-            pending, epoch = ahead or dispatch(epoch + 1), epoch + 1
-    except KeyboardInterrupt:  # a second Ctrl-C: stop now; the last finished epoch is on disk
-        raise Interrupted(saved, during=saved + 1, signum=stop.signum if stop else None) from None
+                raise stop.interrupted(saved=epoch)
+            epoch += 1
+            if stop is not None:
+                stop.epoch = epoch
+            pending = ahead or dispatch(epoch)
+    except Abandoned:  # the epoch in progress is dropped; the finished ones are saved (once the writer is flushed)
+        raise stop.interrupted(saved=saved, during=epoch) from None
     for lane, history, out in zip(trainer.lanes, histories, out_dirs):
         plot_curves({"": history}, os.path.join(out, "curves.png"),
                     title=f"{history['framework']} {lane.group} (seed {lane.seed})")
     return histories
 
 
-def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path, writer, log):
+def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, out_dirs, state_path, writer, log,
+                 stop=None):
     """Add the epoch to every lane's history and queue its writes: per lane best (if it is), last and
     history.json, then the train state, in that order, then its log lines: a line is printed once its
-    epoch is on disk, so the log never shows an epoch a kill would lose."""
+    epoch is on disk, so the log never shows an epoch a kill would lose (and `stop` hears of it:
+    what a stop at once says is saved)."""
     compiled = trainer.compile_stats()
     lines = []
     # The lanes of one trainer share the epoch's time (one program, or trained one after another).
@@ -151,6 +145,8 @@ def record_epoch(trainer, snapshot, epoch, epochs, metrics, seconds, histories, 
                      f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:.2f}%  {seconds:.1f}s{shared}"
                      f"{'  *best' if is_best else ''}")
     writer.submit(trainer.save_train_state, snapshot, state_path, epoch, copy.deepcopy(histories))
+    if stop is not None:
+        writer.submit(stop.commit, epoch)
     for line in lines:
         writer.submit(log, line)
     writer.end_epoch()

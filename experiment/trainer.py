@@ -37,6 +37,8 @@ def check_saved_lanes(path, saved, lanes):
 
 class EpochRun(Protocol):
     snapshot: object      # every lane's state after this epoch, unchanged from here on
+    # Optional: wait() -> None, waits for the epoch's work on the device; the loop runs it so that a
+    # stop request ends the wait at once (experiment.stop.StopRequest.run).
 
     def metrics(self) -> dict[str, np.ndarray]:
         """{'train_loss': [lanes], ..., 'val_acc': [lanes]} (experiment.metrics names); waits for
@@ -61,7 +63,9 @@ class Trainer(Protocol):
     pipelined: bool       # start_epoch returns before the device has finished
 
     def start_epoch(self, epoch: int, orders: np.ndarray) -> EpochRun:
-        """Train one epoch (orders[lane] = that lane's image order), then validate."""
+        """Train one epoch (orders[lane] = that lane's image order), then validate. A trainer that
+        trains batch by batch checks stop_requested() between batches and raises
+        experiment.stop.Abandoned once it is true (the loop sets stop_requested)."""
 
     def save(self, snapshot, lane: int, path: str, meta: dict) -> None:
         """One lane's checkpoint from a snapshot, written atomically."""

@@ -10,7 +10,7 @@ from experiment.frameworks import FRAMEWORKS
 from flax_impl.models import INITS
 from flax_impl.ops import IMPLS
 from flax_impl.steps import MICRO_BATCH
-from flax_impl.trainer import FlaxTrainer
+from flax_impl.trainer import FlaxTrainer, lane_mesh
 
 FRAMEWORK = FRAMEWORKS["flax"]
 FUSES = ("scan", "step")
@@ -68,7 +68,13 @@ def writer_depth(config):
     return 0 if config.extras["num_processes"] else 1
 
 
-BACKEND = Backend(FRAMEWORK, group_lanes=one_program, make_trainer=FlaxTrainer, add_flags=add_flax_flags,
+def check(config, lanes):
+    """The devices of --device (and the hosts of a multi-host run) are there and fit the lanes and
+    the batch: checked before anything is created."""
+    lane_mesh(config, len(lanes))
+
+
+BACKEND = Backend(FRAMEWORK, group_lanes=one_program, make_trainer=FlaxTrainer, add_flags=add_flax_flags, check=check,
                   # a multi-host run may restart on other hosts; the cache only saves time
                   resume_may_change=("coordinator", "num_processes", "no_compile_cache"),
                   process_folder=process_folder, writer_depth=writer_depth)

@@ -67,6 +67,10 @@ class FlaxEpoch:
         for leaf in jax.tree_util.tree_leaves((steps, last, val)):
             leaf.copy_to_host_async()
 
+    def wait(self):
+        """Wait for the epoch's training and validation on the devices (and nothing else)."""
+        jax.block_until_ready((self.steps, self.last, self.val))
+
     def metrics(self):
         return {**self.trainer.train_metrics(self.steps, self.last), **self.trainer.val_metrics(self.val)}
 

@@ -101,12 +101,20 @@ def run_copy(finished_runs, tmp_path):
 
 
 def snapshot(folder):
-    return {os.path.relpath(os.path.join(r, f), folder): open(os.path.join(r, f), "rb").read()
-            for r, _, files in os.walk(folder) for f in files}
+    """Every file's bytes and every folder (an empty one too) under `folder`; None if it does not exist."""
+    if not os.path.lexists(folder):
+        return None
+    tree = {}
+    for r, dirs, files in os.walk(folder):
+        tree.update({os.path.relpath(os.path.join(r, d), folder) + "/": None for d in dirs})
+        tree.update({os.path.relpath(os.path.join(r, f), folder): open(os.path.join(r, f), "rb").read()
+                     for f in files})
+    return tree
 
 
 def refused(main, argv, folder, capsys):
-    """Run a CLI in-process; assert exit 2, one line, no traceback, `folder` untouched."""
+    """Run a CLI in-process; assert exit 2, one line, no traceback, `folder` untouched (a folder
+    that did not exist is not created)."""
     before = snapshot(folder)
     with pytest.raises(SystemExit) as e:
         main(argv)

@@ -107,6 +107,35 @@ def test_train_refuses(fw, case, extra, expected, run_copy, bad_data, tmp_path, 
     assert err.startswith(f"{FRAMEWORKS[fw].train}: error: ")
 
 
+FRESH_CASES = [c for c in TRAIN_CASES if not any(m in a for a in c[1] for m in ("{out}", "{other}", "{tmp}", "NO-"))]
+
+
+@pytest.mark.parametrize("case, extra, expected", FRESH_CASES, ids=[c[0] for c in FRESH_CASES])
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_train_refused_into_a_new_folder_creates_nothing(fw, case, extra, expected, bad_data, tmp_path, capsys):
+    """--out names a folder that does not exist (nor its parent): a refusal, even one found while
+    decoding the data, leaves no folder behind."""
+    new = tmp_path / "new"
+    extra = [a.format(data=bad_data) for a in extra]
+    err = refused(TRAIN[fw], [*TINY_RUN, "--out", str(new / "run"), *extra], str(new), capsys)
+    assert expected in err
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_the_real_problem_is_named_before_the_folder_that_holds_a_run(fw, run_copy, bad_data, capsys):
+    """The output folder holds a run and no --resume or --overwrite is given, but the data or the
+    device is wrong: that is the error (fixing the folder first would only meet it next)."""
+    import jax
+    import torch
+    out = run_copy(fw)
+    err = refused(TRAIN[fw], [*TINY_RUN, "--out", out, "--data", bad_data["missing"]], out, capsys)
+    assert "does not exist" in err
+    missing = next(d for d in ("tpu", "gpu") if d != jax.default_backend()) if fw == "flax" else \
+        ("tpu" if torch.cuda.is_available() else "gpu")
+    err = refused(TRAIN[fw], [*TINY_RUN, "--out", out, "--device", missing], out, capsys)
+    assert f"--device {missing}: " in err and "already holds a run" not in err
+
+
 def test_unreadable_data(run_copy, bad_data, monkeypatch, capsys):
     # Root reads anything, so permission bits cannot make a file unreadable here: simulate what
     # the OS answers a normal user.
@@ -201,6 +230,16 @@ def test_evaluate_refuses(case, fw, name, writer, expected, run_copy, capsys):
     assert expected in err
 
 
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+@pytest.mark.parametrize("data, says", [("missing", "does not exist"), ("corrupt", "truncated or corrupt archive")])
+def test_evaluate_refused_creates_no_output_folder(fw, data, says, run_copy, bad_data, tmp_path, capsys):
+    ckpt = os.path.join(run_copy(fw), "baseline", "best" + EXT[fw])
+    new = tmp_path / "new"
+    err = refused(EVALUATE[fw], ["--ckpt", ckpt, "--data", bad_data[data], "--out", str(new / "eval")], str(new),
+                  capsys)
+    assert says in err
+
+
 def test_real_cli_prints_one_line_without_traceback(tmp_path):
     """The same path through `python -m`, not only in-process."""
     for prog in (f.train for f in FRAMEWORKS.values()):  # the default --out, in this test's own folder
@@ -209,6 +248,7 @@ def test_real_cli_prints_one_line_without_traceback(tmp_path):
         assert r.returncode == 2, r.stderr
         want = f"{prog}: error: data source '{tmp_path / 'missing'}' does not exist; expected "
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(want), r.stderr
+        assert os.listdir(tmp_path) == [], "a refused run left files behind"
 
 
 def test_flax_device_that_is_not_there(run_copy, capsys):

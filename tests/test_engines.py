@@ -229,12 +229,16 @@ def refused(argv, capsys):
 def test_cuda_graph_engines_without_cuda_are_refused_in_one_line(engine, tmp_path, capsys):
     err = refused([*TINY, "--out", str(tmp_path), "--engine", engine], capsys)
     assert err.startswith(f"torch_ref.train: error: --engine {engine} needs a CUDA device; ")
+    assert os.listdir(tmp_path) == []  # refused before anything was created
+    refused([*TINY, "--out", str(tmp_path / "new"), "--engine", engine], capsys)
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("flags, says", [(["--engine", "vmap", "--compile"], "--compile works with --engine"),
                                          (["--compile-mode", "reduce-overhead"], "needs --compile")])
 def test_compile_flags_that_do_not_combine_are_refused(flags, says, tmp_path, capsys):
-    assert says in refused([*TINY, "--out", str(tmp_path), *flags], capsys)
+    assert says in refused([*TINY, "--out", str(tmp_path / "new"), *flags], capsys)
+    assert os.listdir(tmp_path) == []
 
 
 def test_fast_engine_reports_divergence_with_its_step(tmp_path, capsys):

@@ -78,9 +78,9 @@ def _flat(tree, prefix=""):
         yield prefix, np.asarray(tree)
 
 
-def assert_same_run(fw, out, reference):
-    for s in SEEDS:
-        rel = os.path.join("dropout", f"seed_{s}", "history.json")
+def assert_same_run(fw, out, reference, folders=tuple(os.path.join("dropout", f"seed_{s}") for s in SEEDS)):
+    for folder in folders:
+        rel = os.path.join(folder, "history.json")
         rows, h = history_without_timings(os.path.join(out, rel))
         ref_rows, ref = history_without_timings(os.path.join(reference, rel))
         assert rows == ref_rows
@@ -182,6 +182,7 @@ def test_kill_inside_a_background_write_keeps_the_previous_one(reference, tmp_pa
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
+    assert not any("epoch 2/" in line for line in lines)  # not on disk, so not logged
     folder = os.path.join(out, "dropout")
     half_written = [f for f in os.listdir(folder) if f.startswith(".tmp-")]
     assert half_written, "the kill did not land inside the write"
@@ -245,3 +246,108 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(f
         weights = torch.load(os.path.join(out, "baseline", "last.pt"), weights_only=True)
         assert all(np.isfinite(v.numpy()).all() for v in weights.values())
 
+
+
+# An epoch long enough that a stop which waits for it shows (seconds to tens of seconds on 2 cores;
+# one scan of 4,000 steps for Flax, the tutorial engine's 38 batches for PyTorch).
+LONG = {"flax": ["--data", "synthetic:20000", "--batch-size", "4"], "torch": ["--data", "synthetic:3000"]}
+ANSWER_S, EXIT_S = 5, 10  # generous on a loaded machine; a stop that waited for the epoch took its length
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_a_stop_signal_is_answered_at_once_and_drops_the_epoch_in_progress(fw, tmp_path):
+    """Ctrl-C while epoch 2 trains: acknowledged and exited in seconds, not at the epoch's end (Flax
+    waits inside one C call for its epoch, PyTorch between two batches); epoch 1 is saved, and
+    resuming redoes epoch 2 from its start, exactly as an uninterrupted run."""
+    args = [*LONG[fw], "--model", "dropout", "--no-progress"]
+    ref, out = str(tmp_path / "ref"), str(tmp_path / "run")
+    run_ok(fw, *args, "--epochs", "2", "--out", ref)
+    p = start(command(fw, *args, "--epochs", "3", "--out", out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_training(p)  # epoch 1's line: its files are on disk and epoch 2 trains
+    answered = []
+    reader = threading.Thread(target=lambda: answered.extend(time.perf_counter() for line in p.stdout
+                                                             if line.startswith("SIGINT: ")), daemon=True)
+    reader.start()
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=300)
+    exited = time.perf_counter() - t0
+    err = p.stderr.read()
+    reader.join(10)
+    assert p.returncode == 130, err[-1000:]
+    assert answered, "no acknowledgement line"
+    answer = answered[0] - t0
+    print(f"{fw}: signal -> acknowledgement {answer:.3f} s, -> exit {exited:.3f} s")
+    last = err.strip().splitlines()[-1]
+    assert last == f"{PROGS[fw]}: stopped: during epoch 2; epoch 1 is saved; continue with: python -m {PROGS[fw]} " \
+                   f"--resume {out}", last
+    assert answer < ANSWER_S and exited < EXIT_S, (answer, exited)
+    assert not os.path.exists(os.path.join(out, ".running"))
+    run_ok(fw, "--resume", out, "--epochs", "2")
+    assert_same_run(fw, out, ref, folders=["dropout"])
+
+
+def test_a_second_signal_stops_at_once_with_the_last_committed_epoch(reference, tmp_path):
+    """The first signal's stop waits for the queued writes, and epoch 2's train state write hangs:
+    the second signal exits at once; epoch 1, the last committed, is on disk and resumes exactly."""
+    fw, ref_out, _ = reference
+    out, marker = str(tmp_path / "run"), str(tmp_path / "writing")
+    module = PROGS[fw].split(".")[0]
+    p = start([sys.executable, "-c", SLOW_WRITER.format(module=module), marker, *RUN, "--out", out],
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True).start()
+    deadline = time.time() + 300
+    while not os.path.exists(marker):
+        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    while not any(line.startswith("SIGTERM: ") for line in lines):
+        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
+        time.sleep(0.05)
+    time.sleep(1)
+    assert p.poll() is None  # waiting for the hung write
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=60)
+    exited = time.perf_counter() - t0
+    err = p.stderr.read()
+    assert p.returncode == 128 + signal.SIGTERM and exited < EXIT_S, (p.returncode, exited, err[-1000:])
+    last = err.strip().splitlines()[-1]
+    assert "epoch 1 is saved; continue with: " in last and last.startswith(f"{PROGS[fw]}: stopped: during epoch "), last
+    assert final_state(fw, out)[1] == 1 and not os.path.exists(os.path.join(out, ".running"))
+    resume_until_done(fw, out)
+    assert_same_run(fw, out, ref_out)
+
+
+# Run in a child: loading the data writes a marker, then waits inside one long C call.
+STUCK_LOADING = """
+import sys, time
+import experiment.entry as entry
+from {module}.train import main
+
+def stuck(config):
+    open(sys.argv[1], "w").close()
+    time.sleep(600)
+entry.load_splits = stuck
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_a_stop_before_training_exits_at_once_and_leaves_nothing(fw, tmp_path):
+    out, marker = tmp_path / "new" / "run", str(tmp_path / "loading")
+    p = start([sys.executable, "-c", STUCK_LOADING.format(module=PROGS[fw].split(".")[0]), marker, *RUN,
+               "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not os.path.exists(marker):
+        assert p.poll() is None and time.time() < deadline, p.stderr.read()[-2000:]
+        time.sleep(0.05)
+    assert os.path.isdir(out)  # locked, its lanes' folders made
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM and time.perf_counter() - t0 < EXIT_S
+    err = p.stderr.read().strip().splitlines()
+    assert err[-1] == f"{PROGS[fw]}: stopped: interrupted before training began; nothing was written", err
+    assert not os.path.exists(tmp_path / "new")

@@ -5,7 +5,7 @@
 """
 from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
-from torch_ref.engines import COMPILE_MODES, ENGINES, group_lanes, make_trainer
+from torch_ref.engines import COMPILE_MODES, ENGINES, check, group_lanes, make_trainer
 
 FRAMEWORK = FRAMEWORKS["torch"]
 
@@ -23,7 +23,7 @@ def add_torch_flags(p):
 
 # Trainers train one after the other (vmap: one for all lanes); epoch N's files are written while N+1 trains.
 BACKEND = Backend(FRAMEWORK, group_lanes=group_lanes, make_trainer=make_trainer, add_flags=add_torch_flags,
-                  writer_depth=lambda config: 1)
+                  check=check, writer_depth=lambda config: 1)
 
 
 default = BACKEND.default

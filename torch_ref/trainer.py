@@ -16,6 +16,7 @@ from experiment.batching import EVAL_BATCH, batch_slices
 from experiment.checkpoints import checkpoint_meta
 from experiment.errors import Diverged, UserError
 from experiment.metrics import check_names, prefixed
+from experiment.stop import Abandoned
 from experiment.trainer import DoneEpoch
 from torch_ref.checkpoint import load_train_state, save_checkpoint, save_train_state
 from torch_ref.models import build_model
@@ -153,10 +154,23 @@ class LaneTrainer:
         metrics = {**self.train_epoch(epoch, orders), **self.validate()}
         return DoneEpoch(metrics, self.snapshot())
 
+    def stop_requested(self):
+        """Whether a stop was requested; the loop (experiment.loop) sets its own."""
+        return False
+
     def progress_bar(self, name, epoch, n):
+        """The epoch's batches, as index ranges, behind a progress bar; Abandoned between two batches
+        once a stop is requested (every engine iterates its batches here)."""
         # No bar where no one watches it (output redirected to a log file): the epoch lines say it all.
-        return tqdm(batch_slices(n, self.batch_size), desc=f"{name} epoch {epoch}",
+        slices = batch_slices(n, self.batch_size)
+        return tqdm(self.until_stopped(slices), total=len(slices), desc=f"{name} epoch {epoch}",
                     leave=False, disable=not self.progress or not sys.stderr.isatty(), mininterval=0.5)
+
+    def until_stopped(self, slices):
+        for s in slices:
+            if self.stop_requested():
+                raise Abandoned
+            yield s
 
     def save(self, snapshot, lane, path, meta):
         x = self.lanes[lane]

@@ -13,13 +13,15 @@ from experiment.errors import UserError
 from experiment.lanes import by_group
 from torch_ref.engines.cudagraph import CudaGraphTrainer
 from torch_ref.engines.fast import FastTrainer
+from torch_ref.engines.graphs import require_cuda
 from torch_ref.engines.vmap import VmapTrainer
 from torch_ref.engines.vmap_cudagraph import VmapGraphTrainer
-from torch_ref.trainer import TorchTrainer
+from torch_ref.trainer import TorchTrainer, pick_device
 
 ENGINES = {"tutorial": TorchTrainer, "fast": FastTrainer, "cudagraph": CudaGraphTrainer, "vmap": VmapTrainer,
            "vmap-cudagraph": VmapGraphTrainer}
 ONE_PROGRAM = ("vmap", "vmap-cudagraph")  # engines that train every lane at once
+CUDA_ONLY = {"cudagraph": "fast", "vmap-cudagraph": "vmap"}  # and the engine to use instead without CUDA
 COMPILED = ("tutorial", "fast")  # engines that train through torch.compile with --compile
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
@@ -29,10 +31,20 @@ def group_lanes(config, lanes):
     return [list(lanes)] if config.extras["engine"] in ONE_PROGRAM else by_group(config, lanes)
 
 
-def make_trainer(config, lanes, splits):
+def check(config, lanes=None):
+    """UserError for an engine, flag or device the run cannot use: what the train command checks
+    before it creates anything."""
     x = config.extras
     if x["compile"] and x["engine"] not in COMPILED:
         raise UserError(f"--compile works with --engine {' or '.join(COMPILED)}, not {x['engine']}")
     if x["compile_mode"] != "default" and not x["compile"]:
         raise UserError(f"--compile-mode {x['compile_mode']} needs --compile")
-    return ENGINES[x["engine"]](config, lanes, splits)
+    if x["engine"] in CUDA_ONLY:
+        require_cuda(config, x["engine"], instead=CUDA_ONLY[x["engine"]])
+    else:
+        pick_device(config.device)
+
+
+def make_trainer(config, lanes, splits):
+    check(config, lanes)
+    return ENGINES[config.extras["engine"]](config, lanes, splits)
