@@ -3,20 +3,12 @@ exit 2) before anything runs, never a traceback, nor a row recorded as "skipped"
 import argparse
 import os
 
-from experiment.cli import positive_int
+from experiment.cli import list_of, positive_int
 
 
 def int_list(item=positive_int, what="positive integers like 64,128"):
     """Comma-separated, each checked by `item`, none repeated."""
-    def parse(text):
-        try:
-            values = [item(t) for t in text.split(",")]
-        except argparse.ArgumentTypeError as e:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what} ({e})") from None
-        if len(set(values)) != len(values):
-            raise argparse.ArgumentTypeError(f"repeated value in {text!r}")
-        return values
-    return parse
+    return list_of(item, what)
 
 
 def name_list(known):

@@ -230,6 +230,7 @@ def main(argv=None):
               "seeds": args.seeds, "batch_size": args.batch_size,
               **summarize(args.out, frameworks, args.seeds, args.epochs, stopped)}
     result["train_wall_s"] = {**previous.get("train_wall_s", {}), **walls}
+    os.makedirs(args.out, exist_ok=True)  # a training command refused at once creates nothing, OUT neither
     atomic_write_text(os.path.join(args.out, "convergence.json"), json.dumps(result, indent=1) + "\n")
     print(f"[convergence] wrote {os.path.join(args.out, 'convergence.json')}")
     if failed:  # a summary of what finished is written, but the run did not do what it was asked

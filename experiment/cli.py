@@ -61,14 +61,20 @@ def seed_list(text):
     return seeds
 
 
-def rate_list(text):
-    try:
-        rates = [dropout_rate(t) for t in text.split(",")]
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated rates in [0, 1) like 0,0.25,0.5 ({e})") from None
-    if len(set(rates)) != len(rates):
-        raise argparse.ArgumentTypeError(f"repeated rate in {text!r}")
-    return rates
+def list_of(item, what, noun="value"):
+    """An argparse type: comma-separated values, each checked by `item`, none repeated."""
+    def parse(text):
+        try:
+            values = [item(t) for t in text.split(",")]
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what} ({e})") from None
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"repeated {noun} in {text!r}")
+        return values
+    return parse
+
+
+rate_list = list_of(dropout_rate, "rates in [0, 1) like 0,0.25,0.5", "rate")
 
 
 def train_parser(fw, add_flags=None):
