@@ -47,11 +47,12 @@ def test_each_models_figure_marks_the_epoch_its_best_checkpoint_is_from(drawn):
     plt.close("all")
 
 
-def test_the_sweeps_log_axis_shows_the_batch_sizes_alone(drawn, tmp_path):
+def test_the_sweeps_log_axis_shows_the_batch_sizes_alone(drawn, tmp_path, monkeypatch):
     """Minor tick labels of a log axis ("6x10^1") sat over the batch sizes."""
     import types
 
     from benchmarks import sweep
+    monkeypatch.setattr(sweep, "save_figure", plots.save_figure)  # its own name for it, bound at import
     stat = {"mean": 20.0, "ci95": 2.0, "n": 3}
     rates = {"0": {"peak_epoch": stat, "final_val_acc": {"mean": 0.6, "ci95": 0.01, "n": 3}},
              "0.5": {"ahead_of_baseline": {"from": 40}, "final_val_acc": {"mean": 0.62, "ci95": 0.01, "n": 3}}}
