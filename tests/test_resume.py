@@ -165,6 +165,23 @@ main(sys.argv[2:])
 """
 
 
+def start_slow_writer(module, marker, out, stderr):
+    """The SLOW_WRITER child on RUN, and the list its stdout lines are collected into as they come."""
+    p = start([sys.executable, "-c", SLOW_WRITER.format(module=module), marker, *RUN, "--out", out],
+              stdout=subprocess.PIPE, stderr=stderr)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True).start()
+    return p, lines
+
+
+def wait_until(p, lines, ready, seconds=300):
+    """Poll ready() while the child runs; fail with its output if it ends or time runs out first."""
+    deadline = time.time() + seconds
+    while not ready():
+        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
+        time.sleep(0.05)
+
+
 def test_kill_inside_a_background_write_keeps_the_previous_one(reference, tmp_path):
     """Epoch 2's train state hangs half-written on the writer thread; training goes on (epoch 3 is
     trained: the write is in the background, though epoch 3's log line waits for its files); then the
@@ -172,14 +189,8 @@ def test_kill_inside_a_background_write_keeps_the_previous_one(reference, tmp_pa
     fw, ref_out, _ = reference
     out, marker = str(tmp_path / "run"), str(tmp_path / "writing")
     module = PROGS[fw].split(".")[0]
-    p = start([sys.executable, "-c", SLOW_WRITER.format(module=module), marker, *RUN, "--out", out],
-              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True).start()
-    deadline = time.time() + 300
-    while not (os.path.exists(marker) and any("trained epoch 3" in line for line in lines)):
-        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
-        time.sleep(0.05)
+    p, lines = start_slow_writer(module, marker, out, stderr=subprocess.STDOUT)
+    wait_until(p, lines, lambda: os.path.exists(marker) and any("trained epoch 3" in line for line in lines))
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not any("epoch 2/" in line for line in lines)  # not on disk, so not logged
@@ -293,18 +304,10 @@ def test_a_second_signal_stops_at_once_with_the_last_committed_epoch(reference, 
     fw, ref_out, _ = reference
     out, marker = str(tmp_path / "run"), str(tmp_path / "writing")
     module = PROGS[fw].split(".")[0]
-    p = start([sys.executable, "-c", SLOW_WRITER.format(module=module), marker, *RUN, "--out", out],
-              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True).start()
-    deadline = time.time() + 300
-    while not os.path.exists(marker):
-        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
-        time.sleep(0.05)
+    p, lines = start_slow_writer(module, marker, out, stderr=subprocess.PIPE)
+    wait_until(p, lines, lambda: os.path.exists(marker))
     p.send_signal(signal.SIGTERM)
-    while not any(line.startswith("SIGTERM: ") for line in lines):
-        assert p.poll() is None and time.time() < deadline, "".join(lines)[-2000:]
-        time.sleep(0.05)
+    wait_until(p, lines, lambda: any(line.startswith("SIGTERM: ") for line in lines))
     time.sleep(1)
     assert p.poll() is None  # waiting for the hung write
     t0 = time.perf_counter()
