@@ -29,10 +29,10 @@ from benchmarks.speed_figure import speed_figure  # noqa: E402
 from benchmarks.sweep import lane_file  # noqa: E402
 from benchmarks.stats import ALPHA, tost  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
-from experiment.cli import MODELS  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
-from experiment.lanes import group_name  # noqa: E402
-from experiment.plots import TUTORIAL_PREFIX, panels, plot_mean_std, save_panels  # noqa: E402
+from experiment.lanes import folder_name  # noqa: E402
+from experiment.plots import panels, plot_mean_std, save_panels  # noqa: E402
+from experiment.variants import MODELS, VARIANTS  # noqa: E402
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
 
@@ -41,7 +41,7 @@ def figures(hs, out, frameworks, n):
     files = []
     for fw in frameworks:
         path = f"fig_{fw}_curves.png"
-        plot_mean_std({TUTORIAL_PREFIX[m]: hs[fw][m] for m in MODELS}, os.path.join(out, path),
+        plot_mean_std({VARIANTS[m].legend: hs[fw][m] for m in MODELS}, os.path.join(out, path),
                       title=f"{fw}: BaseLine vs Dropout, mean ± std over {n} seeds")
         files.append((f"{fw}: the tutorial's figure, mean ± std over seeds", path))
     for m in MODELS:
@@ -248,9 +248,9 @@ def reused_seeds(sweep_dir, conv_dir, sw, batch):
     (identical histories, as --reuse copies them): a subset of the convergence table's seeds."""
     if conv_dir is None:
         return []
-    pairs = {s: [(lane_file(sweep_dir, batch, r, s), os.path.join(seed_dir(conv_dir, "flax", group_name(r), s),
+    pairs = {s: [(lane_file(sweep_dir, batch, r, s), os.path.join(seed_dir(conv_dir, "flax", folder_name(r), s),
                                                                   "history.json"))
-                 for r in sw["rates"] if group_name(r) in MODELS] for s in sw["seeds"]}
+                 for r in sw["rates"] if folder_name(r) in MODELS] for s in sw["seeds"]}
     return [s for s, files in pairs.items() if files and all(
         os.path.exists(c) and os.path.exists(lane) and load_history(lane)["epochs"] == load_history(c)["epochs"]
         for lane, c in files)]

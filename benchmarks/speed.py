@@ -11,6 +11,7 @@ skipped, with the reason, on a machine without it.
 Writes <out>/speed.json and <out>/speed.md.
 """
 import argparse
+import dataclasses
 import importlib
 import itertools
 import json
@@ -23,11 +24,13 @@ import time
 import numpy as np
 
 from benchmarks.args import int_list, name_list, out_folder
+from experiment.batching import EpochBatches
 from experiment.atomic import atomic_write_text
-from experiment.cli import MODELS, OneLineParser, positive_float, positive_int
+from experiment.variants import MODELS
+from experiment.cli import OneLineParser, positive_float, positive_int
 from experiment.errors import exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
-from experiment.history import cpu_name
+from experiment.provenance import cpu_name
 from experiment.lanes import plan_lanes
 from experiment.split import Splits
 
@@ -106,8 +109,8 @@ def measure_one(variant, model, batch, images, repeats, device):
     module = importlib.import_module(FRAMEWORKS[framework].train)
     config = module.default(model=model, seeds=seeds, batch_size=batch, device=device, no_progress=True, **extra)
     row = {"variant": variant, "framework": framework, "model": model, "batch": batch, "seeds": len(seeds),
-           "engine": config.extras.get("engine"), "precision": config.precision,
-           "settings": dict(config.extras), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+           "engine": getattr(config.options, "engine", None), "precision": config.precision,
+           "settings": dataclasses.asdict(config.options), "xla_flags": os.environ.get("XLA_FLAGS", "")}
     reason = next((why for v, why in CUDA_ONLY.items() if variant.startswith(v)), None)
     if reason and not cuda_device(device):
         return {**row, "skipped": reason}
@@ -117,7 +120,7 @@ def measure_one(variant, model, batch, images, repeats, device):
     for epoch in range(repeats + 1):
         orders = np.stack([np.random.default_rng([s, epoch]).permutation(images) for s in seeds])
         t0 = time.perf_counter()
-        trainer.train_epoch(epoch, orders)
+        trainer.train_epoch(epoch, EpochBatches(orders, batch))
         times.append(time.perf_counter() - t0)
     steady = float(np.median(times[1:]))
     rates = [images * len(seeds) / t for t in times[1:]]  # model-images per second

@@ -30,12 +30,12 @@ from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import OneLineParser, epochs_count, rate_list, seed_list  # noqa: E402
 from experiment.errors import exit_on_user_error  # noqa: E402
 from experiment.history import load_history  # noqa: E402
-from experiment.lanes import group_name  # noqa: E402
+from experiment.lanes import folder_name  # noqa: E402
 from experiment.plots import save_figure  # noqa: E402
 
 
 def lane_file(out, batch, rate, seed):
-    return os.path.join(out, f"batch_{batch}", group_name(rate), f"seed_{seed}", "history.json")
+    return os.path.join(out, f"batch_{batch}", folder_name(rate), f"seed_{seed}", "history.json")
 
 
 def epochs_done(path):
@@ -65,7 +65,7 @@ def reuse(a, batch):
             continue
         if conv.get("batch_size") != batch or not set(a.rates) <= {0.0, 0.5}:
             continue
-        sources = {(r, s): os.path.join(folder, "flax", group_name(r), f"seed_{s}", "history.json")
+        sources = {(r, s): os.path.join(folder, "flax", folder_name(r), f"seed_{s}", "history.json")
                    for r in a.rates for s in a.seeds}
         why = next((f"{p} {w}" for p in sources.values() for w in [unusable(p, a, batch)] if w), None)
         if why:

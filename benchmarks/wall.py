@@ -76,9 +76,9 @@ def command_table(a):
 COMPUTE = """
 import json, statistics, sys, time
 import numpy as np
+from experiment.batching import EpochBatches
 from experiment.entry import load_splits
 from experiment.lanes import plan_lanes
-from experiment.split import epoch_order
 from flax_impl.train import BACKEND
 data, seeds, epochs, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 config = BACKEND.default(model="both", seeds=list(range(seeds)), data=data, device=device, no_progress=True)
@@ -87,9 +87,9 @@ lanes = plan_lanes(config)
 trainer = BACKEND.make_trainer(config, lanes, splits)
 times = []
 for epoch in range(1, epochs + 2):  # the first: compilation
-    orders = np.stack([epoch_order(len(splits.train_x), lane.seed, epoch) for lane in lanes])
+    batches = EpochBatches.of_lanes(lanes, len(splits.train_x), epoch, config.batch_size)
     t0 = time.perf_counter()
-    trainer.start_epoch(epoch, orders).metrics()
+    trainer.start_epoch(epoch, batches).metrics()
     times.append(time.perf_counter() - t0)
 print(json.dumps({"compute_epoch_s": statistics.median(times[1:])}))
 """

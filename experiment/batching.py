@@ -2,6 +2,8 @@
 (the last one partial, as PyTorch's DataLoader with drop_last=False) and evaluation batches."""
 import numpy as np
 
+from experiment.split import epoch_order
+
 EVAL_BATCH = 1000  # images per evaluation batch; only memory depends on it
 
 
@@ -29,3 +31,23 @@ def eval_batches(x, y, size=EVAL_BATCH):
     (xf, xr), (yf, yr) = split_full(x, size), split_full(y, size)
     parts = [(xf, yf)] if len(xf) else []
     return parts + ([(xr[None], yr[None])] if len(xr) else [])
+
+
+class EpochBatches:
+    """One epoch's batches of every lane, as the loop hands them to a trainer: orders[lane] is that
+    lane's image order; `full` its full batches [lanes, nb, B], `rest` the partial last one [lanes, r],
+    `slices` the index ranges of every batch (the partial one last)."""
+
+    def __init__(self, orders, batch_size):
+        self.orders, self.batch_size = np.asarray(orders), batch_size
+        self.full, self.rest = lane_batches(self.orders, batch_size)
+        self.slices = batch_slices(self.orders.shape[1], batch_size)
+
+    @classmethod
+    def of_lanes(cls, lanes, n, epoch, batch_size):
+        """Each lane's order of the n training images in `epoch` (a function of its seed and the epoch)."""
+        return cls(np.stack([epoch_order(n, lane.seed, epoch) for lane in lanes]), batch_size)
+
+    @property
+    def sizes(self):
+        return [s.stop - s.start for s in self.slices]

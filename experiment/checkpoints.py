@@ -10,14 +10,19 @@ be (H, W, C)), so fc1's 400 inputs line up one to one across frameworks.
 """
 import contextlib
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from experiment.cli import MODELS, PRECISIONS
+from experiment.config import PRECISIONS
 from experiment.errors import UserError
+from experiment.sources.bounded import Limit
+from experiment.variants import MODELS
 
 CHECKPOINT_FORMAT = 3  # 1-2: weights together with the optimiser state in one file
+TRAIN_STATE_FORMAT = 2  # 1: written before lanes had a dropout rate and a group (no "format" key)
+# A LeNet lane's weights and Adam state are 0.75 MB; a train state of 1,000 lanes stays under this.
+FILE_LIMIT = Limit(1 << 30, "a train state of 1,000 LeNet lanes is 0.75 GB")
 STATE_DICT_ONLY = "LeNet (weights only)"  # a bare state_dict without metadata: BaseLine and Dropout alike
 LAYOUT = {"images": "normalised (x/255 - 0.5)/0.5; NCHW for PyTorch, NHWC for Flax", "fc1_inputs": "C,H,W"}
 
@@ -26,6 +31,59 @@ def checkpoint_meta(framework, lane, config, **meta):
     """The metadata a checkpoint of `lane` carries."""
     return {"format": CHECKPOINT_FORMAT, "framework": framework, "model": lane.model,
             "dropout_rate": lane.dropout_rate, "layout": LAYOUT, "config": config, **meta}
+
+
+class Codec(Protocol):
+    """How a framework writes and reads its files (flax_impl.checkpoint, torch_ref.checkpoint); what the
+    files say of themselves is checked here, once for both.
+
+    write_params(path, params, meta): one lane's weights (best.*, last.*) with checkpoint_meta
+    write_state(path, header, tree): a train state: header (train_state_header) + the trainer's state tree
+    read_state(path) -> (header, tree): the same, the weights checked finite, format-1 lanes translated
+    """
+    ext: str
+
+    def write_params(self, path: str, params, meta: dict) -> None: ...
+
+    def write_state(self, path: str, header: dict, tree) -> None: ...
+
+    def read_state(self, path: str) -> tuple[dict, object]: ...
+
+
+def train_state_header(lanes, epoch, histories):
+    """What a train state says of itself besides the trainer's state: its lanes, the last epoch it
+    holds and the lanes' histories up to it."""
+    return {"format": TRAIN_STATE_FORMAT, "lanes": [lane.record() for lane in lanes], "epoch": epoch,
+            "histories": histories}
+
+
+def state_format(path, raw):
+    """The format of a train state as read (a dict), checked: 1 (no "format" key) or this version's."""
+    fmt = raw.get("format", 1)
+    if fmt not in (1, TRAIN_STATE_FORMAT):
+        raise UserError(f"{path} has train-state format {fmt!r}; this version reads formats 1-{TRAIN_STATE_FORMAT}")
+    return fmt
+
+
+def check_state_header(path, header, lanes):
+    """The saved epoch of a train state's header, once its lanes and histories fit these lanes;
+    UserError otherwise (header["lanes"]: format 1 holds only model and seed)."""
+    check_saved_lanes(path, header["lanes"], lanes)
+    with damaged(path, "train state"):
+        histories = header["histories"]
+        if not isinstance(histories, list) or len(histories) != len(lanes):
+            raise ValueError("one history per lane")
+    return check_number(path, "its epoch", header["epoch"], 0, integer=True)
+
+
+def check_saved_lanes(path, saved, lanes):  # lanes: experiment.lanes.Lane
+    """Raise UserError unless the lanes a train state was saved for (records; older formats hold
+    fewer fields) are these lanes."""
+    keys = set().union(*saved) if saved else set()
+    want = [{k: v for k, v in lane.record().items() if k in keys} for lane in lanes]
+    if saved != want:
+        name = lambda xs: ", ".join(f"{x.get('group', x['model'])} seed {x['seed']}" for x in xs)  # noqa: E731
+        raise UserError(f"{path} holds lanes {name(saved)}, not this run's {name(want)}")
 
 
 class Described(NamedTuple):

@@ -3,18 +3,12 @@ flag for flag, and the one-line error every bad flag gets. Parsed flags become a
 import argparse
 import copy
 
-from experiment.config import RunConfig
+from experiment.config import PRECISIONS, RunConfig
 from experiment.data import SOURCES_HELP
 from experiment.errors import UserError
-from experiment.split import DEFAULT_VAL_FRACTION
+from experiment.variants import MODELS
 
-MODELS = ("baseline", "dropout")
-DEFAULT_BATCH_SIZE = 64  # the tutorial states none; 64 divides the 40,000 training images exactly
-TUTORIAL_RATE = 0.5
 DEVICE_HELP = "auto, cpu, gpu (CUDA for PyTorch) or tpu (JAX only); default %(default)s"
-# float32 matmuls and convolutions: 'highest' computes them in full float32 on every device, so both
-# frameworks compute the same maths; 'tf32' lets GPUs use TensorFloat-32 (10-bit mantissa) in both.
-PRECISIONS = ("highest", "tf32")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -81,25 +75,26 @@ def train_parser(fw, add_flags=None):
     """The train command's parser for framework `fw` (experiment.frameworks.Framework), with the
     framework's own flags added by add_flags(parser)."""
     p = OneLineParser(prog=fw.train, description=f"Train the tutorial's LeNet models on CIFAR-10 ({fw.name}).")
-    p.add_argument("--model", choices=MODELS + ("both",), default="both")
-    p.add_argument("--epochs", type=epochs_count, default=100)
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
-    p.add_argument("--seed", type=seed_value, default=0, help="init, dropout and batch order")
-    p.add_argument("--seeds", type=seed_list, default=None,
+    d = RunConfig  # every default once, in experiment.config
+    p.add_argument("--model", choices=MODELS + ("both",), default=d.model)
+    p.add_argument("--epochs", type=epochs_count, default=d.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--seed", type=seed_value, default=d.seed, help="init, dropout and batch order")
+    p.add_argument("--seeds", type=seed_list, default=d.seeds,
                    help="train several seeds at once, e.g. 0,1,2,3,4 (one history per seed + mean/std figure)")
-    p.add_argument("--data", default=None, help=SOURCES_HELP)
+    p.add_argument("--data", default=d.data, help=SOURCES_HELP)
     p.add_argument("--out", default=f"runs/{fw.name}", help="output folder (default %(default)s)")
-    p.add_argument("--val-fraction", type=fraction, default=DEFAULT_VAL_FRACTION)
-    p.add_argument("--split-seed", type=seed_value, default=0, help="train/val split (same for all seeds)")
-    p.add_argument("--subset", type=positive_int, default=None,
+    p.add_argument("--val-fraction", type=fraction, default=d.val_fraction)
+    p.add_argument("--split-seed", type=seed_value, default=d.split_seed, help="train/val split (same for all seeds)")
+    p.add_argument("--subset", type=positive_int, default=d.subset,
                    help="train on N training images drawn at random, seeded by --split-seed (smoke runs)")
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: Adam's 1e-3)")
-    p.add_argument("--dropout-rate", type=dropout_rate, default=TUTORIAL_RATE)
-    p.add_argument("--dropout-rates", type=rate_list, default=None,
+    p.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate (default: Adam's 1e-3)")
+    p.add_argument("--dropout-rate", type=dropout_rate, default=d.dropout_rate)
+    p.add_argument("--dropout-rates", type=rate_list, default=d.dropout_rates,
                    help="train every rate as lanes, e.g. 0,0.1,0.25,0.5,0.7 (0: BaseLine, in baseline/; 0.5: "
                         "dropout/; others: dropout_<rate>/); replaces --model and --dropout-rate")
     p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
-    p.add_argument("--precision", choices=PRECISIONS, default="highest",
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="float32 matmuls/convolutions: highest (full float32, the default) or tf32 (GPUs' TF32)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="DIR", default=None,
@@ -110,9 +105,10 @@ def train_parser(fw, add_flags=None):
     return p
 
 
-def default_config(fw, add_flags=None, **overrides):
-    """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
-    return RunConfig.from_args(fw.name, train_parser(fw, add_flags).parse_args([])).replace(**overrides)
+def default_config(fw, add_flags, options, **overrides):
+    """The command line's defaults as a RunConfig (`options`: the framework's dataclass), for code
+    that builds a trainer itself."""
+    return RunConfig.from_args(fw.name, train_parser(fw, add_flags).parse_args([]), options).replace(**overrides)
 
 
 def explicit_flags(parser, argv):

@@ -5,59 +5,67 @@ says what each record keeps of them:
     history.json, checkpoints  recorded(lane)        the settings that decide a lane's numbers
 
 Settings that say how to run, not what (--overwrite, --resume, --no-progress), are never recorded.
-Framework flags (Flax's --impl, PyTorch's --engine, ...) live in `extras`, in the parser's order.
+Framework flags (Flax's --impl, PyTorch's --engine, ...) live in `options`, a frozen dataclass of
+the framework's (flax_impl.options, torch_ref.options). The defaults written here are the command
+line's (experiment.cli reads them from this class).
 """
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
+
+from experiment.split import DEFAULT_VAL_FRACTION
+from experiment.variants import TUTORIAL_RATE
 
 RUNTIME_ONLY = ("overwrite", "resume", "no_progress")
+# float32 matmuls and convolutions: 'highest' computes them in full float32 on every device, so both
+# frameworks compute the same maths; 'tf32' lets GPUs use TensorFloat-32 (10-bit mantissa) in both.
+PRECISIONS = ("highest", "tf32")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     framework: str
     model: str = "both"
-    epochs: int = 100
-    batch_size: int = 64
+    epochs: int = 100                 # the tutorial's
+    batch_size: int = 64              # the tutorial states none; 64 divides the 40,000 training images exactly
     seed: int = 0
     seeds: tuple | None = None        # --seeds: one history per seed, in OUT/<model>/seed_<s>
     data: str | None = None
     out: str = ""
-    val_fraction: float = 0.2
+    val_fraction: float = DEFAULT_VAL_FRACTION
     split_seed: int = 0
     subset: int | None = None
-    lr: float = 1e-3
-    dropout_rate: float = 0.5
+    lr: float = 1e-3                  # Adam's default, as the tutorial uses it
+    dropout_rate: float = TUTORIAL_RATE
     dropout_rates: tuple | None = None  # --dropout-rates: lanes of every rate (0: the BaseLine)
     device: str = "cpu"
-    precision: str = "highest"        # float32 matmuls: 'highest' or 'tf32' (experiment.cli.PRECISIONS)
+    precision: str = "highest"        # float32 matmuls: 'highest' or 'tf32' (PRECISIONS)
     overwrite: bool = False
     resume: str | None = None
     no_progress: bool = False
-    extras: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    options: object = None            # the framework's settings: a frozen dataclass, fields in the parser's order
 
     @classmethod
-    def from_args(cls, framework, args):
-        """From an argparse Namespace (or dict): the shared flags become fields, the rest extras."""
+    def from_args(cls, framework, args, options):
+        """From an argparse Namespace (or dict): the shared flags become fields, the rest the
+        framework's `options` (its dataclass; an unknown name is a TypeError)."""
         values = dict(vars(args) if isinstance(args, argparse.Namespace) else args)
-        common = {f.name for f in dataclasses.fields(cls)} - {"framework", "extras"}
+        common = {f.name for f in dataclasses.fields(cls)} - {"framework", "options"}
         fields = {k: values.pop(k) for k in list(values) if k in common}
         for k in ("seeds", "dropout_rates"):
             if fields.get(k) is not None:
                 fields[k] = tuple(fields[k])
-        return cls(framework=framework, **fields, extras=MappingProxyType(values))
+        return cls(framework=framework, **fields, options=options(**values))
 
     def replace(self, **changes):
-        """A copy with some settings changed; names that are not shared fields go to extras."""
+        """A copy with some settings changed; names that are not shared fields are the framework's options."""
         common = {f.name for f in dataclasses.fields(self)}
-        extras = {k: v for k, v in changes.items() if k not in common}
-        unknown = set(extras) - set(self.extras)
+        mine = {k: v for k, v in changes.items() if k not in common}
+        unknown = set(mine) - {f.name for f in dataclasses.fields(self.options)}
         if unknown:
             raise TypeError(f"unknown setting(s) {sorted(unknown)} for {self.framework}")
         changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items() if k in common}
-        return dataclasses.replace(self, **changes, extras=MappingProxyType({**self.extras, **extras}))
+        return dataclasses.replace(self, **changes, options=dataclasses.replace(self.options, **mine))
 
     @property
     def seed_list(self):
@@ -65,17 +73,17 @@ class RunConfig:
 
     def as_flags(self):
         """Every setting as the parser names it, in the parser's order (seeds as a list)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("framework", "extras")}
+        shared = [f.name for f in dataclasses.fields(self) if f.name not in ("framework", "options")]
+        out = {k: getattr(self, k) for k in shared}
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-        return {**out, **self.extras}
+        return {**out, **dataclasses.asdict(self.options)}
 
     def run_record(self):
         """What run.json keeps: everything but how to run."""
         return {k: v for k, v in self.as_flags().items() if k not in RUNTIME_ONLY}
 
     def recorded(self, lane):
-        """What a lane's history.json and checkpoints keep: the settings behind its numbers (with
-        --dropout-rates, the lane's own rate as dropout_rate)."""
+        """What a lane's history.json and checkpoints keep: the settings behind its numbers, the
+        lane's own dropout rate as dropout_rate (0 for the BaseLine)."""
         kept = {k: v for k, v in self.run_record().items() if k != "seeds"}
-        rate = {"dropout_rate": lane.dropout_rate} if self.dropout_rates is not None else {}
-        return {**kept, "model": lane.model, "seed": lane.seed, **rate}
+        return {**kept, "model": lane.model, "seed": lane.seed, "dropout_rate": lane.dropout_rate}

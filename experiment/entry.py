@@ -4,10 +4,11 @@ A framework passes a Backend (train) or a checkpoint loader (evaluate); everythi
 data, split, outputs, messages) is identical, so the two command lines cannot drift apart.
 
 One training run, from --data to the device: the flags become a RunConfig; its models, dropout
-rates and seeds become lanes (experiment.lanes); the data is loaded, split and normalised once
-(experiment.data, experiment.split); the backend groups the lanes into trainers (Flax: one compiled
-program; PyTorch: one model at a time, as the tutorial does) and the shared loop (experiment.loop)
-asks each trainer for its epochs, records them and hands the files to the writer.
+rates and seeds become lanes (experiment.lanes), each with its folder and history
+(experiment.records); the data is loaded, split and normalised once (experiment.data,
+experiment.split); the backend partitions the lanes among trainers (Flax: one compiled program;
+PyTorch: one model at a time, as the tutorial does) and the shared loop (experiment.loop) asks each
+trainer for its epochs and hands them to the records, which write the files.
 """
 import json
 import os
@@ -22,14 +23,15 @@ from experiment.config import RunConfig
 from experiment.data import check_source, load_cifar10
 from experiment.errors import Interrupted, UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS, Framework
-from experiment.history import new_history
-from experiment.lanes import group_name, lane_dir, plan_lanes, train_state_path
+from experiment.lanes import folder_name, plan_lanes
 from experiment.lock import FolderLock, NewFolders
-from experiment.loop import check_out_dir, prepare_out_dir, train_and_evaluate
-from experiment.plots import TUTORIAL_PREFIX, confusion_matrix, plot_confusion, plot_curves, plot_mean_std
-from experiment.runfile import RUN_FILE, check_same_data, resumed_config, start_run
+from experiment.loop import train_and_evaluate
+from experiment.plots import confusion_matrix, plot_confusion, plot_curves, plot_mean_std
+from experiment.records import RunRecords
+from experiment.runfile import check_same_data, resumed_config
 from experiment.split import make_splits, normalize
 from experiment.stop import StopRequest
+from experiment.variants import VARIANTS
 from experiment.writer import Writer
 
 
@@ -37,18 +39,22 @@ from experiment.writer import Writer
 class Backend:
     """What a framework plugs into the train command.
 
-    group_lanes(config, lanes) -> [[lanes of one trainer], ...], trained one trainer after the other
+    partition_lanes(config, lanes) -> [[lanes of one trainer], ...], trained one trainer after the other
     make_trainer(config, lanes, splits) -> a Trainer (experiment.trainer) for those lanes
-    add_flags(parser) adds the framework's own flags; resume_may_change names those of them
+    codec: how the framework writes and reads its files (experiment.checkpoints.Codec)
+    options: the framework's settings, a frozen dataclass whose fields add_flags(parser) adds as
+    flags (with the dataclass's defaults); resume_may_change names those of them
     --resume may change; check(config, lanes) refuses, with UserError, a device or framework flag
     the run cannot use, before anything is created; process_folder(args) names the subfolder of
     --out that a process other than the first of a multi-host run writes to; writer_depth(config):
     epochs of writes that may wait while the next epoch trains (0: write before training on).
     """
     framework: Framework
-    group_lanes: Callable
+    partition_lanes: Callable
     make_trainer: Callable
-    add_flags: Callable = None
+    codec: object
+    options: type
+    add_flags: Callable
     resume_may_change: tuple = ()
     check: Callable = lambda config, lanes: None
     process_folder: Callable = lambda args: None
@@ -56,7 +62,7 @@ class Backend:
 
     def default(self, **overrides):
         """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
-        return default_config(self.framework, self.add_flags, **overrides)
+        return default_config(self.framework, self.add_flags, self.options, **overrides)
 
 
 def train_main(backend):
@@ -80,58 +86,49 @@ def run_train(backend, argv=None):
     with StopRequest(print, backend.framework.train) as stop:
         config, resume_cmd = configure(backend, argv)
         stop.resume_cmd = resume_cmd
-        lanes = plan_lanes(config)
-        out_dirs = [lane_dir(config, lane) for lane in lanes]
-        backend.check(config, lanes)
+        records = RunRecords(config, backend.codec, plan_lanes(config))
+        backend.check(config, [r.lane for r in records.lanes])
         check_source(config.data)
-        check_no_run(config, out_dirs)
+        records.check()
         folders = NewFolders()  # what this run creates, removed again if it is refused or stopped before it starts
         try:
             with FolderLock(config.out, folders) as lock:  # from here no other run may use OUT
                 stop.at_exit.append(lock.cleanup)
-                check_no_run(config, out_dirs)  # again: a run may have finished there since
-                for d in out_dirs:  # refuse before spending minutes on data
-                    prepare_out_dir(d, config.overwrite, config.resume, folders)
+                records.check()  # again: a run may have finished there since
+                records.make_folders(folders)  # refuse before spending minutes on data
                 splits, data_info = load_splits(config)
                 if config.resume:
                     check_same_data(config.resume, data_info)
                 with Writer(backend.writer_depth(config)) as writer:
-                    histories = train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop, folders)
+                    records.begin(writer, stop)
+                    train_all(backend, records, splits, data_info, folders)
         except Interrupted as e:
             raise e.with_command(resume_cmd) from None
-    tutorial_figure(config, histories)
-    print(summary(backend.framework, config, histories))
-    return histories
+    tutorial_figure(records)
+    print(summary(backend.framework, records))
+    return {folder: [r.history for r in rs] for folder, rs in records.by_folder().items()}
 
 
-def check_no_run(config, out_dirs):
-    """Refuse an output folder that holds a run (unless --resume or --overwrite); creates nothing."""
-    if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
-        raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite "
-                        f"to replace it, or choose another --out")
-    for d in [config.out, *out_dirs]:
-        check_out_dir(d, config.overwrite, config.resume)
-
-
-def summary(fw, config, histories):
+def summary(fw, records):
     """What the run found and where it is: per model the epoch each checkpoint kept (lowest val
     loss), its val loss and accuracy, the files, and the command that tests them."""
+    config = records.config
     lines = [f"{fw.train}: done; best.{fw.ckpt_ext[1:]} is each lane's epoch of lowest val loss:"]
     ckpts = []
-    for group, hs in histories.items():
-        best = [h["epochs"][h["best_epoch"] - 1] for h in hs if h["best_epoch"]]
+    for group, rs in records.by_folder().items():
+        best = [r.best_row() for r in rs if r.best_row()]
         if not best:
             continue
         spread = lambda values, fmt: fmt(min(values)) + ("" if len(set(values)) == 1 else "–" + fmt(max(values)))  # noqa: E731
         folder = os.path.join(config.out, group, "seed_*" if config.seeds is not None else "")
-        seeds = f" ({len(hs)} seeds)" if config.seeds is not None else ""
+        seeds = f" ({len(rs)} seeds)" if config.seeds is not None else ""
         lines.append(f"  {group}{seeds}: epoch {spread([r['epoch'] for r in best], str)}, val loss "
                      f"{spread([r['val_loss'] for r in best], '{:.4f}'.format)}, val acc "
                      f"{spread([100 * r['val_acc'] for r in best], '{:.2f}%'.format)} -> "
                      f"{os.path.join(folder, 'best' + fw.ckpt_ext)} (and last{fw.ckpt_ext}, curves.png)")
         ckpts.append(os.path.join(folder, "best" + fw.ckpt_ext))
     figure = os.path.join(config.out, "curves.png")
-    if len(histories) > 1:
+    if len(records.by_folder()) > 1:
         lines.append(f"  both models' curves: {figure}")
     lines.append(f"  test them: {fw.command('evaluate')} --ckpt {' '.join(ckpts)}")
     return "\n".join(lines)
@@ -155,8 +152,8 @@ def configure(backend, argv):
         args.out = os.path.join(args.out, sub)
         args.resume = args.resume and os.path.join(args.resume, sub)
     if args.resume:
-        return resumed_config(parser, args, argv, fw.name, backend.resume_may_change), resume_cmd
-    return RunConfig.from_args(fw.name, args), resume_cmd
+        return resumed_config(parser, args, argv, backend), resume_cmd
+    return RunConfig.from_args(fw.name, args, backend.options), resume_cmd
 
 
 def load_splits(config):
@@ -171,32 +168,20 @@ def load_splits(config):
     return splits, data_info
 
 
-def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop, folders=None):
-    """Each trainer in turn, from scratch or from its saved train state; returns {group: histories}."""
-    fw = backend.framework
-    groups = backend.group_lanes(config, lanes)
-    histories = {}
-    for i, group in enumerate(groups):
-        trainer = backend.make_trainer(config, group, splits)
-        hs = [new_history(fw.name, lane.model, config.recorded(lane), lane.seed,
-                          trainer.device, trainer.versions, data_info) for lane in group]
-        state_path = train_state_path(config.out, group, fw.ckpt_ext)
-        first = 1
-        if config.resume and os.path.exists(state_path):
-            done, resumed = trainer.load_train_state(state_path)
-            for h, fresh in zip(resumed, hs):  # when and by which code each later part of the run was trained
-                h.setdefault("resumed", []).append({"at_epoch": done + 1, "started": fresh["started"],
-                                                    "code": fresh["code"], "machine": fresh["machine"]})
-            hs = resumed
-            if done > config.epochs:
-                raise UserError(f"{state_path} has {done} epochs, more than --epochs {config.epochs}")
-            first = done + 1
+def train_all(backend, records, splits, data_info, folders=None):
+    """Each trainer in turn, from scratch or from its saved train state."""
+    config, fw, stop = records.config, backend.framework, records.stop
+    parts = records.partition(backend.partition_lanes(config, [r.lane for r in records.lanes]))
+    for i, part in enumerate(parts):
+        trainer = backend.make_trainer(config, [r.lane for r in part.lanes], splits)
+        first = part.open(trainer, data_info)
         if i == 0:  # every input checked: from here on the output folder is ours
-            start_run(config, data_info, [train_state_path(config.out, g, fw.ckpt_ext) for g in groups], out_dirs)
-            stop.started = True
+            records.start(data_info, parts, [r.folder for r in records.lanes])
+            if stop is not None:
+                stop.started = True
             if folders is not None:
                 folders.keep()
-        names = "+".join(dict.fromkeys(lane.group for lane in group))
+        names = "+".join(dict.fromkeys(r.lane.folder for r in part.lanes))
         if first > config.epochs:
             where = f"all {config.epochs} epochs are done, nothing to train (to go on: {fw.command()} --resume " \
                     f"{config.out} --epochs N, N > {config.epochs})"
@@ -204,31 +189,26 @@ def train_all(backend, config, lanes, out_dirs, splits, data_info, writer, stop,
             where = f"resuming at epoch {first}" if first > 1 else ""
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
               f"{len(splits.train_x)} train / {len(splits.val_x)} val images" + (f", {where}" if where else ""))
-        dirs = [out_dirs[lanes.index(lane)] for lane in group]
-        train_and_evaluate(trainer, len(splits.train_x), config.epochs, hs, dirs, state_path, writer,
-                           start_epoch=first, stop=stop)
-        stop.earlier = True
-        for lane, h in zip(group, hs):
-            histories.setdefault(lane.group, []).append(h)
-        if config.seeds is not None:
-            for g in dict.fromkeys(lane.group for lane in group):
-                plot_mean_std({"": histories[g]}, os.path.join(config.out, g, "curves_mean_std.png"),
-                              title=f"{fw.name} {g}, seeds {config.seed_list}")
-    return histories
+        train_and_evaluate(trainer, part, config.epochs, stop=stop)
+        if stop is not None:
+            stop.earlier = True
+        records.seed_figures(part)
 
 
-def tutorial_figure(config, histories):
-    """With several groups: OUT/curves.png, the tutorial's loss and accuracy panels (normal_train,
+def tutorial_figure(records):
+    """With several folders: OUT/curves.png, the tutorial's loss and accuracy panels (normal_train,
     normal_val, drop_train, drop_val, ...; mean ± std with --seeds)."""
+    config, histories = records.config, {f: [r.history for r in rs] for f, rs in records.by_folder().items()}
     if len(histories) < 2:
         return
     path = os.path.join(config.out, "curves.png")
     if config.dropout_rates is None:  # the tutorial's pair, named as its figure names them
-        groups = {TUTORIAL_PREFIX[g]: hs for g, hs in histories.items()}
+        groups = {VARIANTS[g].legend: hs for g, hs in histories.items()}
         what = "BaseLine vs Dropout"
     else:  # every rate named by its rate, 0.5 too
-        rate_of = {group_name(r): r for r in config.dropout_rates}
-        groups = {f"rate {rate_of[g]:g}" + (" (BaseLine)" if rate_of[g] == 0 else ""): hs for g, hs in histories.items()}
+        rate_of = {folder_name(r): r for r in config.dropout_rates}
+        groups = {f"rate {rate_of[g]:g}" + (" (BaseLine)" if rate_of[g] == 0 else ""): hs
+                  for g, hs in histories.items()}
         what = "dropout rates"
     if config.seeds is None:
         plot_curves({p: hs[0] for p, hs in groups.items()}, path,

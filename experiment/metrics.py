@@ -1,14 +1,55 @@
-"""The per-epoch metrics every trainer reports, and the schema of a history row.
+"""The per-epoch metrics: the one table that says what each is, how it reduces, how it is logged and
+drawn, and the schema of a history row.
 
-A trainer computes, for each batch, a dict of metrics in one place per framework (its
-`batch_metrics`): a float is the batch's mean, an int a count (e.g. correct images). Each trainer
-turns an epoch of them into per-image averages per lane, prefixed `train_` or `val_`. To add a
-metric: compute it in both frameworks' `batch_metrics` and name it here; the loop, history.json
-and the figures need nothing else.
+Each framework computes a batch's metrics in one place (its `batch_metrics`): a MEAN metric is the
+batch's mean over its images, a COUNT one a number of images (e.g. the correct ones). Every
+reduction below reads that rule from this table, in both frameworks. To add a metric: one entry
+here and one line in each framework's `batch_metrics`; history.json, the log line and the figures
+(one panel per metric) follow.
 """
-METRICS = ("loss", "acc")
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiment.errors import Diverged
+
+MEAN, COUNT = "mean", "count"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str       # history fields train_<name>, val_<name>
+    reduce: str     # MEAN or COUNT
+    log: str        # its value in the epoch's log line
+    scale: float    # shown (logged, drawn) as value * scale
+    label: str      # its figure panel's y axis
+
+
+METRICS = {m.name: m for m in (
+    Metric("loss", MEAN, "loss {:.4f}", 1, "loss"),
+    Metric("acc", COUNT, "acc {:.2f}%", 100, "accuracy (%)"),
+)}
 SPLITS = ("train", "val")
 EPOCH_FIELDS = ("epoch", *(f"{s}_{m}" for s in SPLITS for m in METRICS), "seconds")
+
+
+def is_mean(name):
+    return METRICS[name].reduce == MEAN
+
+
+def image_sum(name, value, n):
+    """A batch's metric over its n images as their sum: a mean counts once per image."""
+    return value * n if is_mean(name) else value
+
+
+def image_average(name, value, n):
+    """A batch's metric over its n images as a per-image average."""
+    return value if is_mean(name) else value / n
+
+
+def chunk_average(name, total, k):
+    """The metric of a batch from the sum over its k equal chunks: means averaged, counts summed."""
+    return total / k if is_mean(name) else total
 
 
 def check_names(metrics, split):
@@ -23,5 +64,19 @@ def check_names(metrics, split):
 
 
 def prefixed(split, totals, count):
-    """{name: per-lane sum} over `count` images -> {split_name: per-image average}."""
+    """{name: per-lane sum over `count` images} -> {split_name: per-image average}."""
     return check_names({f"{split}_{k}": v / count for k, v in totals.items()}, split)
+
+
+def log_text(row):
+    """A history row's metrics as the epoch's log line shows them: 'train loss 0.1234 acc 56.78%  val ...'."""
+    return "  ".join(f"{s} " + " ".join(m.log.format(m.scale * row[f"{s}_{m.name}"]) for m in METRICS.values())
+                     for s in SPLITS)
+
+
+def finite_or_raise(losses, first_step=0):
+    """Raise Diverged for the first lane/step whose loss is NaN or Inf. losses: [lanes, steps]."""
+    bad = ~np.isfinite(np.asarray(losses, dtype=np.float64))
+    if bad.any():
+        lane, step = np.argwhere(bad)[0]
+        raise Diverged(int(lane), first_step + int(step) + 1, float(np.asarray(losses)[lane, step]))

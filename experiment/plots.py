@@ -1,4 +1,5 @@
-"""Figures: the tutorial's loss/accuracy panels and a confusion matrix (matplotlib, no display)."""
+"""Figures: the tutorial's loss/accuracy panels (one per metric of experiment.metrics) and a confusion
+matrix (matplotlib, no display)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,23 +9,22 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from experiment.atomic import atomic_write  # noqa: E402
 from experiment.history import column  # noqa: E402
+from experiment.metrics import METRICS  # noqa: E402
 
-# The tutorial's legend names for the combined figure.
-TUTORIAL_PREFIX = {"baseline": "normal", "dropout": "drop"}
 
 
 def panels():
-    """A figure of two panels (loss, accuracy), laid out so that a legend below them fits."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    """A figure of one panel per metric (loss, accuracy), laid out so that a legend below them fits."""
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(6 * len(METRICS), 5), layout="constrained")
     return fig, axes
 
 
 def save_panels(fig, axes, path, title="", ylabel_suffix=""):
-    """Label the (loss, accuracy) panels, whole epochs on the x axis, one legend below both (it
-    covers no line), the title, and write the figure."""
-    for ax, name in zip(axes, ("loss", "accuracy (%)")):
+    """Label the metrics' panels, whole epochs on the x axis, one legend below them all (it covers
+    no line), the title, and write the figure."""
+    for ax, metric in zip(axes, METRICS.values()):
         ax.set_xlabel("epoch")
-        ax.set_ylabel(name + ylabel_suffix)
+        ax.set_ylabel(metric.label + ylabel_suffix)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -54,38 +54,37 @@ def plot_curves(histories, path, title=""):
 
     `histories` maps a line prefix (e.g. 'normal', 'drop', or '' for a single model) to a history.
     """
-    fig, (ax_loss, ax_acc) = panels()
+    fig, axes = panels()
     for i, (prefix, h) in enumerate(histories.items()):
         epochs, color = column(h, "epoch"), f"C{i}"
         for split, style in (("train", "-"), ("val", "--")):
             label = f"{prefix}_{split}" if prefix else split
-            ax_loss.plot(epochs, column(h, f"{split}_loss"), style, color=color, label=label)
-            ax_acc.plot(epochs, 100 * column(h, f"{split}_acc"), style, color=color, label=label)
+            for ax, m in zip(axes, METRICS.values()):
+                ax.plot(epochs, m.scale * column(h, f"{split}_{m.name}"), style, color=color, label=label)
         if h.get("best_epoch"):
-            mark_best((ax_loss, ax_acc), h["best_epoch"], color, f"{prefix + ' ' if prefix else ''}best, epoch "
-                                                                f"{h['best_epoch']}")
-    save_panels(fig, (ax_loss, ax_acc), path, title)
+            mark_best(axes, h["best_epoch"], color, f"{prefix + ' ' if prefix else ''}best, epoch {h['best_epoch']}")
+    save_panels(fig, axes, path, title)
 
 
 def plot_mean_std(groups, path, title=""):
     """Like plot_curves, but each line is the mean over a group of histories, with a ±1 std band,
     and the dotted line at the median of the seeds' best epochs."""
-    fig, (ax_loss, ax_acc) = panels()
+    fig, axes = panels()
     for i, (prefix, hs) in enumerate(groups.items()):
         n = min(len(h["epochs"]) for h in hs)
         epochs, color = column(hs[0], "epoch")[:n], f"C{i}"
         for split, style in (("train", "-"), ("val", "--")):
             label = f"{prefix}_{split}" if prefix else split
-            for ax, field, scale in ((ax_loss, "loss", 1), (ax_acc, "acc", 100)):
-                vals = scale * np.stack([column(h, f"{split}_{field}")[:n] for h in hs])
+            for ax, m in zip(axes, METRICS.values()):
+                vals = m.scale * np.stack([column(h, f"{split}_{m.name}")[:n] for h in hs])
                 mean, std = vals.mean(0), vals.std(0)
                 ax.plot(epochs, mean, style, color=color, label=f"{label} (n={len(hs)})")
                 ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2)
         best = [h["best_epoch"] for h in hs if h.get("best_epoch")]
         if best:
-            mark_best((ax_loss, ax_acc), float(np.median(best)), color,
+            mark_best(axes, float(np.median(best)), color,
                       f"{prefix + ' ' if prefix else ''}best, median epoch {np.median(best):g}")
-    save_panels(fig, (ax_loss, ax_acc), path, title, ", mean ± std over seeds")
+    save_panels(fig, axes, path, title, ", mean ± std over seeds")
 
 
 def plot_confusion(matrix, classes, path, title=""):

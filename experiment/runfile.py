@@ -15,21 +15,11 @@ RUN_FORMAT = 2  # 1: no "format" key (read the same way)
 RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress")
 
 
-def start_run(config, data_info, state_files, folders):
-    """Record the run's settings and what data it trains on in OUT/run.json (what --resume reads)
-    and, for a fresh run, drop train states an earlier run left, so a kill in the first epoch cannot
-    resume someone else's run. Temp files of writes a kill cut short are removed from the run's own
-    folders (OUT and `folders`) only: a folder below OUT may be another run's, writing now."""
+def write_run_file(config, data_info):
+    """OUT/run.json: the run's settings and what data it trains on (what --resume reads)."""
     record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
               "args": config.run_record(), "data": data_info}
     atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
-    stale = [] if config.resume else list(state_files)
-    mine = [config.out, *(os.path.dirname(f) for f in state_files), *folders, *(os.path.dirname(f) for f in folders)]
-    for folder in dict.fromkeys(f for f in mine if os.path.isdir(f)):
-        stale += [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(".tmp-")]
-    for path in stale:
-        if os.path.exists(path):
-            os.remove(path)
 
 
 def read_run_file(d):
@@ -50,10 +40,10 @@ def read_run_file(d):
     return run
 
 
-def resumed_config(parser, args, argv, framework, may_change=()):
+def resumed_config(parser, args, argv, backend):
     """The run's saved settings from DIR/run.json, checked as the command line checks flags, with
-    the few flags --resume may change applied."""
-    d = args.resume
+    the few flags --resume may change (and those the backend's resume_may_change names) applied."""
+    d, framework = args.resume, backend.framework.name
     run = read_run_file(d)
     if run.get("framework") != framework:
         raise UserError(f"--resume {d}: it is a {run.get('framework')} run; continue it with "
@@ -68,7 +58,7 @@ def resumed_config(parser, args, argv, framework, may_change=()):
             raise UserError(f"--resume {d}: {RUN_FILE} holds {k} = {v!r} ({type(v).__name__}), not what "
                             f"--{k.replace('_', '-')} gives ({parsed!r}, {type(parsed).__name__})")
     given = explicit_flags(parser, argv)
-    allowed = RESUME_MAY_CHANGE + tuple(may_change)
+    allowed = RESUME_MAY_CHANGE + tuple(backend.resume_may_change)
     changed = sorted(f for f in given if f not in allowed and getattr(args, f) != saved.get(f))
     if changed:
         flags = ", ".join(f"--{f.replace('_', '-')} {getattr(args, f)}" for f in changed)
@@ -76,7 +66,7 @@ def resumed_config(parser, args, argv, framework, may_change=()):
                         f"(only --epochs, --data, --device, --no-progress may change)")
     saved.update({k: getattr(args, k) for k in given})
     saved.update(resume=d, out=d, overwrite=False)
-    return RunConfig.from_args(framework, saved)
+    return RunConfig.from_args(framework, saved, backend.options)
 
 
 def check_same_data(d, data_info):

@@ -1,42 +1,32 @@
 """What a framework supplies to the shared training loop (experiment.loop): a Trainer trains a set of
-lanes at once, each lane one network with one dropout rate and one seed.
+lanes (experiment.lanes.Lane) at once and only computes; the records (experiment.records) write
+its results with the framework's codec (experiment.checkpoints.Codec).
 
 The loop asks for an epoch with start_epoch(); a trainer that runs asynchronously (pipelined) may
 return before its device has finished, so the loop can queue the next epoch before it reads this
 one's metrics. Checkpoints and train states are written from an EpochRun's snapshot, possibly on
 another thread while later epochs train, so a snapshot must not change once taken.
 """
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from experiment.errors import UserError
+from experiment.batching import EpochBatches
+from experiment.lanes import Lane
 
 
-@dataclass(frozen=True)
-class Lane:
-    model: str            # the network: 'baseline' or 'dropout'
-    dropout_rate: float   # the rate its dropout layers use (0 for the BaseLine)
-    seed: int             # init, dropout masks and batch order
-    group: str            # its folder under OUT: 'baseline', 'dropout', ...
+class Snapshot(Protocol):
+    """Every lane's state after an epoch, unchanged from then on."""
 
-    def record(self):
-        return {"model": self.model, "dropout_rate": self.dropout_rate, "seed": self.seed, "group": self.group}
+    def params(self, lane: int):
+        """One lane's weights, as its checkpoint holds them (what Codec.write_params writes)."""
 
-
-def check_saved_lanes(path, saved, lanes):
-    """Raise UserError unless the lanes a train state was saved for (records; older formats hold
-    fewer fields) are these lanes."""
-    keys = set().union(*saved) if saved else set()
-    want = [{k: v for k, v in lane.record().items() if k in keys} for lane in lanes]
-    if saved != want:
-        name = lambda xs: ", ".join(f"{x.get('group', x['model'])} seed {x['seed']}" for x in xs)  # noqa: E731
-        raise UserError(f"{path} holds lanes {name(saved)}, not this run's {name(want)}")
+    def state(self):
+        """Every lane's whole state, as the train state holds it (what Codec.write_state writes)."""
 
 
 class EpochRun(Protocol):
-    snapshot: object      # every lane's state after this epoch, unchanged from here on
+    snapshot: Snapshot
     # Optional: wait() -> None, waits for the epoch's work on the device; the loop runs it so that a
     # stop request ends the wait at once (experiment.stop.StopRequest.run).
 
@@ -57,24 +47,26 @@ class DoneEpoch:
 
 class Trainer(Protocol):
     lanes: list[Lane]
+    n_train: int          # training images (each lane's epoch order is a permutation of them)
+    batch_size: int
     device: str           # e.g. 'cpu', 'gpu:NVIDIA H200 x2', for history.json
     versions: dict        # library versions, for history.json
-    ckpt_ext: str         # '.pt', '.msgpack'
     pipelined: bool       # start_epoch returns before the device has finished
 
-    def start_epoch(self, epoch: int, orders: np.ndarray) -> EpochRun:
-        """Train one epoch (orders[lane] = that lane's image order), then validate. A trainer that
-        trains batch by batch checks stop_requested() between batches and raises
+    def start_epoch(self, epoch: int, batches: EpochBatches) -> EpochRun:
+        """Train one epoch (batches.orders[lane] = that lane's image order), then validate. A
+        trainer that trains batch by batch checks stop_requested() between batches and raises
         experiment.stop.Abandoned once it is true (the loop sets stop_requested)."""
 
-    def save(self, snapshot, lane: int, path: str, meta: dict) -> None:
-        """One lane's checkpoint from a snapshot, written atomically."""
+    def train_epoch(self, epoch: int, batches: EpochBatches) -> dict[str, np.ndarray]:
+        """The epoch's training alone, waited for: {'train_loss': [lanes], 'train_acc': [lanes]}."""
 
-    def save_train_state(self, snapshot, path: str, epoch: int, histories: list) -> None:
-        """Everything a resumed run needs, all lanes, written atomically (the commit point)."""
+    def validate(self) -> dict[str, np.ndarray]:
+        """The validation metrics of the lanes as they are: {'val_loss': [lanes], 'val_acc': [lanes]}."""
 
-    def load_train_state(self, path: str) -> tuple[int, list]:
-        """(last saved epoch, histories) from a train state; the lanes continue from it exactly."""
+    def restore(self, tree) -> None:
+        """Continue from a train state's tree (Codec.read_state), bit for bit; ValueError, KeyError
+        or RuntimeError where it does not fit these lanes."""
 
     def compile_stats(self) -> dict | None:
         """What compiling cost this process so far ({'seconds', 'cache_hits', 'cache_misses'}), kept

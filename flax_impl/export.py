@@ -14,7 +14,7 @@ from experiment.atomic import atomic_write
 from experiment.checkpoints import CHECKPOINT_FORMAT, LAYOUT
 from experiment.cli import OneLineParser
 from experiment.errors import UserError, exit_on_user_error
-from flax_impl.checkpoint import save_checkpoint
+from flax_impl.checkpoint import CODEC
 from flax_impl.convert import flax_to_torch
 from flax_impl.evaluate import load_weights
 
@@ -45,16 +45,16 @@ def export(argv=None):
         "dropout_rate": described.dropout_rate, "layout": LAYOUT, "config": {"precision": described.precision},
         "epoch": described.epoch, "exported_from": os.path.basename(args.ckpt)}
     if to_torch:
-        from torch_ref.checkpoint import save_checkpoint as save_torch  # torch only where it is written
+        from torch_ref.checkpoint import CODEC as TORCH_CODEC  # torch only where it is written
         from torch_ref.checkpoint import torch_bytes
         sd = flax_to_torch(params)
         if meta is None:  # the weights came alone: a bare state_dict, as the tutorial saves one
             blob = torch_bytes(sd)
             atomic_write(args.to, lambda f: f.write(blob))
         else:
-            save_torch(args.to, sd, meta)
+            TORCH_CODEC.write_params(args.to, sd, meta)
     else:  # weights alone are the BaseLine's and Dropout's alike: they evaluate as the BaseLine
-        save_checkpoint(args.to, params, meta or {"format": CHECKPOINT_FORMAT, "model": "baseline",
+        CODEC.write_params(args.to, params, meta or {"format": CHECKPOINT_FORMAT, "model": "baseline",
                                                   "dropout_rate": 0.0, "layout": LAYOUT, "config": {},
                                                   "exported_from": os.path.basename(args.ckpt)})
     print(f"{PROG}: wrote {args.to} ({name} from {args.ckpt})")

@@ -1,4 +1,5 @@
-"""The tutorial's networks as Flax Linen modules (NHWC inside, 62,006 parameters each).
+"""The tutorial's networks as Flax Linen modules (NHWC inside, 62,006 parameters each), initialised as
+PyTorch initialises them (or with Flax's defaults); their convolution and pooling in flax_impl.ops.
 
 Layer names match torch_ref (conv1, conv2, fc1..fc3) so weights convert one to one. The conv
 output is flattened in PyTorch's (C, H, W) order, so fc1's weights line up with PyTorch's.
@@ -7,10 +8,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flax_impl.init import torch_uniform
+from experiment.variants import VARIANTS
 from flax_impl.ops import conv_valid, max_pool_2x2
 
-INITS = ("torch", "flax")
+
+def torch_uniform(fan_in):
+    """PyTorch's default initialisation: kaiming_uniform(a=sqrt(5)) weights and U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) biases. For a=sqrt(5) the weight bound is also 1/sqrt(fan_in)."""
+    bound = 1.0 / jnp.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
 
 
 class Conv(nn.Module):
@@ -83,13 +93,14 @@ class LeNet(nn.Module):
 
 
 def build_model(name, dropout_rate=0.5, init_scheme="torch", impl="matmul"):
-    """'baseline', 'dropout' (at dropout_rate), or 'lanes': every lane with its own rate (PER_LANE)."""
-    rates = {"baseline": None, "dropout": dropout_rate, "lanes": PER_LANE}
-    if name not in rates:
+    """A variant of experiment.variants (Dropout's at dropout_rate), or 'lanes': every lane with its
+    own rate (PER_LANE)."""
+    if name == "lanes":
+        return LeNet(PER_LANE, init_scheme, impl)
+    if name not in VARIANTS:
         raise ValueError(f"unknown model {name!r}")
-    return LeNet(rates[name], init_scheme, impl)
+    return LeNet(dropout_rate if VARIANTS[name].has_dropout else None, init_scheme, impl)
 
 
 def count_parameters(params):
-    import jax
     return sum(p.size for p in jax.tree_util.tree_leaves(params))

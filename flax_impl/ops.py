@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-IMPLS = ("matmul", "xla")
+
 
 
 def conv_valid(x, kernel, bias, impl="matmul"):

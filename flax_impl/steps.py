@@ -1,15 +1,22 @@
-"""Pure, jit-compiled training and evaluation functions.
+"""The optimizer, the train step and the program that runs it over lanes: pure, jit-compiled functions.
 
 State is a plain dict {params, opt_state, step, key}: no hidden RNG. Each step's dropout key is
-fold_in(run key, global step), so a run is a function of its seed alone. `epoch_fn` runs a whole
-epoch's full batches as one compiled lax.scan over the device-resident data; `vmap` of the same
-functions trains several seeds in one program.
+fold_in(run key, global step), so a run is a function of its seed alone. `make_epoch_fn` runs a
+whole epoch's full batches as one compiled lax.scan over the device-resident data; LaneProgram maps
+every function over a leading lane axis (jax.vmap; squeezed away for one lane, see over_lanes) and
+lays it out on a (lanes, data) mesh (flax_impl.device): the state's lane axis is sharded over
+`lanes`, each batch over `data` with --data-parallel. The data sit on the devices once; only the
+per-epoch batch indices travel.
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from experiment.batching import split_full
+from experiment.batching import eval_batches, split_full
+from experiment.metrics import chunk_average, image_sum
+from flax_impl.device import put, sharding
+from flax_impl.options import FlaxOptions
 
 
 def make_optimizer(lr):
@@ -36,26 +43,16 @@ def batch_metrics(logits, y, loss):
     return {"loss": loss, "acc": jnp.sum(jnp.argmax(logits, -1) == y)}
 
 
-def is_mean(x):
-    return jnp.issubdtype(x.dtype, jnp.floating)
-
-
 def zeros_of(f, *args):
     """Zeros shaped like f(*args)'s outputs: the start of a sum over a scan."""
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
 
 
-# A batch that is a multiple of this is trained in chunks of it, their gradients averaged (the batch's
-# gradient, summed in another order): on a CPU a chunk's activations stay in cache, so batch 256 trains
-# as fast per image as 64. --micro-batch changes it (0: never), e.g. on a GPU, where chunks serialise.
-MICRO_BATCH = 64
-
-
-def make_train_step(model, tx, micro_batch=MICRO_BATCH):
+def make_train_step(model, tx, micro_batch):
     """(state, x, y) -> (state, metrics); metrics as batch_metrics (loss: the batch mean, as CrossEntropyLoss).
 
     A batch that is a multiple of `micro_batch` is processed in chunks of that size whose
-    gradients are averaged (see MICRO_BATCH); micro_batch 0 or None: never.
+    gradients are averaged (see flax_impl.options.MICRO_BATCH); micro_batch 0 or None: never.
     """
     grad_fn = jax.value_and_grad(lambda p, x, y, k, r: loss_and_logits(model, p, x, y, k, True, r), has_aux=True)
 
@@ -74,8 +71,7 @@ def make_train_step(model, tx, micro_batch=MICRO_BATCH):
 
         zero = zeros_of(grads_and_metrics, params, xs[0], ys[0], key, rate)
         (grads, metrics), _ = jax.lax.scan(body, zero, (jnp.arange(n), xs, ys))
-        # Means over the chunks; counts stay summed.
-        means = {k: v / n if is_mean(v) else v for k, v in metrics.items()}
+        means = {k: chunk_average(k, v, n) for k, v in metrics.items()}
         return jax.tree_util.tree_map(lambda g: g / n, grads), means
 
     def step(state, x, y):
@@ -110,9 +106,64 @@ def make_eval_fn(model):
 
     def evaluate(params, xs, ys):
         def body(acc, xy):
-            m = metrics(params, *xy)  # a mean counts once per image
-            return {k: acc[k] + (v * xy[1].shape[0] if is_mean(v) else v) for k, v in m.items()}, None
+            m = metrics(params, *xy)
+            return {k: acc[k] + image_sum(k, v, xy[1].shape[0]) for k, v in m.items()}, None
 
         return jax.lax.scan(body, zeros_of(metrics, params, xs[0], ys[0]), (xs, ys))[0]
 
     return evaluate
+
+
+def over_lanes(f, n_lanes, in_axes):
+    """jax.vmap(f) over a leading lane axis. With one lane the axis is squeezed away instead:
+    XLA's CPU batched matmuls are ~1.5x slower than plain ones, even for a batch of one."""
+    if n_lanes > 1:
+        return jax.vmap(f, in_axes=in_axes)
+    tm = jax.tree_util.tree_map
+
+    def one(*args):
+        args = [tm(lambda a: a[0], x) if ax == 0 else x for x, ax in zip(args, in_axes)]
+        return tm(lambda a: a[None], f(*args))
+
+    return one
+
+
+class LaneProgram:
+    """init(seeds, rates) -> state; epoch(state, x, y, batch_idx[lanes, nb, B]) and step(state, x, y,
+    idx[lanes, B]) -> (state, per-step metrics); evaluate(params, xs, ys) -> metric sums.
+
+    By default nothing is donated: the state an epoch started from stays readable, so the checkpoints
+    of epoch N can be written from it while epoch N+1 trains (it costs one more copy of a state that
+    is 0.75 MB per lane). With options.donate, epoch and step consume the state they are given.
+    `options` (flax_impl.options.FlaxOptions): data_parallel, micro_batch, scan_unroll, donate, none of
+    which changes what a step computes."""
+
+    def __init__(self, model, tx, mesh, n_lanes, options=FlaxOptions()):
+        self.lanes_sh = sharding(mesh, "lanes")                   # state, keys: leading lane axis
+        self.batch_sh = sharding(mesh, "lanes", None, "data")     # batch indices [lane, step, batch]
+        self.replicated = sharding(mesh)
+        n = n_lanes
+        init = lambda seed, rate: init_state(model, tx, seed, rate)  # noqa: E731
+        self.init = jax.jit(over_lanes(init, n, (0, 0)), out_shardings=self.lanes_sh)
+        # Chunking a batch into micro-batches (a CPU cache trick) would fight the batch sharding.
+        step = make_train_step(model, tx, micro_batch=None if options.data_parallel else options.micro_batch)
+        # Per-lane batches are gathered inside the compiled code: data stays put, indices travel.
+        gather_step = lambda st, x, y, idx: step(st, x[idx], y[idx])  # noqa: E731
+        donate = (0,) if options.donate else ()
+        self.step = jax.jit(over_lanes(gather_step, n, (0, None, None, 0)), donate_argnums=donate)
+        self.epoch = jax.jit(over_lanes(make_epoch_fn(step, options.scan_unroll), n, (0, None, None, 0)),
+                             donate_argnums=donate)
+        self.evaluate = jax.jit(over_lanes(make_eval_fn(model), n, (0, None, None)))
+
+    def replicate(self, x):
+        return put(x, self.replicated)
+
+
+class DeviceData:
+    """The training images and the validation set, on the devices once, replicated."""
+
+    def __init__(self, splits, program):
+        rep = program.replicate
+        self.train_x, self.train_y = rep(splits.train_x), rep(splits.train_y.astype(np.int32))
+        self.val = [(rep(x), rep(y)) for x, y in eval_batches(splits.val_x, splits.val_y.astype(np.int32))]
+        self.n_train, self.n_val = len(splits.train_x), len(splits.val_x)

@@ -1,21 +1,19 @@
-"""FlaxTrainer: a set of lanes trained as one compiled program (experiment.trainer.Trainer)."""
+"""FlaxTrainer: a set of lanes trained as one compiled program (experiment.trainer.Trainer). It only
+computes: its files are the records' (experiment.records), written with flax_impl.checkpoint."""
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import serialization
 
-from experiment.batching import lane_batches
-from experiment.checkpoints import checkpoint_meta
 from experiment.errors import UserError
-from experiment.loop import finite_or_raise
-from experiment.metrics import prefixed
-from flax_impl.checkpoint import load_train_state, save_checkpoint, save_train_state
+from experiment.metrics import finite_or_raise, image_sum, prefixed
+from flax_impl.checkpoint import shape_mismatch
 from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
 from flax_impl.models import build_model
-from flax_impl.program import DeviceData, LaneProgram, ProgramOptions
-from flax_impl.steps import make_optimizer
+from flax_impl.steps import DeviceData, LaneProgram, make_optimizer
 
 # --precision as JAX names it: float32 dots and convolutions at HIGHEST (full float32) or HIGH (TF32).
 JAX_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}
@@ -23,9 +21,9 @@ JAX_PRECISION = {"highest": "highest", "tf32": "tensorfloat32"}
 
 def lane_mesh(config, n_lanes):
     """The devices of --device as a (lanes, data) mesh, or UserError."""
-    x = config.extras
-    start_distributed(x["coordinator"], x["num_processes"], x["process_id"])
-    mesh = make_mesh(pick_devices(config.device), n_lanes, x["data_parallel"])
+    o = config.options
+    start_distributed(o.coordinator, o.num_processes, o.process_id)
+    mesh = make_mesh(pick_devices(config.device), n_lanes, o.data_parallel)
     n_data = mesh.shape["data"]
     if config.batch_size % n_data:
         raise UserError(f"--data-parallel: --batch-size {config.batch_size} does not split over {n_data} devices")
@@ -33,10 +31,9 @@ def lane_mesh(config, n_lanes):
 
 
 def epoch_totals(metrics, batch_size):
-    """Per-step metrics [lanes, steps] of full batches -> per-lane sums over the images (means
-    weighted by the batch size, summed in float64: float32 could overflow; counts summed)."""
-    return {k: v.astype(np.float64).sum(axis=1) * batch_size if np.issubdtype(v.dtype, np.floating)
-            else v.sum(axis=1) for k, v in metrics.items()}
+    """Per-step metrics [lanes, steps] of batches of batch_size images -> per-lane sums over the
+    images (experiment.metrics.image_sum), summed in float64: float32 could overflow."""
+    return {k: image_sum(k, v.astype(np.float64).sum(axis=1), batch_size) for k, v in metrics.items()}
 
 
 class HostCopy:
@@ -56,6 +53,14 @@ class HostCopy:
 
     def lane(self, i):
         return jax.tree_util.tree_map(lambda a: a[i], self.host())
+
+    def params(self, i):
+        """Lane i's weights, as its checkpoint holds them."""
+        return self.lane(i)["params"]
+
+    def state(self):
+        """Every lane's whole state, as the train state holds it."""
+        return self.host()
 
 
 class FlaxEpoch:
@@ -77,66 +82,65 @@ class FlaxEpoch:
 
 class FlaxTrainer:
     """All lanes in one compiled program: the state has a leading lane axis and every function
-    maps over it (flax_impl.program). Lanes of one network and rate use that model as it is; lanes
+    maps over it (flax_impl.steps). Lanes of one network and rate use that model as it is; lanes
     of several (BaseLine and Dropout, or several rates) use the model with a per-lane rate.
     Pipelined: start_epoch queues the work and returns; the loop reads the metrics later."""
 
-    ckpt_ext = ".msgpack"
     pipelined = True
 
     def __init__(self, config, lanes, splits):
         self.config, self.lanes = config, list(lanes)
-        x = config.extras
-        enable_cache(not x["no_compile_cache"])
+        o = config.options
+        enable_cache(not o.no_compile_cache)
         self.compile_start = STATS.snapshot()
         self.mesh = lane_mesh(config, len(self.lanes))
         n_dev = self.mesh.devices.size
         self.device = describe(self.mesh.devices.flat[0]) + (f" x{n_dev}" if n_dev > 1 else "")
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
-        self.batch_size, self.fuse = config.batch_size, x["fuse"]
+        self.batch_size, self.fuse = config.batch_size, o.fuse
         self.precision = JAX_PRECISION[config.precision]
         kinds = {(lane.model, lane.dropout_rate) for lane in self.lanes}
         if len(kinds) == 1:  # one network, one rate: the model exactly as it is trained alone
             (name, rate), = kinds
-            self.model, rates = build_model(name, rate, x["init"], x["impl"]), None
+            self.model, rates = build_model(name, rate, o.init, o.impl), None
         else:
-            self.model = build_model("lanes", init_scheme=x["init"], impl=x["impl"])
+            self.model = build_model("lanes", init_scheme=o.init, impl=o.impl)
             rates = np.array([lane.dropout_rate for lane in self.lanes], np.float32)
         self.tx = make_optimizer(config.lr)
-        self.options = ProgramOptions.of(config)
-        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), self.options)
+        self.options = o
+        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), o)
         seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
         with jax.default_matmul_precision(self.precision):
             self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
         self.data = DeviceData(splits, p)
+        self.n_train = self.data.n_train
 
     def compile_stats(self):
         return STATS.since(self.compile_start)
 
-    def start_epoch(self, epoch, orders):
-        steps, last = self.dispatch_train(orders)
+    def start_epoch(self, epoch, batches):
+        steps, last = self.dispatch_train(batches)
         # A donated state is consumed by the next epoch's first step: the snapshot is a device copy.
         kept = jax.tree_util.tree_map(jnp.copy, self.state) if self.options.donate else self.state
         return FlaxEpoch(self, steps, last, self.dispatch_validate(), kept)
 
-    def train_epoch(self, epoch, orders):
+    def train_epoch(self, epoch, batches):
         """One epoch's training, waited for: {'train_loss': [lanes], 'train_acc': [lanes]}."""
-        return self.train_metrics(*self.dispatch_train(orders))
+        return self.train_metrics(*self.dispatch_train(batches))
 
     def validate(self):
         return self.val_metrics(self.dispatch_validate())
 
-    def dispatch_train(self, orders):
+    def dispatch_train(self, batches):
         """Queue the full batches as one compiled scan (or one jit call each) and the last partial
         batch, if any, as one more step of its own size, as PyTorch's DataLoader(drop_last=False)
         does; returns their per-step metrics, still on the devices."""
         with jax.default_matmul_precision(self.precision):  # part of each program's compile key
-            return self._dispatch_train(orders)
+            return self._dispatch_train(batches)
 
-    def _dispatch_train(self, orders):
+    def _dispatch_train(self, batches):
         p, d = self.program, self.data
-        full, rest = lane_batches(orders, self.batch_size)
-        full = put(full, p.batch_sh)
+        full, rest = put(batches.full, p.batch_sh), batches.rest
         if self.fuse == "scan":
             self.state, steps = p.epoch(self.state, d.train_x, d.train_y, full)
         else:
@@ -150,12 +154,12 @@ class FlaxTrainer:
             self.state, last = p.step(self.state, d.train_x, d.train_y, put(rest, p.lanes_sh))
         return steps, last
 
-    def lowered_text(self, orders):
+    def lowered_text(self, batches):
         """The epoch and evaluation programs as this trainer compiles them (its --precision
         included), as StableHLO text: what the tests read the precision and layout from."""
         p, d = self.program, self.data
         with jax.default_matmul_precision(self.precision):
-            full = put(lane_batches(orders, self.batch_size)[0], p.batch_sh)
+            full = put(batches.full, p.batch_sh)
             epoch = p.epoch.lower(self.state, d.train_x, d.train_y, full).as_text()
             xs, ys = d.val[0]
             return epoch, p.evaluate.lower(self.state["params"], xs, ys).as_text()
@@ -184,17 +188,13 @@ class FlaxTrainer:
                 totals[k] = totals.get(k, 0) + v
         return prefixed("val", totals, self.data.n_val)
 
-    def save(self, snapshot, lane, path, meta):
-        x = self.lanes[lane]
-        save_checkpoint(path, snapshot.lane(lane)["params"],
-                        checkpoint_meta("flax", x, self.config.recorded(x), **meta))
-
-    def save_train_state(self, snapshot, path, epoch, histories):
-        save_train_state(path, self.lanes, epoch, snapshot.host(), histories)
-
-    def load_train_state(self, path):
-        """Params, optimiser state, step and run key of every lane, bit for bit, laid out on the
-        devices as before: a resumed run computes exactly what the uninterrupted one would have."""
-        epoch, state, histories = load_train_state(path, self.lanes, fetch(self.state))
+    def restore(self, tree):
+        """Params, optimiser state, step and run key of every lane from a train state's tree, bit for
+        bit, laid out on the devices as before: a resumed run computes exactly what the
+        uninterrupted one would have."""
+        template = fetch(self.state)
+        state = serialization.from_state_dict(template, tree)
+        wrong = shape_mismatch(state, template)
+        if wrong:
+            raise ValueError(wrong)
         self.state = jax.tree_util.tree_map(lambda a, old: put(a, old.sharding), state, self.state)
-        return epoch, histories

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
+from experiment.batching import EpochBatches
 from experiment.data import load_cifar10
 from experiment.lanes import plan_lanes
 from experiment.split import epoch_order, make_splits
@@ -57,7 +58,7 @@ def torch_batches(small_splits, epoch_1_order):
     tt = make_trainer("torch", "baseline", small_splits)
     hook = tt.torch_lanes[0].model.register_forward_pre_hook(
         lambda m, a: seen.append(a[0].cpu().numpy().transpose(0, 2, 3, 1).copy()))
-    tt.train_epoch(1, epoch_1_order[None])
+    tt.train_epoch(1, EpochBatches(epoch_1_order[None], tt.batch_size))
     hook.remove()
     return seen
 
@@ -85,7 +86,7 @@ def flax_batches(ft, order, shuffle=False):
 
     ft.program.step = recorder
     try:
-        ft.train_epoch(1, order[None])
+        ft.train_epoch(1, EpochBatches(order[None], ft.batch_size))
     finally:
         ft.program.step = step
     return seen
@@ -179,7 +180,8 @@ def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
         trainer.state = {**state, "params": params, "opt_state": jax.vmap(trainer.tx.init)(params)}
     accs = []
     for epoch in range(1, epochs + 1):
-        trainer.train_epoch(epoch, epoch_order(len(splits.train_x), seed, epoch)[None])
+        order = epoch_order(len(splits.train_x), seed, epoch)[None]
+        trainer.train_epoch(epoch, EpochBatches(order, trainer.batch_size))
         accs.append(float(trainer.validate()["val_acc"][0]))
     return accs
 

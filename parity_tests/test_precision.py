@@ -4,6 +4,7 @@ import jax
 import numpy as np
 import pytest
 
+from experiment.batching import EpochBatches
 from experiment.lanes import plan_lanes
 from experiment.sources.synthetic import make_synthetic
 from experiment.split import epoch_order, make_splits
@@ -37,7 +38,7 @@ def test_flax_programs_are_compiled_at_the_precision_asked(precision):
     config = flax_train.default(model="dropout", precision=precision, device="cpu", no_progress=True)
     trainer = FlaxTrainer(config, plan_lanes(config), splits)
     orders = epoch_order(len(splits.train_x), 0, 1)[None]
-    for text in trainer.lowered_text(orders):
+    for text in trainer.lowered_text(EpochBatches(orders, config.batch_size)):
         found = {p for p in ("DEFAULT", "HIGHEST", "HIGH") if f"precision = [{p}, {p}]" in text}
         assert found == {HLO_PRECISION[precision]}, found  # every dot and convolution
 

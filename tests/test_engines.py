@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch.func import vmap
 
+from experiment.batching import EpochBatches
 from experiment.sources.synthetic import make_synthetic
-from experiment.split import epoch_order, make_splits
-from experiment.trainer import Lane
+from experiment.split import make_splits
+from experiment.lanes import Lane
 from tests.conftest import history_without_timings
 from torch_ref import evaluate, train
 from torch_ref.engines import ENGINES, make_trainer
-from torch_ref.engines.rate_model import dropout
+from torch_ref.models import dropout
 from torch_ref.precision import current_precision, set_precision
 
 # 152 training images in batches of 16: 9 full batches and one of 8 per epoch; 20 epochs = 200 steps.
@@ -66,13 +67,13 @@ def trajectory(engine, lanes, epochs=EPOCHS, splits=SPLITS, dtype=torch.float64,
     trainer = ENGINES[engine](config, lanes, splits, dtype=dtype)
     n, losses = len(splits.train_x), []
     for epoch in range(1, epochs + 1):
-        orders = np.stack([epoch_order(n, lane.seed, epoch) for lane in lanes])
+        batches = EpochBatches.of_lanes(lanes, n, epoch, BATCH)
         if engine == "tutorial":
             trainer.loss_fn = LossRecorder(trainer.loss_fn)
-            trainer.train_epoch(epoch, orders)
+            trainer.train_epoch(epoch, batches)
             losses.append(np.reshape(trainer.loss_fn.losses, (len(lanes), -1)))
         else:
-            losses.append(trainer.train_steps(epoch, orders)["loss"])
+            losses.append(trainer.train_steps(epoch, batches)["loss"])
     return np.concatenate(losses, axis=1), trainer.snapshot()
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks.speed import COMMAND_BUFFERS, variant_spec
+from experiment.batching import EpochBatches
 from experiment.lanes import plan_lanes
 from experiment.sources.synthetic import make_synthetic
 from experiment.split import epoch_order, make_splits
@@ -32,7 +33,8 @@ def run(batch_size=32, **settings):
     program), read only after the next epoch was queued, as the training loop reads them."""
     config = train.default(model="both", batch_size=batch_size, device="cpu", no_progress=True, **settings)
     trainer = FlaxTrainer(config, plan_lanes(config), SPLITS)
-    epochs = [trainer.start_epoch(e, np.stack([epoch_order(240, 0, e)] * 2)) for e in range(1, EPOCHS + 1)]
+    epochs = [trainer.start_epoch(e, EpochBatches(np.stack([epoch_order(240, 0, e)] * 2), batch_size))
+              for e in range(1, EPOCHS + 1)]
     return [(e.metrics(), e.snapshot.host()["params"]) for e in epochs]
 
 

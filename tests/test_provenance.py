@@ -7,7 +7,13 @@ import subprocess
 import pytest
 
 from benchmarks import provenance, report
-from experiment import history
+from types import SimpleNamespace
+
+from experiment import provenance as where_from
+from experiment.config import RunConfig
+from experiment.lanes import Lane
+from experiment.records import new_history
+from flax_impl.options import FlaxOptions
 from tests.conftest import REPO, TRAIN
 
 CPU = os.path.join(REPO, "benchmarks", "results", "cpu")
@@ -23,11 +29,12 @@ def test_a_history_records_the_commit_a_dirty_flag_and_the_start_date(finished_r
 
 
 def test_the_code_version_never_fails_a_run(tmp_path, monkeypatch):
-    assert history.code_version(str(tmp_path)) == {"commit": None, "dirty": None}  # not a checkout
+    assert where_from.code_version(str(tmp_path)) == {"commit": None, "dirty": None}  # not a checkout
     monkeypatch.setenv("PATH", str(tmp_path))  # no git at all
-    assert history.code_version() == {"commit": None, "dirty": None}
-    monkeypatch.setattr(history, "CODE_DIR", str(tmp_path))
-    h = history.new_history("flax", "baseline", {}, 0, "cpu", {}, {})
+    assert where_from.code_version() == {"commit": None, "dirty": None}
+    monkeypatch.setattr(where_from, "CODE_DIR", str(tmp_path))
+    h = new_history(Lane("baseline", 0.0, 0, "baseline"), RunConfig.from_args("flax", {}, FlaxOptions),
+                    SimpleNamespace(device="cpu", versions={}), {})
     assert h["code"] == {"commit": None, "dirty": None} and h["started"]
 
 

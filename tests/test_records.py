@@ -2,16 +2,21 @@
 error, never dropped), and a RunConfig records what each file should keep of the settings."""
 import pytest
 
+from types import SimpleNamespace
+
 from experiment.config import RunConfig
-from experiment.history import add_epoch, new_history
+from experiment.lanes import Lane
 from experiment.metrics import EPOCH_FIELDS, check_names
-from experiment.trainer import Lane
+from experiment.records import add_epoch, new_history
+from flax_impl.options import FlaxOptions
 
 ROW = {"epoch": 1, "train_loss": 2.0, "train_acc": 0.1, "val_loss": 1.9, "val_acc": 0.2, "seconds": 0.5}
+BASELINE = Lane("baseline", 0.0, 0, "baseline")
 
 
 def history():
-    return new_history("flax", "baseline", {}, 0, "cpu", {}, {})
+    config = RunConfig.from_args("flax", {}, FlaxOptions)
+    return new_history(BASELINE, config, SimpleNamespace(device="cpu", versions={}), {})
 
 
 def test_a_row_of_the_declared_fields_is_kept_in_their_order():
@@ -34,14 +39,28 @@ def test_a_trainer_reporting_other_metrics_is_an_error():
 
 def test_config_records_what_each_file_keeps():
     config = RunConfig.from_args("flax", {"model": "both", "seeds": [3, 4], "out": "o", "overwrite": True,
-                                          "resume": None, "no_progress": True, "impl": "matmul"})
+                                          "resume": None, "no_progress": True, "impl": "matmul"}, FlaxOptions)
     run = config.run_record()
     assert "overwrite" not in run and "no_progress" not in run and run["seeds"] == [3, 4] and run["impl"] == "matmul"
     lane = config.recorded(Lane("dropout", 0.5, 4, "dropout"))
     assert lane["model"] == "dropout" and lane["seed"] == 4 and "seeds" not in lane
+    assert config.recorded(BASELINE)["dropout_rate"] == 0.0  # a BaseLine lane has no dropout, whatever --dropout-rate
     with pytest.raises(TypeError, match="unknown setting"):
         config.replace(engine="fast")  # a PyTorch flag on a Flax config
-    assert config.replace(impl="xla", epochs=3).extras["impl"] == "xla"
+    assert config.replace(impl="xla", epochs=3).options.impl == "xla"
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_every_framework_flag_is_a_typed_option_and_back(fw):
+    """The framework's flags and its options dataclass name the same settings, with the same defaults."""
+    import dataclasses
+    import importlib
+
+    from experiment.cli import train_parser
+    backend = importlib.import_module(f"{'flax_impl' if fw == 'flax' else 'torch_ref'}.train").BACKEND
+    parsed = vars(train_parser(backend.framework, backend.add_flags).parse_args([]))
+    common = {f.name for f in dataclasses.fields(RunConfig)}
+    assert {k: v for k, v in parsed.items() if k not in common} == dataclasses.asdict(backend.options())
 
 
 @pytest.mark.parametrize("fw", ["flax", "torch"])
@@ -68,7 +87,7 @@ def test_an_epochs_log_line_is_printed_only_once_its_files_are_on_disk(monkeypat
     import time
 
     import experiment.atomic as atomic
-    from experiment import loop
+    from experiment import records
     from flax_impl import train
 
     events, fsync = [], atomic.os.fsync
@@ -78,17 +97,16 @@ def test_an_epochs_log_line_is_printed_only_once_its_files_are_on_disk(monkeypat
         fsync(fd)
 
     def state_written(original):
-        def save(self, snapshot, path, epoch, histories):
-            original(self, snapshot, path, epoch, histories)
-            events.append(("state", epoch))
+        def save(self, snapshot, header):
+            original(self, snapshot, header)
+            events.append(("state", header["epoch"]))
         return save
 
-    from flax_impl.trainer import FlaxTrainer
     monkeypatch.setattr(atomic.os, "fsync", slow_fsync)
-    monkeypatch.setattr(FlaxTrainer, "save_train_state", state_written(FlaxTrainer.save_train_state))
-    real = loop.train_and_evaluate
-    monkeypatch.setattr("experiment.entry.train_and_evaluate", lambda *a, **k: real(
-        *a, **{**k, "log": lambda line: events.append(("line", int(line.split("epoch ")[1].split("/")[0])))}))
+    monkeypatch.setattr(records.TrainerRecords, "write_state", state_written(records.TrainerRecords.write_state))
+    begin = records.RunRecords.begin
+    monkeypatch.setattr(records.RunRecords, "begin", lambda self, writer, stop=None: begin(
+        self, writer, stop, log=lambda line: events.append(("line", int(line.split("epoch ")[1].split("/")[0])))))
     train.main(["--data", "synthetic:300", "--model", "baseline", "--epochs", "3", "--no-progress", "--out", "run"])
     assert [e for e in events if e[0] == "line"] == [("line", 1), ("line", 2), ("line", 3)]
     for kind, epoch in events:

@@ -155,12 +155,12 @@ def half_then_hang(path, write, binary=True):
     return real(path, slow, binary)
 ckpt.atomic_write = half_then_hang
 # Each epoch's log line waits for its files; this says when the training loop has an epoch's results.
-import experiment.loop as loop
-recorded = loop.record_epoch
-def say(trainer, snapshot, epoch, *rest):
+import experiment.records as records
+recorded = records.TrainerRecords.record
+def say(self, trainer, snapshot, epoch, *rest):
     print(f"trained epoch {{epoch}}", flush=True)
-    return recorded(trainer, snapshot, epoch, *rest)
-loop.record_epoch = say
+    return recorded(self, trainer, snapshot, epoch, *rest)
+records.TrainerRecords.record = say
 main(sys.argv[2:])
 """
 

@@ -17,26 +17,28 @@ pytestmark = pytest.mark.slow  # subprocesses with fake devices
 CHILD = """
 import json, sys
 import jax, numpy as np
+from experiment.batching import EpochBatches
 from experiment.cli import train_parser
 from experiment.config import RunConfig
 from experiment.data import load_cifar10
 from experiment.lanes import plan_lanes
 from experiment.split import epoch_order, make_splits
 from flax_impl.device import put
+from flax_impl.options import FlaxOptions
 from flax_impl.train import BACKEND
 from flax_impl.trainer import FlaxTrainer
 
 out, seeds, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
 p = train_parser(BACKEND.framework, BACKEND.add_flags)
 args = p.parse_args(["--data", "synthetic:700", "--model", "dropout", "--seeds", ",".join(map(str, seeds)), *extra])
-config = RunConfig.from_args("flax", args)
+config = RunConfig.from_args("flax", args, FlaxOptions)
 splits = make_splits(load_cifar10(config.data), config.val_fraction, config.split_seed, config.subset)
 tr = FlaxTrainer(config, plan_lanes(config), splits)
 orders = lambda epoch: np.stack([epoch_order(len(splits.train_x), s, epoch) for s in seeds]).astype(np.int32)
 full = orders(1)[:, : 8 * config.batch_size].reshape(len(seeds), 8, config.batch_size)
 p = tr.program
 hlo = p.epoch.lower(tr.state, tr.data.train_x, tr.data.train_y, put(full, p.batch_sh)).compile().as_text()
-losses = [tr.train_epoch(e, orders(e))["train_loss"] for e in (1, 2)]
+losses = [tr.train_epoch(e, EpochBatches(orders(e), config.batch_size))["train_loss"] for e in (1, 2)]
 val = tr.validate()["val_loss"]
 leaf = tr.state["params"]["fc1"]["kernel"]
 flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v)

@@ -1,4 +1,5 @@
-"""Checkpoints of the PyTorch reference, written atomically, read as untrusted input.
+"""The PyTorch reference's files, written atomically, read as untrusted input: the codec the records
+write with (experiment.checkpoints.Codec) and the checkpoints evaluate reads.
 
     best.pt, last.pt     the bare state_dict, as the tutorial saves and loads it:
                              model.load_state_dict(torch.load("runs/torch/dropout/best.pt"))
@@ -16,15 +17,12 @@ import warnings
 import torch
 
 from experiment.atomic import atomic_write, atomic_write_text
-from experiment.checkpoints import STATE_DICT_ONLY, WEIGHTS_ALONE, check_finite, check_meta, check_number, damaged
+from experiment.checkpoints import (FILE_LIMIT, STATE_DICT_ONLY, WEIGHTS_ALONE, check_finite, check_meta, damaged,
+                                    state_format)
 from experiment.errors import UserError
+from experiment.frameworks import FRAMEWORKS
 from experiment.sources.bounded import Limit, read_regular
-from experiment.trainer import check_saved_lanes
 from torch_ref.models import build_model
-
-FORMAT = 2  # train states; 1: written before lanes had a dropout rate and a group (no "format" key)
-# A LeNet's weights and Adam state are 0.75 MB; a train state of 1,000 lanes stays under this.
-FILE_LIMIT = Limit(1 << 30, "a train state of 1,000 LeNet lanes is 0.75 GB")
 
 
 def sidecar(path):
@@ -39,21 +37,46 @@ def torch_bytes(obj):
     return buf.getvalue()
 
 
-def save_checkpoint(path, state_dict, meta):
-    """The bare state_dict at `path`, then its metadata beside it (the .json names the .pt's hash,
-    so a pair cut apart by a kill between the two writes is recognised)."""
-    blob = torch_bytes(state_dict)
-    atomic_write(path, lambda f: f.write(blob))
-    record = {**meta, "weights": os.path.basename(path), "sha256": hashlib.sha256(blob).hexdigest()}
-    atomic_write_text(sidecar(path), json.dumps(record, indent=1) + "\n")
+class TorchCodec:
+    ext = FRAMEWORKS["torch"].ckpt_ext
+
+    def write_params(self, path, state_dict, meta):
+        """The bare state_dict at `path`, then its metadata beside it (the .json names the .pt's hash,
+        so a pair cut apart by a kill between the two writes is recognised)."""
+        blob = torch_bytes(state_dict)
+        atomic_write(path, lambda f: f.write(blob))
+        record = {**meta, "weights": os.path.basename(path), "sha256": hashlib.sha256(blob).hexdigest()}
+        atomic_write_text(sidecar(path), json.dumps(record, indent=1) + "\n")
+
+    def write_state(self, path, header, states):
+        """All lanes in one file: per lane the model, optimiser and RNG state."""
+        blob = torch_bytes({"format": header["format"], "framework": "torch", "kind": "train_state",
+                            "lanes": header["lanes"], "epoch": header["epoch"], "states": states,
+                            "histories": json.dumps(header["histories"])})
+        atomic_write(path, lambda f: f.write(blob))
+
+    def read_state(self, path):
+        """(header, per-lane states) of a train state; format 1 (one model, its seeds) too."""
+        state, _ = read_torch(path, "train state")
+        if not isinstance(state, dict) or state.get("kind") != "train_state":
+            raise UserError(f"{path} is not a train state of this project")
+        fmt = state_format(path, state)
+        with damaged(path, "train state"):
+            if fmt == 1:
+                lanes, states = [{"model": state["model"], "seed": s} for s in state["seeds"]], state["lanes"]
+            else:
+                lanes, states = state["lanes"], state["states"]
+            if len(states) != len(lanes):
+                raise ValueError("one state per lane")
+            header = {"format": fmt, "lanes": lanes, "epoch": state["epoch"],
+                      "histories": json.loads(state["histories"])}
+            for i, s in enumerate(states):
+                check_finite(path, {f"lane {i} {k}": v for k, v in s["model"].items()})
+        return header, states
 
 
-def save_train_state(path, lanes, epoch, states, histories):
-    """What --resume needs, all lanes in one file: per lane the model, optimiser and RNG state."""
-    state = {"format": FORMAT, "framework": "torch", "kind": "train_state", "lanes": [x.record() for x in lanes],
-             "epoch": epoch, "states": states, "histories": json.dumps(histories)}
-    blob = torch_bytes(state)
-    atomic_write(path, lambda f: f.write(blob))
+CODEC = TorchCodec()
+
 
 
 def read_torch(path, what):
@@ -79,29 +102,6 @@ def looks_msgpack(blob):
     except Exception:  # not installed, or not msgpack: not a Flax file
         return False
     return isinstance(tree, dict) and "params" in tree
-
-
-def load_train_state(path, lanes):
-    """(epoch, per-lane states, histories) of a train state written for these lanes, or UserError.
-    Format 1 (one model, its seeds) is read too."""
-    state, _ = read_torch(path, "train state")
-    if not isinstance(state, dict) or state.get("kind") != "train_state":
-        raise UserError(f"{path} is not a train state of this project")
-    with damaged(path, "train state"):
-        if state.get("format", 1) == 1:
-            saved, states = [{"model": state["model"], "seed": s} for s in state["seeds"]], state["lanes"]
-        elif state["format"] == FORMAT:
-            saved, states = state["lanes"], state["states"]
-        else:
-            raise UserError(f"{path} has train-state format {state['format']!r}; this version reads formats 1-{FORMAT}")
-        check_saved_lanes(path, saved, lanes)
-        histories = json.loads(state["histories"])
-        if not isinstance(histories, list) or len(histories) != len(lanes) or len(states) != len(lanes):
-            raise ValueError("one history and one state per lane")
-        for i, s in enumerate(states):
-            check_finite(path, {f"lane {i} {k}": v for k, v in s["model"].items()})
-        epoch = check_number(path, "its epoch", state["epoch"], 0, integer=True)
-    return epoch, states, histories
 
 
 def is_state_dict(obj):

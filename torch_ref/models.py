@@ -1,7 +1,10 @@
-"""The tutorial's two networks, with its module names (62,006 parameters each)."""
+"""The tutorial's two networks, with its module names (62,006 parameters each), and RateLeNet: the
+same layers with the dropout rate as an input, for the vmap engine."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from experiment.variants import VARIANTS
 
 
 class BaseLineModel(nn.Module):
@@ -45,12 +48,35 @@ class DropoutModel(nn.Module):
         return self.fc3(self.dropout_3(x))
 
 
+def dropout(x, rate):
+    """Zero each unit with probability `rate` and scale the kept ones by 1/(1-rate), as nn.Dropout
+    does in training. Under vmap(randomness="different") every lane draws its own mask; rate 0 keeps
+    every unit and divides by 1, which is x exactly."""
+    return x * (torch.rand_like(x) >= rate) / (1 - rate)
+
+
+class RateLeNet(BaseLineModel):
+    """DropoutModel's forward with the rate given per call, so one program runs lanes of the BaseLine
+    (rate 0) and of Dropout at any rate; no rate (None): evaluation, no dropout."""
+
+    def forward(self, x, rate=None):
+        for conv in (self.conv1, self.conv2):
+            x = self.pool(F.relu(conv(x)))
+        x = torch.flatten(x, 1)
+        for fc in (self.fc1, self.fc2):
+            x = F.relu(fc(self.drop(x, rate)))
+        return self.fc3(self.drop(x, rate))
+
+    @staticmethod
+    def drop(x, rate):
+        return x if rate is None else dropout(x, rate)
+
+
 def build_model(name, dropout_rate=0.5):
-    if name == "baseline":
-        return BaseLineModel()
-    if name == "dropout":
-        return DropoutModel(dropout_rate)
-    raise ValueError(f"unknown model {name!r}")
+    """The network of a variant (experiment.variants), Dropout's at dropout_rate."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model {name!r}")
+    return DropoutModel(dropout_rate) if VARIANTS[name].has_dropout else BaseLineModel()
 
 
 def count_parameters(model):

@@ -1,6 +1,8 @@
 """The tutorial's training in PyTorch eager: each lane (model, dropout rate, seed) in turn, one batch
-at a time, with the loss read back every step as the tutorial's Train_Eval does. The faster engines
-(torch_ref.engines) build on its lanes, checkpoints and train states."""
+at a time, with the loss read back every step as the tutorial's Train_Eval does; its optimizer
+(make_adam) and train step (TorchTrainer._train_lane). The faster engines (torch_ref.engines) build
+on its lanes and snapshots. Trainers only compute: their files are the records' (experiment.records),
+written with torch_ref.checkpoint."""
 import copy
 import math
 import sys
@@ -13,12 +15,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from experiment.batching import EVAL_BATCH, batch_slices
-from experiment.checkpoints import checkpoint_meta
 from experiment.errors import Diverged, UserError
-from experiment.metrics import check_names, prefixed
+from experiment.metrics import check_names, image_average, image_sum, prefixed
 from experiment.stop import Abandoned
 from experiment.trainer import DoneEpoch
-from torch_ref.checkpoint import load_train_state, save_checkpoint, save_train_state
 from torch_ref.models import build_model
 from torch_ref.precision import set_precision
 
@@ -29,16 +29,40 @@ def batch_metrics(logits, y, loss):
 
 
 def add_batch(totals, values, n):
-    """Add one batch's metrics, as host numbers, to the epoch's totals: a mean counts once per
-    image, a count as it is."""
+    """Add one batch's metrics over its n images, as host numbers, to the epoch's totals (sums over
+    the images: experiment.metrics.image_sum)."""
     for k, v in values.items():
-        totals[k] = totals.get(k, 0) + (v * n if isinstance(v, float) else v)
+        totals[k] = totals.get(k, 0) + image_sum(k, v, n)
 
 
 def val_metrics(logits, y):
     """One lane's validation metrics, the whole set as one batch, as tensors (per-image averages)."""
     m = batch_metrics(logits, y, F.cross_entropy(logits, y))
-    return {f"val_{k}": v if v.is_floating_point() else v.float() / len(y) for k, v in m.items()}
+    return {f"val_{k}": image_average(k, v, len(y)) for k, v in m.items()}
+
+
+# Adam with PyTorch's defaults (betas (0.9, 0.999), eps 1e-8 outside the sqrt), as the tutorial uses it.
+# The engines differ only in how its update runs: the tutorial's default kernel; one fused kernel
+# (CUDA) or one foreach sweep (CPU); fused with its step count on the device, as a CUDA graph needs.
+ADAM_KERNELS = {"tutorial": lambda dev: {},
+                "fast": lambda dev: {"fused": True} if dev.type == "cuda" else {"foreach": True},
+                "graph": lambda dev: {"fused": True, "capturable": True}}
+
+
+def make_adam(params, lr, device, kernel="tutorial"):
+    return torch.optim.Adam(params, lr=lr, **ADAM_KERNELS[kernel](device))
+
+
+class LaneStates(list):
+    """A trainer's snapshot: per lane {"model", "optimizer", "rng", "cuda_rng"} (TorchLane.state())."""
+
+    def params(self, lane):
+        """Lane `lane`'s weights, as its checkpoint holds them (the bare state_dict)."""
+        return self[lane]["model"]
+
+    def state(self):
+        """Every lane's state, as the train state holds it."""
+        return list(self)
 
 
 def to_nchw(x_nhwc):
@@ -110,8 +134,8 @@ class TorchLane:
         torch.manual_seed(lane.seed)
         self.model = build_model(lane.model, lane.dropout_rate).to(device=device, dtype=dtype)
         # torch.compile wraps the module for training only; checkpoints and eval use the module itself.
-        x = config.extras
-        self.net = torch.compile(self.model, mode=x.get("compile_mode")) if x.get("compile") else self.model
+        o = config.options
+        self.net = torch.compile(self.model, mode=o.compile_mode) if o.compile else self.model
         self.opt = make_optimizer(self.model.parameters())
         self.rng = RngStreams(device)
 
@@ -131,9 +155,9 @@ class LaneTrainer:
     validates; a snapshot holds per lane what TorchLane.state() holds, so checkpoints and train
     states are the same files whichever engine wrote them."""
 
-    ckpt_ext = ".pt"
     pipelined = False
     deterministic = True
+    adam = "tutorial"  # its Adam kernel (ADAM_KERNELS)
 
     def __init__(self, config, lanes, splits, dtype):
         """The device with this engine's precision and determinism modes, and the training images
@@ -145,24 +169,27 @@ class LaneTrainer:
         self.batch_size, self.progress = config.batch_size, not config.no_progress
         self.train_x = to_nchw(splits.train_x).to(self.dev, dtype)
         self.train_y = torch.from_numpy(splits.train_y).to(self.dev)
+        self.n_train = len(splits.train_x)
         self.device, self.versions = describe(self.dev), torch_versions()
 
     def compile_stats(self):
         return None
 
-    def start_epoch(self, epoch, orders):
-        metrics = {**self.train_epoch(epoch, orders), **self.validate()}
+    def make_optimizer(self, params):
+        return make_adam(params, self.config.lr, self.dev, self.adam)
+
+    def start_epoch(self, epoch, batches):
+        metrics = {**self.train_epoch(epoch, batches), **self.validate()}
         return DoneEpoch(metrics, self.snapshot())
 
     def stop_requested(self):
         """Whether a stop was requested; the loop (experiment.loop) sets its own."""
         return False
 
-    def progress_bar(self, name, epoch, n):
-        """The epoch's batches, as index ranges, behind a progress bar; Abandoned between two batches
+    def progress_bar(self, name, epoch, slices):
+        """The epoch's batches (index ranges) behind a progress bar; Abandoned between two batches
         once a stop is requested (every engine iterates its batches here)."""
         # No bar where no one watches it (output redirected to a log file): the epoch lines say it all.
-        slices = batch_slices(n, self.batch_size)
         return tqdm(self.until_stopped(slices), total=len(slices), desc=f"{name} epoch {epoch}",
                     leave=False, disable=not self.progress or not sys.stderr.isatty(), mininterval=0.5)
 
@@ -172,22 +199,10 @@ class LaneTrainer:
                 raise Abandoned
             yield s
 
-    def save(self, snapshot, lane, path, meta):
-        x = self.lanes[lane]
-        save_checkpoint(path, snapshot[lane]["model"], checkpoint_meta("torch", x, self.config.recorded(x), **meta))
-
-    def save_train_state(self, snapshot, path, epoch, histories):
-        save_train_state(path, self.lanes, epoch, snapshot, histories)
-
-    def load_train_state(self, path):
-        """Models, optimisers and RNG states as they were after the saved epoch. With the batch
+    def restore(self, states):
+        """Models, optimisers and RNG states as a train state holds them (per lane). With the batch
         order a function of (seed, epoch), that is all a resumed run needs to continue exactly."""
-        epoch, states, histories = load_train_state(path, self.lanes)
-        try:
-            self.load_states(states)
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise UserError(f"{path} does not fit this run's lanes ({type(e).__name__})") from None
-        return epoch, histories
+        self.load_states(states)
 
 
 class TorchTrainer(LaneTrainer):
@@ -199,31 +214,28 @@ class TorchTrainer(LaneTrainer):
         self.loss_fn = nn.CrossEntropyLoss()
         self.val_x, self.val_y = splits.val_x, splits.val_y
 
-    def make_optimizer(self, params):
-        return torch.optim.Adam(params, lr=self.config.lr)
-
     def snapshot(self):
-        return [lane.state() for lane in self.torch_lanes]
+        return LaneStates(lane.state() for lane in self.torch_lanes)
 
     def load_states(self, states):
         for lane, saved in zip(self.torch_lanes, states):
             lane.load(saved)
 
-    def train_epoch(self, epoch, orders):
+    def train_epoch(self, epoch, batches):
         per_lane = []
-        for i, (lane, order) in enumerate(zip(self.torch_lanes, orders)):
+        for i, (lane, order) in enumerate(zip(self.torch_lanes, batches.orders)):
             with lane.rng.active():
-                per_lane.append(self._train_lane(i, epoch, order))
+                per_lane.append(self._train_lane(i, epoch, order, batches.slices))
         return {k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}
 
-    def _train_lane(self, lane_index, epoch, order):
+    def _train_lane(self, lane_index, epoch, order, slices):
         """The tutorial's Train step: running averages over the epoch, dropout active."""
         lane = self.torch_lanes[lane_index]
         model, opt = lane.model, lane.opt
         model.train()
         order = torch.from_numpy(order).to(self.dev)
         totals, seen = {}, 0
-        bar = self.progress_bar(self.lanes[lane_index].group, epoch, len(order))
+        bar = self.progress_bar(self.lanes[lane_index].folder, epoch, slices)
         for step, s in enumerate(bar, 1):
             idx = order[s]
             x, y = self.train_x[idx], self.train_y[idx]

@@ -10,7 +10,7 @@ states, run in different ways.
                (engines.vmap_cudagraph)
 """
 from experiment.errors import UserError
-from experiment.lanes import by_group
+from experiment.lanes import by_folder
 from torch_ref.engines.cudagraph import CudaGraphTrainer
 from torch_ref.engines.fast import FastTrainer
 from torch_ref.engines.graphs import require_cuda
@@ -23,28 +23,27 @@ ENGINES = {"tutorial": TorchTrainer, "fast": FastTrainer, "cudagraph": CudaGraph
 ONE_PROGRAM = ("vmap", "vmap-cudagraph")  # engines that train every lane at once
 CUDA_ONLY = {"cudagraph": "fast", "vmap-cudagraph": "vmap"}  # and the engine to use instead without CUDA
 COMPILED = ("tutorial", "fast")  # engines that train through torch.compile with --compile
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
-def group_lanes(config, lanes):
-    """One trainer per group (network and rate), as the tutorial trains them; vmap: one for all."""
-    return [list(lanes)] if config.extras["engine"] in ONE_PROGRAM else by_group(config, lanes)
+def partition_lanes(config, lanes):
+    """One trainer per folder (network and rate), as the tutorial trains them; vmap: one for all."""
+    return [list(lanes)] if config.options.engine in ONE_PROGRAM else by_folder(config, lanes)
 
 
 def check(config, lanes=None):
     """UserError for an engine, flag or device the run cannot use: what the train command checks
     before it creates anything."""
-    x = config.extras
-    if x["compile"] and x["engine"] not in COMPILED:
-        raise UserError(f"--compile works with --engine {' or '.join(COMPILED)}, not {x['engine']}")
-    if x["compile_mode"] != "default" and not x["compile"]:
-        raise UserError(f"--compile-mode {x['compile_mode']} needs --compile")
-    if x["engine"] in CUDA_ONLY:
-        require_cuda(config, x["engine"], instead=CUDA_ONLY[x["engine"]])
+    o = config.options
+    if o.compile and o.engine not in COMPILED:
+        raise UserError(f"--compile works with --engine {' or '.join(COMPILED)}, not {o.engine}")
+    if o.compile_mode != "default" and not o.compile:
+        raise UserError(f"--compile-mode {o.compile_mode} needs --compile")
+    if o.engine in CUDA_ONLY:
+        require_cuda(config, o.engine, instead=CUDA_ONLY[o.engine])
     else:
         pick_device(config.device)
 
 
 def make_trainer(config, lanes, splits):
     check(config, lanes)
-    return ENGINES[config.extras["engine"]](config, lanes, splits)
+    return ENGINES[config.options.engine](config, lanes, splits)

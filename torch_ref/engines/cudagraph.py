@@ -11,6 +11,7 @@ from torch_ref.engines.graphs import GraphedStep, require_cuda
 
 
 class CudaGraphTrainer(FastTrainer):
+    adam = "graph"
 
     def __init__(self, config, lanes, splits, dtype=torch.float32):
         require_cuda(config, "cudagraph", instead="fast")
@@ -22,9 +23,6 @@ class CudaGraphTrainer(FastTrainer):
         return [GraphedStep(functools.partial(eager, i), (self.batch_size,), self.dev,
                             functools.partial(lane.opt.zero_grad, set_to_none=True))
                 for i, lane in enumerate(self.torch_lanes)]
-
-    def make_optimizer(self, params):
-        return torch.optim.Adam(params, lr=self.config.lr, fused=True, capturable=True)
 
     def step(self, lane_index, idx):
         return self.graphs[lane_index](idx)

@@ -10,34 +10,26 @@ from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
 from torch_ref.trainer import TorchTrainer, batch_metrics, to_nchw, val_metrics
 
 
-def fast_adam(params, lr, device):
-    """Adam as one fused kernel on CUDA, one foreach sweep over the tensors on CPU."""
-    return torch.optim.Adam(params, lr=lr, **({"fused": True} if device.type == "cuda" else {"foreach": True}))
-
-
 class FastTrainer(TorchTrainer):
     deterministic = False
+    adam = "fast"
 
     def __init__(self, config, lanes, splits, dtype=torch.float32):
         super().__init__(config, lanes, splits, dtype)
         self.val_images = to_nchw(splits.val_x).to(self.dev, dtype)  # on the device once, not every epoch
         self.val_labels = torch.from_numpy(splits.val_y).to(self.dev)
 
-    def make_optimizer(self, params):
-        return fast_adam(params, self.config.lr, self.dev)
+    def train_epoch(self, epoch, batches):
+        return epoch_metrics(self.train_steps(epoch, batches), batches.sizes)
 
-    def train_epoch(self, epoch, orders):
-        sizes = [s.stop - s.start for s in batch_slices(orders.shape[1], self.batch_size)]
-        return epoch_metrics(self.train_steps(epoch, orders), sizes)
-
-    def train_steps(self, epoch, orders):
+    def train_steps(self, epoch, batches):
         """Every lane's epoch, in turn: per-step metrics {name: host array [lanes, steps]}."""
-        orders = torch.from_numpy(orders).to(self.dev)  # uploaded before any step, so no copy waits for one
+        orders = torch.from_numpy(batches.orders).to(self.dev)  # uploaded before any step, so no copy waits for one
         per_lane = []
         for i, (lane, order) in enumerate(zip(self.torch_lanes, orders)):
             lane.model.train()
             with lane.rng.active():
-                steps = [self.step(i, order[s]) for s in self.progress_bar(self.lanes[i].group, epoch, len(order))]
+                steps = [self.step(i, order[s]) for s in self.progress_bar(self.lanes[i].folder, epoch, batches.slices)]
             per_lane.append({k: torch.stack([m[k] for m in steps]) for k in steps[0]})
         return fetch_lanes(per_lane)
 

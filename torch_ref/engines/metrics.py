@@ -2,8 +2,7 @@
 import numpy as np
 import torch
 
-from experiment.loop import finite_or_raise
-from experiment.metrics import prefixed
+from experiment.metrics import finite_or_raise, prefixed
 from torch_ref.trainer import add_batch
 
 

@@ -4,7 +4,7 @@ Each lane's model is built as the tutorial engine builds it (torch.manual_seed(s
 build_model), so inits match; their parameters are stacked along a leading lane axis
 (torch.func.stack_module_state) and one step computes every lane's gradients at once with
 vmap(grad_and_value(...), randomness="different") over functional_call of a LeNet that takes the
-dropout rate as an input (rate_model.RateLeNet). One Adam updates the stacked tensors: Adam is
+dropout rate as an input (torch_ref.models.RateLeNet). One Adam updates the stacked tensors: Adam is
 elementwise, so that is one Adam per lane. Lanes train on their own batch orders.
 
 The masks of all lanes come from one RNG stream (the default generators as the last lane's init
@@ -20,11 +20,9 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from experiment.batching import EVAL_BATCH, batch_slices
 from experiment.metrics import check_names
-from torch_ref.engines.fast import fast_adam
 from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
-from torch_ref.engines.rate_model import RateLeNet
-from torch_ref.models import build_model
-from torch_ref.trainer import LaneTrainer, RngStreams, batch_metrics, to_nchw, val_metrics
+from torch_ref.models import RateLeNet, build_model
+from torch_ref.trainer import LaneStates, LaneTrainer, RngStreams, batch_metrics, to_nchw, val_metrics
 
 
 def lane_optimizer_state(stacked, lane):
@@ -45,6 +43,7 @@ def stacked_optimizer_state(per_lane):
 
 class VmapTrainer(LaneTrainer):
     deterministic = False
+    adam = "fast"
 
     def __init__(self, config, lanes, splits, dtype=torch.float32):
         super().__init__(config, lanes, splits, dtype)
@@ -72,19 +71,15 @@ class VmapTrainer(LaneTrainer):
         self.val_images = to_nchw(splits.val_x).to(self.dev, dtype)
         self.val_labels = torch.from_numpy(splits.val_y).to(self.dev)
 
-    def make_optimizer(self, params):
-        return fast_adam(params, self.config.lr, self.dev)
+    def train_epoch(self, epoch, batches):
+        return epoch_metrics(self.train_steps(epoch, batches), batches.sizes)
 
-    def train_epoch(self, epoch, orders):
-        sizes = [s.stop - s.start for s in batch_slices(orders.shape[1], self.batch_size)]
-        return epoch_metrics(self.train_steps(epoch, orders), sizes)
-
-    def train_steps(self, epoch, orders):
+    def train_steps(self, epoch, batches):
         """One epoch of every lane: per-step metrics {name: host array [lanes, steps]}."""
-        orders = torch.from_numpy(orders).to(self.dev)
-        name = "+".join(dict.fromkeys(lane.group for lane in self.lanes))
+        orders = torch.from_numpy(batches.orders).to(self.dev)
+        name = "+".join(dict.fromkeys(lane.folder for lane in self.lanes))
         with self.rng.active():
-            steps = [self.step(orders[:, s]) for s in self.progress_bar(name, epoch, orders.shape[1])]
+            steps = [self.step(orders[:, s]) for s in self.progress_bar(name, epoch, batches.slices)]
         return {k: torch.stack([m[k] for m in steps], dim=1).cpu().numpy() for k in steps[0]}
 
     def step(self, idx):
@@ -105,8 +100,8 @@ class VmapTrainer(LaneTrainer):
     def snapshot(self):
         """Per lane, what TorchLane.state() holds, in its layout."""
         opt, rng = self.opt.state_dict(), self.rng.saved()
-        return [{"model": {k: v[i].clone() for k, v in self.params.items()},
-                 "optimizer": lane_optimizer_state(opt, i), **rng} for i in range(len(self.lanes))]
+        return LaneStates({"model": {k: v[i].clone() for k, v in self.params.items()},
+                           "optimizer": lane_optimizer_state(opt, i), **rng} for i in range(len(self.lanes)))
 
     def load_states(self, states):
         with torch.no_grad():

@@ -11,6 +11,7 @@ from torch_ref.engines.vmap import VmapTrainer
 
 
 class VmapGraphTrainer(VmapTrainer):
+    adam = "graph"
 
     def __init__(self, config, lanes, splits, dtype=torch.float32):
         require_cuda(config, "vmap-cudagraph", instead="vmap")
@@ -23,9 +24,6 @@ class VmapGraphTrainer(VmapTrainer):
     def release_grads(self):
         for p in self.params.values():
             p.grad = None
-
-    def make_optimizer(self, params):
-        return torch.optim.Adam(params, lr=self.config.lr, fused=True, capturable=True)
 
     def step(self, idx):
         return self.graph(idx)
