@@ -20,11 +20,11 @@ import numpy as np
 from benchmarks.args import clash, data_source, name_list, out_folder
 from benchmarks.stats import mean_ci
 from experiment.atomic import atomic_write_text
-from experiment.variants import MODELS
 from experiment.cli import OneLineParser, epochs_count, positive_int, seed_list
 from experiment.errors import exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
 from experiment.history import column, load_history
+from experiment.variants import MODELS
 
 THRESHOLDS = (0.45, 0.50, 0.55)
 TRAIN_LOSS_AT = (10, 50, 100)

@@ -85,12 +85,14 @@ def speed_figure(costs, variant, batch):
     raise ValueError(f"no measured figure near speed variant {variant!r}")
 
 
-def speed_row_s(costs, variant, batch, lanes, images, repeats, timeout):
-    """One row of benchmarks.speed: process set-up, compile, warm-up + timed epochs, evaluations."""
+def speed_row_s(costs, variant, batch, lanes):
+    """One row of benchmarks.speed as the device run's speed steps run it (SPEED_IMAGES, SPEED_REPEATS,
+    at most SPEED_TIMEOUT s): process set-up, compile, warm-up + timed epochs, evaluations."""
     row, note = speed_figure(costs, variant, batch)
-    s = (fig(costs, "speed_row_overhead_s") + row["compile_s"] + (repeats + 1) * images / row["img_per_s"]
-         + (repeats + 1) * VAL_IMAGES * lanes / row["eval_img_per_s"])
-    return min(s, timeout), note
+    runs = SPEED_REPEATS + 1
+    s = (fig(costs, "speed_row_overhead_s") + row["compile_s"] + runs * SPEED_IMAGES / row["img_per_s"]
+         + runs * VAL_IMAGES * lanes / row["eval_img_per_s"])
+    return min(s, SPEED_TIMEOUT), note
 
 
 def lanes_rate(costs, n):
@@ -146,7 +148,7 @@ def estimate(step, costs, lease, done_epochs=0, ran_s=0.0):
     elif step.kind == "speed":
         s, notes = 0.0, []
         for v in step.rows:
-            row_s, why = speed_row_s(costs, v, step.batch, step.lanes, SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT)
+            row_s, why = speed_row_s(costs, v, step.batch, step.lanes)
             s += row_s
             if "not measured" in why:
                 notes.append(why)
@@ -225,8 +227,10 @@ def unique_notes(notes):
     return "; ".join(out)
 
 
-def format_plan(plan, left, never, costs, budget, kept=(), first=1):
-    """The plan as text; `first`: the number of its first lease (after those a --continue keeps)."""
+def format_plan(placed, costs, budget, kept=(), first=1):
+    """The plan as text: `placed` is plan_leases' (plan, steps left, steps that fit no lease); `first`
+    the number of its first lease (after those a --continue keeps)."""
+    plan, left, never = placed
     lines = [f"Budget {budget} s a lease: {fig(costs, 'startup_s')} s start-up (N30) + steps + "
              f"{REPORT_RESERVE_S} s kept for the report and the tarballs. Sources: benchmarks/device_costs.json "
              f"(N28, N30: the H200 notes of 2026-11-28 and 11-30; R30: the raw results of 11-30; S28: speed rows "

@@ -93,11 +93,11 @@ def with_assumptions(costs, assume):
 def show_plan(a, steps, costs, budget, records, work):
     done = [n for n, r in last_status(records).items() if r["status"] == "finished"]
     todo = [s for s in steps if s.name not in done]
-    plan, left, never = device_plan.plan_leases(todo, costs, budget, a.leases, progress_of(steps, records, work))
+    placed = device_plan.plan_leases(todo, costs, budget, a.leases, progress_of(steps, records, work))
     print(("tiny programme (CPU)" if a.tiny else "H200 programme") + (
         f"; what-if estimates: {a.assume}" if a.assume else ""))
     first = max((r["lease"] for r in records), default=0) + 1
-    print(device_plan.format_plan(plan, left, never, costs, budget, kept=done, first=first))
+    print(device_plan.format_plan(placed, costs, budget, kept=done, first=first))
 
 
 def run_capped(argv, log_path, cap, env, cwd):
@@ -189,8 +189,8 @@ def bring_back(work, out, steps, records, log):
         log(f"state of {folder} is too large to bring back: that step starts again next lease")
 
 
-def run(a, steps, costs, budget, out, work, records):
-    start = time.monotonic()
+def run(a, steps, costs, budget, work, records):
+    start, out = time.monotonic(), os.path.abspath(a.out)
 
     def log(line):
         line = f"[device_run {time.strftime('%H:%M:%S')} +{time.monotonic() - start:.0f}s] {line}"
@@ -284,7 +284,7 @@ def main(argv=None):
             show_plan(a, programme(a.tiny), costs, budget, records, work)
             return
         os.makedirs(a.out, exist_ok=True)
-        run(a, programme(a.tiny, data_in(work, a.tiny)), costs, budget, os.path.abspath(a.out), work, records)
+        run(a, programme(a.tiny, data_in(work, a.tiny)), costs, budget, work, records)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -111,7 +111,7 @@ def mixes(what, hs, peers=()):
     untold = any(None in v for v in versions.values()) or any(
         k[0] == "fields" for v in versions.values() for k in v if k is not None)
     if mixed:
-        return (f"Runs of " + " and ".join(mixed) + f" are pooled in {what}: a difference between those groups is "
+        return ("Runs of " + " and ".join(mixed) + f" are pooled in {what}: a difference between those groups is "
                 "part of what it measures.")
     return (f"{what[0].upper()}{what[1:]}: the code versions of some runs are not recorded as commits, so whether "
             "they share one is told only by the config fields they write." if untold else None)

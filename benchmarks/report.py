@@ -26,8 +26,8 @@ from benchmarks.provenance import table as provenance_table  # noqa: E402
 from benchmarks.shipped import section as shipped_section  # noqa: E402
 from benchmarks.speed import table as speed_table  # noqa: E402
 from benchmarks.speed_figure import speed_figure  # noqa: E402
-from benchmarks.sweep import lane_file  # noqa: E402
 from benchmarks.stats import ALPHA, tost  # noqa: E402
+from benchmarks.sweep import lane_file  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
 from experiment.lanes import folder_name  # noqa: E402
@@ -343,7 +343,7 @@ def steps_finding(sw, batches):
         return []
     bounds = [ci_bounds(st) for _, st in rows]
     overlap = max(lo for lo, _ in bounds) <= min(hi for _, hi in bounds)
-    return [f"- Steps to BaseLine's peak (peak epoch × steps per epoch, mean ± 95% CI): "
+    return ["- Steps to BaseLine's peak (peak epoch × steps per epoch, mean ± 95% CI): "
             + ", ".join(f"{fmt(st, digits=0)} at batch {b} ({st['n']} seeds)" for b, st in rows)
             + (": the intervals overlap, so these seeds cannot tell whether the steps or the epochs set the peak."
                if overlap else ": the intervals do not overlap, so the number of steps alone does not set the peak.")]

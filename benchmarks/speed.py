@@ -20,19 +20,19 @@ import re
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 
 from benchmarks.args import int_list, name_list, out_folder
-from experiment.batching import EpochBatches
 from experiment.atomic import atomic_write_text
-from experiment.variants import MODELS
 from experiment.cli import OneLineParser, positive_float, positive_int
 from experiment.errors import exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
-from experiment.provenance import cpu_name
 from experiment.lanes import plan_lanes
-from experiment.split import Splits
+from experiment.provenance import cpu_name
+from experiment.split import EpochBatches, Splits
+from experiment.variants import MODELS
 
 # variant -> (framework, extra trainer arguments); "seeds": lanes trained at once
 VARIANTS = {
@@ -142,8 +142,19 @@ def cuda_device(device):
     return device != "cpu" and torch.cuda.is_available()
 
 
-def run_subprocess(variant, model, batch, images, repeats, device, timeout=None):
-    """One configuration in a fresh process; a failure or a time-out is a row saying so."""
+class Measure(NamedTuple):
+    """How each configuration is measured: images per timed epoch, timed epochs (after one warm-up),
+    on which device, and the seconds after which its process is given up (None: never)."""
+    images: int
+    repeats: int
+    device: str
+    timeout: float | None = None
+
+
+def run_subprocess(variant, model, batch, how):
+    """One configuration in a fresh process, measured as `how` says; a failure or a time-out is a
+    row saying so."""
+    images, repeats, device, timeout = how
     cmd = [sys.executable, "-m", "benchmarks.speed", "--one", variant, model, str(batch),
            "--images", str(images), "--repeats", str(repeats), "--device", device]
     framework, extra = variant_spec(variant)
@@ -257,7 +268,7 @@ def main(argv=None):
     kept = previous_rows(out) if a.merge else []
     for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
         for model, batch, variant in configs:
-            row = run_subprocess(variant, model, batch, a.images, a.repeats, a.device, a.timeout)
+            row = run_subprocess(variant, model, batch, Measure(a.images, a.repeats, a.device, a.timeout))
             runs[(model, batch, variant)].append(row)
             if row.get("skipped"):
                 print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} skipped: {row['skipped']}")

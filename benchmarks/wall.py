@@ -76,7 +76,7 @@ def command_table(a):
 COMPUTE = """
 import json, statistics, sys, time
 import numpy as np
-from experiment.batching import EpochBatches
+from experiment.split import EpochBatches
 from experiment.entry import load_splits
 from experiment.lanes import plan_lanes
 from flax_impl.train import BACKEND
@@ -109,11 +109,11 @@ def compute_per_epoch(a):
 def lanes_table(a):
     """Model-images per second of one program of N lanes, N in --lanes, until it stops growing
     (two steps in a row under 5% above the best so far)."""
-    from benchmarks.speed import run_subprocess
+    from benchmarks.speed import Measure, run_subprocess
     rows, best, flat = [], 0.0, 0
     for n in a.lanes:
         variant = "flax-scan-matmul" if n == 1 else f"flax-scan-matmul-vmap{n}"
-        row = run_subprocess(variant, "dropout", a.batch, a.images * n, a.speed_repeats, a.device)
+        row = run_subprocess(variant, "dropout", a.batch, Measure(a.images * n, a.speed_repeats, a.device))
         if row.get("skipped"):
             print(f"[lanes] {n} lanes: {row['skipped']}", flush=True)
             break

@@ -6,8 +6,8 @@ queued before epoch N's results are read, so its device never waits for the host
 """
 import time
 
-from experiment.batching import EpochBatches
 from experiment.errors import Diverged
+from experiment.split import EpochBatches
 from experiment.stop import STOP_SIGNALS, Abandoned, StopRequest  # noqa: F401  (StopRequest: the loop's stop)
 
 

@@ -12,7 +12,6 @@ from experiment.history import column  # noqa: E402
 from experiment.metrics import METRICS  # noqa: E402
 
 
-
 def panels():
     """A figure of one panel per metric (loss, accuracy), laid out so that a legend below them fits."""
     fig, axes = plt.subplots(1, len(METRICS), figsize=(6 * len(METRICS), 5), layout="constrained")

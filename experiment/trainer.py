@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from experiment.batching import EpochBatches
 from experiment.lanes import Lane
+from experiment.split import EpochBatches
 
 
 class Snapshot(Protocol):

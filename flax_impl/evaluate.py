@@ -4,18 +4,18 @@ tutorial's own best_ckpt.pth), converted exactly."""
 import jax
 import numpy as np
 
-from experiment.batching import EVAL_BATCH
 from experiment.checkpoints import FILE_LIMIT, STATE_DICT_ONLY
 from experiment.entry import evaluate_main
 from experiment.errors import UserError
 from experiment.frameworks import FRAMEWORKS
 from experiment.sources.bounded import read_regular
+from experiment.split import EVAL_BATCH
 from flax_impl.checkpoint import check_shapes, load_checkpoint
 from flax_impl.convert import TORCH_NAMES, torch_to_flax
 from flax_impl.device import pick_device
 from flax_impl.models import build_model
-from flax_impl.trainer import JAX_PRECISION
 from flax_impl.steps import init_state, make_optimizer
+from flax_impl.trainer import JAX_PRECISION
 
 FRAMEWORK = FRAMEWORKS["flax"]
 

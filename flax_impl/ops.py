@@ -12,8 +12,6 @@ import numpy as np
 from jax import lax
 
 
-
-
 def conv_valid(x, kernel, bias, impl="matmul"):
     """VALID, stride-1 convolution. x: (B, H, W, C); kernel: (kh, kw, C, O) (Flax's layout)."""
     if impl == "xla":

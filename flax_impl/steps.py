@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiment.batching import eval_batches, split_full
 from experiment.metrics import chunk_average, image_sum
+from experiment.split import eval_batches, split_full
 from flax_impl.device import put, sharding
 from flax_impl.options import FlaxOptions
 
@@ -33,7 +33,10 @@ def init_state(model, tx, seed, rate=None):
     return state if rate is None else {**state, "rate": jnp.asarray(rate, jnp.float32)}
 
 
-def loss_and_logits(model, params, x, y, key, train, rate=None):
+def loss_and_logits(model, params, x, y, key=None, rate=None):
+    """(mean cross-entropy, logits) of a batch; `key`: a training step's dropout key (None: evaluation,
+    no dropout); `rate`: the lane's rate, for a model whose rate is per lane."""
+    train = key is not None
     logits = model.apply({"params": params}, x, train=train, rngs={"dropout": key} if train else None, rate=rate)
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
 
@@ -54,7 +57,7 @@ def make_train_step(model, tx, micro_batch):
     A batch that is a multiple of `micro_batch` is processed in chunks of that size whose
     gradients are averaged (see flax_impl.options.MICRO_BATCH); micro_batch 0 or None: never.
     """
-    grad_fn = jax.value_and_grad(lambda p, x, y, k, r: loss_and_logits(model, p, x, y, k, True, r), has_aux=True)
+    grad_fn = jax.value_and_grad(lambda p, x, y, k, r: loss_and_logits(model, p, x, y, k, r), has_aux=True)
 
     def grads_and_metrics(params, x, y, key, rate):
         (loss, logits), grads = grad_fn(params, x, y, key, rate)
@@ -101,7 +104,7 @@ def make_eval_fn(model):
     """(params, x[nb, B, ...], y[nb, B]) -> {metric: sum over the images}, deterministic."""
 
     def metrics(params, x, y):
-        loss, logits = loss_and_logits(model, params, x, y, None, False)
+        loss, logits = loss_and_logits(model, params, x, y)
         return batch_metrics(logits, y, loss)
 
     def evaluate(params, xs, ys):

@@ -6,10 +6,9 @@ import pytest
 import torch
 from scipy import stats
 
-from experiment.batching import EpochBatches
 from experiment.data import load_cifar10
 from experiment.lanes import plan_lanes
-from experiment.split import epoch_order, make_splits
+from experiment.split import EpochBatches, epoch_order, make_splits
 from flax_impl import evaluate as flax_evaluate
 from flax_impl import train as flax_train
 from flax_impl.convert import flax_to_torch, torch_to_flax

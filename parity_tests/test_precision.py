@@ -4,10 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from experiment.batching import EpochBatches
 from experiment.lanes import plan_lanes
 from experiment.sources.synthetic import make_synthetic
-from experiment.split import epoch_order, make_splits
+from experiment.split import EpochBatches, epoch_order, make_splits
 from flax_impl import train as flax_train
 from flax_impl.trainer import FlaxTrainer
 from parity_tests.helpers import (

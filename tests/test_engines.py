@@ -9,10 +9,9 @@ import pytest
 import torch
 from torch.func import vmap
 
-from experiment.batching import EpochBatches
-from experiment.sources.synthetic import make_synthetic
-from experiment.split import make_splits
 from experiment.lanes import Lane
+from experiment.sources.synthetic import make_synthetic
+from experiment.split import EpochBatches, make_splits
 from tests.conftest import history_without_timings
 from torch_ref import evaluate, train
 from torch_ref.engines import ENGINES, make_trainer

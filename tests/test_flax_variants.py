@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from benchmarks.speed import COMMAND_BUFFERS, variant_spec
-from experiment.batching import EpochBatches
 from experiment.lanes import plan_lanes
 from experiment.sources.synthetic import make_synthetic
-from experiment.split import epoch_order, make_splits
+from experiment.split import EpochBatches, epoch_order, make_splits
 from flax_impl import train
 from flax_impl.trainer import FlaxTrainer
 from tests.conftest import REPO

@@ -3,12 +3,11 @@ group and flags a comparison that pools machines or code versions (made-up histo
 import json
 import os
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 
 from benchmarks import provenance, report
-from types import SimpleNamespace
-
 from experiment import provenance as where_from
 from experiment.config import RunConfig
 from experiment.lanes import Lane

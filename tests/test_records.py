@@ -1,8 +1,8 @@
 """Run records: a history row has exactly the fields experiment.metrics names (an unknown one is an
 error, never dropped), and a RunConfig records what each file should keep of the settings."""
-import pytest
-
 from types import SimpleNamespace
+
+import pytest
 
 from experiment.config import RunConfig
 from experiment.lanes import Lane

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # subprocesses with fake devices
 CHILD = """
 import json, sys
 import jax, numpy as np
-from experiment.batching import EpochBatches
+from experiment.split import EpochBatches
 from experiment.cli import train_parser
 from experiment.config import RunConfig
 from experiment.data import load_cifar10

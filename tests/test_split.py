@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from experiment.batching import batch_slices
 from experiment.errors import UserError
-from experiment.split import epoch_order, make_splits, normalize, split_indices
+from experiment.split import batch_slices, epoch_order, make_splits, normalize, split_indices
 
 
 def test_default_split_is_40k_10k_disjoint_and_seeded():

@@ -17,8 +17,8 @@ import warnings
 import torch
 
 from experiment.atomic import atomic_write, atomic_write_text
-from experiment.checkpoints import (FILE_LIMIT, STATE_DICT_ONLY, WEIGHTS_ALONE, check_finite, check_meta, damaged,
-                                    state_format)
+from experiment.checkpoints import FILE_LIMIT, STATE_DICT_ONLY, WEIGHTS_ALONE, check_finite, check_meta, damaged
+from experiment.checkpoints import state_format
 from experiment.errors import UserError
 from experiment.frameworks import FRAMEWORKS
 from experiment.sources.bounded import Limit, read_regular

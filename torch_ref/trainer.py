@@ -14,9 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from experiment.batching import EVAL_BATCH, batch_slices
 from experiment.errors import Diverged, UserError
 from experiment.metrics import check_names, image_average, image_sum, prefixed
+from experiment.split import EVAL_BATCH, batch_slices
 from experiment.stop import Abandoned
 from experiment.trainer import DoneEpoch
 from torch_ref.models import build_model

@@ -4,31 +4,20 @@ Setting a lane's generator state before its replays (as the tutorial engine does
 own stream of dropout masks."""
 import functools
 
-import torch
-
 from torch_ref.engines.fast import FastTrainer
-from torch_ref.engines.graphs import GraphedStep, require_cuda
+from torch_ref.engines.graphs import Captured, GraphedStep
 
 
-class CudaGraphTrainer(FastTrainer):
+class CudaGraphTrainer(Captured, FastTrainer):
+    engine, instead = "cudagraph", "fast"
     adam = "graph"
 
-    def __init__(self, config, lanes, splits, dtype=torch.float32):
-        require_cuda(config, "cudagraph", instead="fast")
-        super().__init__(config, lanes, splits, dtype)
-        self.graphs = self.new_graphs()
-
-    def new_graphs(self):
+    def new_capture(self):
+        """One graph per lane, on the fast engine's step."""
         eager = super().step
         return [GraphedStep(functools.partial(eager, i), (self.batch_size,), self.dev,
                             functools.partial(lane.opt.zero_grad, set_to_none=True))
                 for i, lane in enumerate(self.torch_lanes)]
 
     def step(self, lane_index, idx):
-        return self.graphs[lane_index](idx)
-
-    def load_states(self, states):
-        """Loading replaces the optimiser's state tensors, which a captured graph would still
-        point to: capture again after a load."""
-        super().load_states(states)
-        self.graphs = self.new_graphs()
+        return self.captured[lane_index](idx)

@@ -4,8 +4,8 @@ once at the end of the epoch, where the NaN/Inf check runs. Adam is fused on CUD
 CPU; deterministic algorithms are off (cuDNN picks the fastest)."""
 import torch
 
-from experiment.batching import EVAL_BATCH, batch_slices
 from experiment.metrics import check_names
+from experiment.split import EVAL_BATCH, batch_slices
 from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
 from torch_ref.trainer import TorchTrainer, batch_metrics, to_nchw, val_metrics
 

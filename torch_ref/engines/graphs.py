@@ -66,3 +66,21 @@ class GraphedStep:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self.out = self.step(self.idx)
+
+
+class Captured:
+    """What a CUDA-graph engine adds to the engine it replays (a mixin before that engine's class):
+    it needs CUDA, captures its steps once built (new_capture(), held in self.captured) and again
+    after every load, which replaces the optimiser's state tensors a captured graph still points to.
+    `engine` names it, `instead` the engine to use without CUDA."""
+    engine: str
+    instead: str
+
+    def __init__(self, config, lanes, splits, dtype=torch.float32):
+        require_cuda(config, self.engine, instead=self.instead)
+        super().__init__(config, lanes, splits, dtype)
+        self.captured = self.new_capture()
+
+    def load_states(self, states):
+        super().load_states(states)
+        self.captured = self.new_capture()

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-from experiment.batching import EVAL_BATCH, batch_slices
 from experiment.metrics import check_names
+from experiment.split import EVAL_BATCH, batch_slices
 from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
 from torch_ref.models import RateLeNet, build_model
 from torch_ref.trainer import LaneStates, LaneTrainer, RngStreams, batch_metrics, to_nchw, val_metrics

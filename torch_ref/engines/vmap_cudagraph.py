@@ -4,21 +4,16 @@ Adam as one torch.func program) captured once as a CUDA graph and replayed for e
 the vmap engine itself is bound by launching its many small kernels. Lanes' state stacking, RNG
 stream, snapshots and train states are the vmap engine's; the masks of a replay come from the CUDA
 generator as the vmap engine's eager steps draw them."""
-import torch
-
-from torch_ref.engines.graphs import GraphedStep, require_cuda
+from torch_ref.engines.graphs import Captured, GraphedStep
 from torch_ref.engines.vmap import VmapTrainer
 
 
-class VmapGraphTrainer(VmapTrainer):
+class VmapGraphTrainer(Captured, VmapTrainer):
+    engine, instead = "vmap-cudagraph", "vmap"
     adam = "graph"
 
-    def __init__(self, config, lanes, splits, dtype=torch.float32):
-        require_cuda(config, "vmap-cudagraph", instead="vmap")
-        super().__init__(config, lanes, splits, dtype)
-        self.graph = self.new_graph()
-
-    def new_graph(self):
+    def new_capture(self):
+        """One graph for every lane's step, on the vmap engine's step."""
         return GraphedStep(super().step, (len(self.lanes), self.batch_size), self.dev, self.release_grads)
 
     def release_grads(self):
@@ -26,10 +21,4 @@ class VmapGraphTrainer(VmapTrainer):
             p.grad = None
 
     def step(self, idx):
-        return self.graph(idx)
-
-    def load_states(self, states):
-        """A load replaces the optimiser's state tensors, which the captured graph would still
-        point to: capture again after a load."""
-        super().load_states(states)
-        self.graph = self.new_graph()
+        return self.captured(idx)
