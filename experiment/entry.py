@@ -22,16 +22,15 @@ from experiment.cli import default_config, evaluate_parser, train_parser
 from experiment.config import RunConfig
 from experiment.data import check_source, load_cifar10
 from experiment.errors import Interrupted, UserError, exit_on_user_error
-from experiment.frameworks import FRAMEWORKS, Framework
-from experiment.lanes import folder_name, plan_lanes
+from experiment.frameworks import Framework
+from experiment.lanes import plan_lanes
 from experiment.lock import FolderLock, NewFolders
 from experiment.loop import train_and_evaluate
-from experiment.plots import confusion_matrix, plot_confusion, plot_curves, plot_mean_std
+from experiment.plots import confusion_matrix, plot_confusion
 from experiment.records import RunRecords
 from experiment.runfile import check_same_data, resumed_config
 from experiment.split import make_splits, normalize
 from experiment.stop import StopRequest
-from experiment.variants import VARIANTS
 from experiment.writer import Writer
 
 
@@ -104,7 +103,9 @@ def run_train(backend, argv=None):
                     train_all(backend, records, splits, data_info, folders)
         except Interrupted as e:
             raise e.with_command(resume_cmd) from None
-    tutorial_figure(records)
+    figure = records.finish()
+    if figure:
+        print(f"{backend.framework.train}: wrote {figure}")
     print(summary(backend.framework, records))
     return {folder: [r.history for r in rs] for folder, rs in records.by_folder().items()}
 
@@ -193,29 +194,6 @@ def train_all(backend, records, splits, data_info, folders=None):
         if stop is not None:
             stop.earlier = True
         records.seed_figures(part)
-
-
-def tutorial_figure(records):
-    """With several folders: OUT/curves.png, the tutorial's loss and accuracy panels (normal_train,
-    normal_val, drop_train, drop_val, ...; mean ± std with --seeds)."""
-    config, histories = records.config, {f: [r.history for r in rs] for f, rs in records.by_folder().items()}
-    if len(histories) < 2:
-        return
-    path = os.path.join(config.out, "curves.png")
-    if config.dropout_rates is None:  # the tutorial's pair, named as its figure names them
-        groups = {VARIANTS[g].legend: hs for g, hs in histories.items()}
-        what = "BaseLine vs Dropout"
-    else:  # every rate named by its rate, 0.5 too
-        rate_of = {folder_name(r): r for r in config.dropout_rates}
-        groups = {f"rate {rate_of[g]:g}" + (" (BaseLine)" if rate_of[g] == 0 else ""): hs
-                  for g, hs in histories.items()}
-        what = "dropout rates"
-    if config.seeds is None:
-        plot_curves({p: hs[0] for p, hs in groups.items()}, path,
-                    title=f"{config.framework}: {what} (seed {config.seed})")
-    else:
-        plot_mean_std(groups, path, title=f"{config.framework}: {what}, seeds {config.seed_list}")
-    print(f"{FRAMEWORKS[config.framework].train}: wrote {path}")
 
 
 def run_evaluate(fw, load_predictor, argv=None):

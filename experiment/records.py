@@ -23,10 +23,12 @@ import time
 from experiment.atomic import atomic_write_text
 from experiment.checkpoints import check_state_header, checkpoint_meta, train_state_header
 from experiment.errors import UserError
+from experiment.lanes import folder_name
 from experiment.metrics import EPOCH_FIELDS, log_text
 from experiment.plots import plot_curves, plot_mean_std
 from experiment.provenance import code_version_here, machine, versions
 from experiment.runfile import RUN_FILE, write_run_file
+from experiment.variants import VARIANTS
 
 SCHEMA_VERSION = 1
 TRAIN_STATE = "train_state"
@@ -124,7 +126,7 @@ class TrainerRecords:
         compiled = trainer.compile_stats()
         # The lanes of one trainer share the epoch's time (one program, or trained one after another).
         shared = f" (all {len(self.lanes)} lanes)" if len(self.lanes) > 1 else ""
-        lines = []
+        lines, histories = [], []
         for i, r in enumerate(self.lanes):
             row = {"epoch": epoch, **{k: float(v[i]) for k, v in metrics.items()}, "seconds": round(seconds, 3)}
             is_best = r.add(row)
@@ -134,11 +136,13 @@ class TrainerRecords:
                                    val_loss=row["val_loss"], val_acc=row["val_acc"])
             for name in ("best", "last") if is_best else ("last",):
                 writer.submit(self.write_params, snapshot, i, r.path(name + run.codec.ext), meta)
-            writer.submit(save_history, copy.deepcopy(r.history), r.path("history.json"))
+            # One copy, as it is now, for history.json and the train state (the writer may write them
+            # while the next epoch adds to the history).
+            histories.append(copy.deepcopy(r.history))
+            writer.submit(save_history, histories[-1], r.path("history.json"))
             lines.append(f"[{r.history['framework']} {r.lane.folder} seed {r.lane.seed}] epoch "
                          f"{epoch}/{run.config.epochs}  {log_text(row)}  {seconds:.1f}s{shared}"
                          f"{'  *best' if is_best else ''}")
-        histories = copy.deepcopy([r.history for r in self.lanes])
         writer.submit(self.write_state, snapshot, train_state_header([r.lane for r in self.lanes], epoch, histories))
         if run.stop is not None:
             writer.submit(run.stop.commit, epoch)
@@ -222,6 +226,29 @@ class RunRecords:
             if r.history is not None:
                 groups.setdefault(r.lane.folder, []).append(r)
         return groups
+
+    def finish(self):
+        """With several folders: OUT/curves.png, the tutorial's loss and accuracy panels (normal_train,
+        normal_val, drop_train, drop_val, ...; mean ± std with --seeds); returns its path (None: one folder)."""
+        config = self.config
+        histories = {f: [r.history for r in rs] for f, rs in self.by_folder().items()}
+        if len(histories) < 2:
+            return None
+        path = os.path.join(config.out, "curves.png")
+        if config.dropout_rates is None:  # the tutorial's pair, named as its figure names them
+            groups = {VARIANTS[g].legend: hs for g, hs in histories.items()}
+            what = "BaseLine vs Dropout"
+        else:  # every rate named by its rate, 0.5 too
+            rate_of = {folder_name(r): r for r in config.dropout_rates}
+            groups = {f"rate {rate_of[g]:g}" + (" (BaseLine)" if rate_of[g] == 0 else ""): hs
+                      for g, hs in histories.items()}
+            what = "dropout rates"
+        if config.seeds is None:
+            plot_curves({p: hs[0] for p, hs in groups.items()}, path,
+                        title=f"{config.framework}: {what} (seed {config.seed})")
+        else:
+            plot_mean_std(groups, path, title=f"{config.framework}: {what}, seeds {config.seed_list}")
+        return path
 
     def seed_figures(self, part):
         """With --seeds: each folder of a finished trainer gets curves_mean_std.png over its seeds."""
