@@ -5,7 +5,8 @@ computed from per-seed histories (benchmarks.stats for the tests).
     a2  BaseLine's validation accuracy peaks around epoch 50
     a3  BaseLine is still ahead of Dropout at the last epoch (the tutorial's epoch 100)
     b   Dropout removes the overfitting
-    c1  Dropout slows the decrease of the training loss
+    c1  Dropout slows the decrease of the training loss (its train-mode running average, as the tutorial reports it)
+    c1e the same, with the training loss measured in eval mode after the epoch (runs trained with --eval-train)
     c2  Dropout slows the decrease of the validation loss
     d   Dropout overtakes BaseLine at epoch 200-300 (the tutorial's guess, from a BaseLine still ahead at 100),
         read two ways: d1 the curves cross; d2 Dropout's val accuracy passes that of the checkpoint
@@ -31,8 +32,8 @@ END = float("inf")       # the run's planned last epoch
 # fewer. A run that stopped before it does not get that claim judged (a cut run's last epoch is not
 # the one the claim is about). a2 needs its window's end: a peak before it is placed; a peak after
 # the epochs reached could still come, so a cut run's peak is never confirmed (peak_epoch).
-NEEDS = {"a1": END, "a2": PEAK_AROUND[1], "a3": END, "b": END, "c1": EARLY_EPOCH, "c2": EARLY_EPOCH,
-         "d1": OVERTAKE[1], "d2": OVERTAKE[1]}
+NEEDS = {"a1": END, "a2": PEAK_AROUND[1], "a3": END, "b": END, "c1": EARLY_EPOCH, "c1e": EARLY_EPOCH,
+         "c2": EARLY_EPOCH, "d1": OVERTAKE[1], "d2": OVERTAKE[1]}
 
 
 def need(claim_id, planned):
@@ -44,7 +45,10 @@ def curves(histories, n=None):
     accuracy also as exact counts."""
     n = n or min(len(h["epochs"]) for h in histories)
     n_val = histories[0]["data"]["n_val"]
-    c = {k: np.stack([column(h, k)[:n] for h in histories]) for k in ("train_loss", "val_loss", "val_acc")}
+    fields = ["train_loss", "val_loss", "val_acc"]
+    if all(h["epochs"] and "train_eval_loss" in h["epochs"][0] for h in histories):  # trained with --eval-train
+        fields.append("train_eval_loss")
+    c = {k: np.stack([column(h, k)[:n] for h in histories]) for k in fields}
     c["val_correct"] = np.rint(c["val_acc"] * n_val).astype(np.int64)  # the integers the fractions came from
     c["n_val"], c["epochs"], c["planned"] = n_val, n, extent(histories)["planned"]
     return c
@@ -219,9 +223,19 @@ def passes_kept(b, d):
                    per_seed=per_seed, significant_from=sig["from"])
 
 
-# c2 (eval mode) before c1: the train-mode running loss is higher under dropout partly by construction.
+def slows_in_eval_mode(b, d):
+    """c1e: c1 with the training loss measured in eval mode; None for runs that did not measure it."""
+    if "train_eval_loss" not in b or "train_eval_loss" not in d:
+        return None
+    return slows(b, d, "train_eval_loss", "c1e", "training loss measured in eval mode",
+                 " (on the training set after the epoch, no dropout)")
+
+
+# The eval-mode measures (c2, c1e) before c1: the train-mode running loss is higher under dropout partly
+# by construction.
 CLAIMS = {"a1": lambda b, d: overfits(b), "a2": lambda b, d: peak_epoch(b), "a3": ahead_at_end,
           "b": removes_overfitting, "c2": lambda b, d: slows(b, d, "val_loss", "c2", "validation loss"),
+          "c1e": slows_in_eval_mode,
           "c1": lambda b, d: slows(b, d, "train_loss", "c1", "training loss", " (its train-mode running average, "
                                    "which dropout raises partly by construction)"), "d1": overtakes, "d2": passes_kept}
 
@@ -235,6 +249,8 @@ def tutorial_claims(base_histories, drop_histories, why=None):
     out = []
     for claim_id, judge in CLAIMS.items():
         v = judge(b, d)
+        if v is None:  # not measured by these runs
+            continue
         needed = need(claim_id, ext["planned"])
         if needed > ext["reached"]:
             v["verdict"] = "not judged"

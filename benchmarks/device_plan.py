@@ -18,6 +18,7 @@ REPORT_RESERVE_S = 30  # kept at the end of every lease for the report and the t
 TINY_STEP_S, TINY_CAP_S = 30, 400  # --tiny: an allowance for a shared CPU in CI, not a measurement
 PART_MIN_S = 60  # a training step longer than a lease starts a part only with at least this much left
 VAL_IMAGES = 10000
+TRAIN_IMAGES = 40000
 OPTIONS = re.compile(r"-(unroll\d+|cmdbuf|donate|nochunk)")
 
 
@@ -132,6 +133,10 @@ def estimate(step, costs, lease, done_epochs=0, ran_s=0.0):
                                                             "flax_compile_cold_s") + epochs * epoch
             parts.append(f"{epochs} epochs x {epoch:.3f} s ({step.lanes} lanes, batch {step.batch}{how}), compile "
                          + ("warm" if warm else "cold"))
+            if step.eval_train:  # one more evaluation, of the training images, at the 8-lane program's eval rate
+                extra = TRAIN_IMAGES * step.lanes / costs["lanes_rates"]["8"]["eval_img_per_s"]
+                s += epochs * extra
+                parts.append(f"--eval-train {extra:.3f} s an epoch (the 8-lane eval rate, S28)")
         else:
             epoch = fig(costs, "torch_vmap_epoch_16_lanes_s") * step.lanes / 16
             s += fig(costs, "torch_outside_epochs_s") + epochs * epoch

@@ -8,7 +8,8 @@ from benchmarks.speed import fastest_torch
 
 SHORT = {"a1": "BaseLine overfits", "a2": "its val accuracy peaks near epoch 50",
          "a3": "BaseLine still ahead at the end", "b": "Dropout removes the overfitting",
-         "c1": "Dropout slows the train loss", "c2": "Dropout slows the val loss",
+         "c1": "Dropout slows the train loss (train mode)", "c1e": "Dropout slows the train loss (eval mode)",
+         "c2": "Dropout slows the val loss",
          "d1": "Dropout overtakes at 200–300 (curves cross)", "d2": "Dropout passes BaseLine's kept checkpoint at 200–300"}
 
 

@@ -19,6 +19,7 @@ from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tut
 from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
 from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
+from benchmarks.eval_train import section as eval_train_section  # noqa: E402
 from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
 from benchmarks.first_screen import first_screen  # noqa: E402
 from benchmarks.provenance import machine_label, mixes, pairs_mixed  # noqa: E402
@@ -372,6 +373,9 @@ def main(argv=None):
     p.add_argument("--wall", default=None, help="folder written by benchmarks.wall")
     p.add_argument("--notes", default=None, help="a Markdown file of notes to include as they are")
     p.add_argument("--steps", default=None, help="a device run's steps.json: its steps over all leases")
+    p.add_argument("--eval-train", default=None,
+                   help="folder written by benchmarks.convergence with --eval-train runs that repeat the main "
+                        "runs' first epochs: the training loss in eval mode (claim c1e)")
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
@@ -391,7 +395,8 @@ def write_report(a, argv):
     hs = histories_of(a.convergence, conv, frameworks)
     h0 = hs[frameworks[0]]["baseline"][0]
     commands = [conv["command"]] + [json.load(open(os.path.join(d, f)))["command"] for d, f in
-                                     ((a.sweep, "sweep.json"), (a.speed, "speed.json")) if d]
+                                     ((a.eval_train, "convergence.json"), (a.sweep, "sweep.json"),
+                                      (a.speed, "speed.json")) if d]
     if a.wall:
         commands.append(json.load(open(os.path.join(a.wall, "wall.json")))["invocation"])
     exts, whys = extents(hs), stop_reasons(conv, frameworks)
@@ -427,6 +432,8 @@ def write_report(a, argv):
           provenance_table(named, peers), ""]
     md += steps_section(a.steps) if a.steps else []
     md += claims_section(hs, claims, exts, peers)
+    if a.eval_train:
+        md += eval_train_section(a.eval_train, hs)
     md += shipped_section(conv, frameworks, exts)
     if rows:
         md += equivalence_section(hs, rows, exts, peers)

@@ -96,6 +96,10 @@ def train_parser(fw, add_flags=None):
     p.add_argument("--device", choices=fw.devices, default=fw.default_device, help=DEVICE_HELP)
     p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="float32 matmuls/convolutions: highest (full float32, the default) or tf32 (GPUs' TF32)")
+    p.add_argument("--eval-train", action="store_true",
+                   help="after each epoch also measure loss and accuracy on the training set in eval mode (no "
+                        "dropout): history rows gain train_eval_loss and train_eval_acc (one more forward pass "
+                        "over the training images an epoch)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the run in DIR with its saved settings (--epochs may extend it)")

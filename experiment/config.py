@@ -40,6 +40,7 @@ class RunConfig:
     dropout_rates: tuple | None = None  # --dropout-rates: lanes of every rate (0: the BaseLine)
     device: str = "cpu"
     precision: str = "highest"        # float32 matmuls: 'highest' or 'tf32' (PRECISIONS)
+    eval_train: bool = False          # also measure the training set in eval mode after each epoch
     overwrite: bool = False
     resume: str | None = None
     no_progress: bool = False

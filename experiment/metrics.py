@@ -30,7 +30,20 @@ METRICS = {m.name: m for m in (
     Metric("acc", COUNT, "acc {:.2f}%", 100, "accuracy (%)"),
 )}
 SPLITS = ("train", "val")
-EPOCH_FIELDS = ("epoch", *(f"{s}_{m}" for s in SPLITS for m in METRICS), "seconds")
+# --eval-train: the training set measured in eval mode (no dropout) after the epoch, like the validation
+# set. The train_ metrics are the running averages over the epoch's steps, dropout active, as the tutorial
+# reports them: higher under dropout partly by construction.
+TRAIN_EVAL = "train_eval"
+SPLIT_NAMES = {"train": "train", "val": "val", TRAIN_EVAL: "train (eval mode)"}
+
+
+def epoch_fields(eval_train=False):
+    """The fields of a history row, in order."""
+    splits = SPLITS + ((TRAIN_EVAL,) if eval_train else ())
+    return ("epoch", *(f"{s}_{m}" for s in splits for m in METRICS), "seconds")
+
+
+EPOCH_FIELDS = epoch_fields()
 
 
 def is_mean(name):
@@ -68,10 +81,15 @@ def prefixed(split, totals, count):
     return check_names({f"{split}_{k}": v / count for k, v in totals.items()}, split)
 
 
+def splits_of(row):
+    """The splits a history row (or a trainer's metrics) holds, in order."""
+    return [s for s in (*SPLITS, TRAIN_EVAL) if f"{s}_{next(iter(METRICS))}" in row]
+
+
 def log_text(row):
     """A history row's metrics as the epoch's log line shows them: 'train loss 0.1234 acc 56.78%  val ...'."""
-    return "  ".join(f"{s} " + " ".join(m.log.format(m.scale * row[f"{s}_{m.name}"]) for m in METRICS.values())
-                     for s in SPLITS)
+    return "  ".join(f"{SPLIT_NAMES[s]} " + " ".join(m.log.format(m.scale * row[f"{s}_{m.name}"])
+                                                     for m in METRICS.values()) for s in splits_of(row))
 
 
 def finite_or_raise(losses, first_step=0):

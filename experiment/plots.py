@@ -9,7 +9,14 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from experiment.atomic import atomic_write  # noqa: E402
 from experiment.history import column  # noqa: E402
-from experiment.metrics import METRICS  # noqa: E402
+from experiment.metrics import METRICS, SPLITS, splits_of  # noqa: E402
+
+STYLES = {"train": "-", "val": "--", "train_eval": "-."}  # each split's line
+
+
+def splits_in(history):
+    """The splits a history's rows hold (train, val, and train_eval with --eval-train)."""
+    return splits_of(history["epochs"][0]) if history["epochs"] else list(SPLITS)
 
 
 def panels():
@@ -56,7 +63,8 @@ def plot_curves(histories, path, title=""):
     fig, axes = panels()
     for i, (prefix, h) in enumerate(histories.items()):
         epochs, color = column(h, "epoch"), f"C{i}"
-        for split, style in (("train", "-"), ("val", "--")):
+        for split in splits_in(h):
+            style = STYLES[split]
             label = f"{prefix}_{split}" if prefix else split
             for ax, m in zip(axes, METRICS.values()):
                 ax.plot(epochs, m.scale * column(h, f"{split}_{m.name}"), style, color=color, label=label)
@@ -72,7 +80,8 @@ def plot_mean_std(groups, path, title=""):
     for i, (prefix, hs) in enumerate(groups.items()):
         n = min(len(h["epochs"]) for h in hs)
         epochs, color = column(hs[0], "epoch")[:n], f"C{i}"
-        for split, style in (("train", "-"), ("val", "--")):
+        for split in splits_in(hs[0]):
+            style = STYLES[split]
             label = f"{prefix}_{split}" if prefix else split
             for ax, m in zip(axes, METRICS.values()):
                 vals = m.scale * np.stack([column(h, f"{split}_{m.name}")[:n] for h in hs])

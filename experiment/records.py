@@ -24,7 +24,7 @@ from experiment.atomic import atomic_write_text
 from experiment.checkpoints import check_state_header, checkpoint_meta, train_state_header
 from experiment.errors import UserError
 from experiment.lanes import folder_name
-from experiment.metrics import EPOCH_FIELDS, log_text
+from experiment.metrics import EPOCH_FIELDS, epoch_fields, log_text
 from experiment.plots import plot_curves, plot_mean_std
 from experiment.provenance import code_version_here, machine, versions
 from experiment.runfile import RUN_FILE, write_run_file
@@ -48,9 +48,10 @@ def new_history(lane, config, trainer, data_info):
 def add_epoch(history, row):
     """Append one epoch; returns True when it has the best validation loss so far. A field the
     schema (experiment.metrics) does not know, or one it lacks, is an error, never dropped."""
-    if set(row) != set(EPOCH_FIELDS):
+    fields = next((f for f in (EPOCH_FIELDS, epoch_fields(eval_train=True)) if set(row) == set(f)), None)
+    if fields is None:
         raise ValueError(f"history row fields {sorted(row)} differ from {list(EPOCH_FIELDS)}")
-    row = {k: row[k] for k in EPOCH_FIELDS}
+    row = {k: row[k] for k in fields}
     history["epochs"].append(row)
     best = history["best_val_loss"]
     if best is None or row["val_loss"] < best:

@@ -163,10 +163,14 @@ class LaneProgram:
 
 
 class DeviceData:
-    """The training images and the validation set, on the devices once, replicated."""
+    """The training images and the validation set, on the devices once, replicated; with
+    `eval_train`, the training images also in evaluation batches (a second copy: the training
+    program gathers its batches from the first)."""
 
-    def __init__(self, splits, program):
+    def __init__(self, splits, program, eval_train=False):
         rep = program.replicate
+        as_batches = lambda x, y: [(rep(bx), rep(by)) for bx, by in eval_batches(x, y.astype(np.int32))]  # noqa: E731
         self.train_x, self.train_y = rep(splits.train_x), rep(splits.train_y.astype(np.int32))
-        self.val = [(rep(x), rep(y)) for x, y in eval_batches(splits.val_x, splits.val_y.astype(np.int32))]
+        self.val = as_batches(splits.val_x, splits.val_y)
+        self.train_eval = as_batches(splits.train_x, splits.train_y) if eval_train else None
         self.n_train, self.n_val = len(splits.train_x), len(splits.val_x)

@@ -8,7 +8,7 @@ import optax
 from flax import serialization
 
 from experiment.errors import UserError
-from experiment.metrics import finite_or_raise, image_sum, prefixed
+from experiment.metrics import TRAIN_EVAL, finite_or_raise, image_sum, prefixed
 from flax_impl.checkpoint import shape_mismatch
 from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
@@ -66,18 +66,21 @@ class HostCopy:
 class FlaxEpoch:
     """An epoch whose training and validation are queued on the devices (experiment.trainer.EpochRun)."""
 
-    def __init__(self, trainer, steps, last, val, state):
-        self.trainer, self.steps, self.last, self.val = trainer, steps, last, val
+    def __init__(self, trainer, steps, last, evaluated, state):
+        """evaluated: {split: its evaluation chunks, still on the devices} (val, and train_eval)."""
+        self.trainer, self.steps, self.last, self.evaluated = trainer, steps, last, evaluated
         self.snapshot = HostCopy(state)
-        for leaf in jax.tree_util.tree_leaves((steps, last, val)):
+        for leaf in jax.tree_util.tree_leaves((steps, last, evaluated)):
             leaf.copy_to_host_async()
 
     def wait(self):
-        """Wait for the epoch's training and validation on the devices (and nothing else)."""
-        jax.block_until_ready((self.steps, self.last, self.val))
+        """Wait for the epoch's training and evaluations on the devices (and nothing else)."""
+        jax.block_until_ready((self.steps, self.last, self.evaluated))
 
     def metrics(self):
-        return {**self.trainer.train_metrics(self.steps, self.last), **self.trainer.val_metrics(self.val)}
+        t = self.trainer
+        return {**t.train_metrics(self.steps, self.last),
+                **{k: v for split, chunks in self.evaluated.items() for k, v in t.eval_metrics(chunks, split).items()}}
 
 
 class FlaxTrainer:
@@ -112,7 +115,7 @@ class FlaxTrainer:
         seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
         with jax.default_matmul_precision(self.precision):
             self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
-        self.data = DeviceData(splits, p)
+        self.data = DeviceData(splits, p, config.eval_train)
         self.n_train = self.data.n_train
 
     def compile_stats(self):
@@ -122,14 +125,17 @@ class FlaxTrainer:
         steps, last = self.dispatch_train(batches)
         # A donated state is consumed by the next epoch's first step: the snapshot is a device copy.
         kept = jax.tree_util.tree_map(jnp.copy, self.state) if self.options.donate else self.state
-        return FlaxEpoch(self, steps, last, self.dispatch_validate(), kept)
+        evaluated = {"val": self.dispatch_validate()}
+        if self.data.train_eval is not None:
+            evaluated[TRAIN_EVAL] = self.dispatch_evaluate(self.data.train_eval)
+        return FlaxEpoch(self, steps, last, evaluated, kept)
 
     def train_epoch(self, epoch, batches):
         """One epoch's training, waited for: {'train_loss': [lanes], 'train_acc': [lanes]}."""
         return self.train_metrics(*self.dispatch_train(batches))
 
     def validate(self):
-        return self.val_metrics(self.dispatch_validate())
+        return self.eval_metrics(self.dispatch_validate(), "val")
 
     def dispatch_train(self, batches):
         """Queue the full batches as one compiled scan (or one jit call each) and the last partial
@@ -165,8 +171,12 @@ class FlaxTrainer:
             return epoch, p.evaluate.lower(self.state["params"], xs, ys).as_text()
 
     def dispatch_validate(self):
+        return self.dispatch_evaluate(self.data.val)
+
+    def dispatch_evaluate(self, batches):
+        """Queue the evaluation (eval mode) of every lane on evaluation batches; its metric sums, on the devices."""
         with jax.default_matmul_precision(self.precision):
-            return [self.program.evaluate(self.state["params"], xs, ys) for xs, ys in self.data.val]
+            return [self.program.evaluate(self.state["params"], xs, ys) for xs, ys in batches]
 
     def train_metrics(self, steps, last):
         """Per-step metrics -> per-lane averages over the epoch's images; Diverged on a NaN/Inf loss."""
@@ -181,12 +191,13 @@ class FlaxTrainer:
                 totals[k] = totals[k] + v
         return prefixed("train", totals, self.data.n_train)
 
-    def val_metrics(self, chunks):
+    def eval_metrics(self, chunks, split):
+        """An evaluation's metric sums -> per-lane averages, named for `split` (val, train_eval)."""
         totals = {}
         for chunk in chunks:
             for k, v in fetch(chunk).items():
                 totals[k] = totals.get(k, 0) + v
-        return prefixed("val", totals, self.data.n_val)
+        return prefixed(split, totals, self.data.n_val if split == "val" else self.data.n_train)
 
     def restore(self, tree):
         """Params, optimiser state, step and run key of every lane from a train state's tree, bit for

@@ -203,3 +203,27 @@ def test_the_generated_verdict_line_names_each_row_under_its_own_verdict():
     assert "Closest to equivalence: baseline val loss at epoch 10 (corrected TOST p = 0.002)" in line
     # control: when neither passes, both are 'not shown' and none is called equivalent
     assert "equivalent: none" in verdicts_line(rows(0.4)) and "not shown: all 2" in verdicts_line(rows(0.4))
+
+
+def with_eval_train(hs, train_eval_loss):
+    """The histories with a train_eval_loss column ([seeds, epochs]), as --eval-train records it."""
+    for h, losses in zip(hs, train_eval_loss):
+        for row, v in zip(h["epochs"], losses):
+            row["train_eval_loss"] = float(v)
+    return hs
+
+
+def test_c1e_judges_the_eval_mode_training_loss_where_it_was_measured():
+    base, drop = run(15, 20), flat_run(560, 20)
+    noise = np.random.default_rng(3).normal(0, 0.01, (6, 20))
+    b_eval = 1.5 - 0.02 * np.arange(20) + noise
+    slower = {c["id"]: c for c in tutorial_claims(with_eval_train(histories(*base), b_eval),
+                                                   with_eval_train(histories(*drop), b_eval + 0.2))}
+    assert slower["c1e"]["verdict"] == "confirmed" and "eval mode" in slower["c1e"]["claim"]
+    assert list(slower).index("c2") < list(slower).index("c1e") < list(slower).index("c1")
+    # control: the same train-mode curves, but Dropout's eval-mode loss falls as fast: refuted, while c1 still confirms
+    same = {c["id"]: c for c in tutorial_claims(with_eval_train(histories(*base), b_eval),
+                                                 with_eval_train(histories(*drop), b_eval - 0.05))}
+    assert same["c1e"]["verdict"] == "refuted" and same["c1"]["verdict"] == "confirmed"
+    # runs that did not measure it get no c1e at all, not a made-up one
+    assert "c1e" not in {c["id"] for c in tutorial_claims(histories(*base), histories(*drop))}

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from experiment.errors import Diverged, UserError
-from experiment.metrics import check_names, image_average, image_sum, prefixed
+from experiment.metrics import TRAIN_EVAL, check_names, image_average, image_sum, prefixed
 from experiment.split import EVAL_BATCH, batch_slices
 from experiment.stop import Abandoned
 from experiment.trainer import DoneEpoch
@@ -35,10 +35,11 @@ def add_batch(totals, values, n):
         totals[k] = totals.get(k, 0) + image_sum(k, v, n)
 
 
-def val_metrics(logits, y):
-    """One lane's validation metrics, the whole set as one batch, as tensors (per-image averages)."""
+def eval_metrics(logits, y, split="val"):
+    """One lane's metrics on an evaluation set (val; train_eval: the training set in eval mode), the
+    whole set as one batch, as tensors (per-image averages)."""
     m = batch_metrics(logits, y, F.cross_entropy(logits, y))
-    return {f"val_{k}": image_average(k, v, len(y)) for k, v in m.items()}
+    return {f"{split}_{k}": image_average(k, v, len(y)) for k, v in m.items()}
 
 
 # Adam with PyTorch's defaults (betas (0.9, 0.999), eps 1e-8 outside the sqrt), as the tutorial uses it.
@@ -180,7 +181,12 @@ class LaneTrainer:
 
     def start_epoch(self, epoch, batches):
         metrics = {**self.train_epoch(epoch, batches), **self.validate()}
+        if self.config.eval_train:
+            metrics.update(self.evaluate(*self.train_set, TRAIN_EVAL))
         return DoneEpoch(metrics, self.snapshot())
+
+    def validate(self):
+        return self.evaluate(*self.val_set, "val")
 
     def stop_requested(self):
         """Whether a stop was requested; the loop (experiment.loop) sets its own."""
@@ -212,7 +218,8 @@ class TorchTrainer(LaneTrainer):
         super().__init__(config, lanes, splits, dtype)
         self.torch_lanes = [TorchLane(lane, config, self.dev, self.make_optimizer, dtype) for lane in self.lanes]
         self.loss_fn = nn.CrossEntropyLoss()
-        self.val_x, self.val_y = splits.val_x, splits.val_y
+        # What evaluate() reads: host NHWC images and labels (the tutorial engine's predict uploads them).
+        self.val_set, self.train_set = (splits.val_x, splits.val_y), (splits.train_x, splits.train_y)
 
     def snapshot(self):
         return LaneStates(lane.state() for lane in self.torch_lanes)
@@ -254,11 +261,12 @@ class TorchTrainer(LaneTrainer):
         return prefixed("train", totals, seen)
 
     @torch.no_grad()
-    def validate(self):
-        y = torch.from_numpy(self.val_y)
-        per_lane = [{k: v.item() for k, v in val_metrics(predict(lane.model, self.val_x, self.dev), y).items()}
+    def evaluate(self, x_nhwc, labels, split):
+        """Every lane's metrics on a set in eval mode, named for `split`."""
+        y = torch.from_numpy(labels)
+        per_lane = [{k: v.item() for k, v in eval_metrics(predict(lane.model, x_nhwc, self.dev), y, split).items()}
                     for lane in self.torch_lanes]
-        return check_names({k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}, "val")
+        return check_names({k: np.array([m[k] for m in per_lane]) for k in per_lane[0]}, split)
 
 
 @torch.no_grad()

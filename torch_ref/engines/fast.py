@@ -7,7 +7,7 @@ import torch
 from experiment.metrics import check_names
 from experiment.split import EVAL_BATCH, batch_slices
 from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
-from torch_ref.trainer import TorchTrainer, batch_metrics, to_nchw, val_metrics
+from torch_ref.trainer import TorchTrainer, batch_metrics, eval_metrics, to_nchw
 
 
 class FastTrainer(TorchTrainer):
@@ -16,8 +16,9 @@ class FastTrainer(TorchTrainer):
 
     def __init__(self, config, lanes, splits, dtype=torch.float32):
         super().__init__(config, lanes, splits, dtype)
-        self.val_images = to_nchw(splits.val_x).to(self.dev, dtype)  # on the device once, not every epoch
-        self.val_labels = torch.from_numpy(splits.val_y).to(self.dev)
+        # What evaluate() reads: the images on the device once, not every epoch (the training set's are there).
+        self.val_set = to_nchw(splits.val_x).to(self.dev, dtype), torch.from_numpy(splits.val_y).to(self.dev)
+        self.train_set = self.train_x, self.train_y
 
     def train_epoch(self, epoch, batches):
         return epoch_metrics(self.train_steps(epoch, batches), batches.sizes)
@@ -46,12 +47,12 @@ class FastTrainer(TorchTrainer):
         return {k: v.detach() for k, v in batch_metrics(out, y, loss).items()}
 
     @torch.no_grad()
-    def validate(self):
-        """The tutorial engine's validation, with the images kept on the device and one read."""
+    def evaluate(self, images, labels, split):
+        """The tutorial engine's evaluation, with the images kept on the device and one read."""
         per_lane = []
         for lane in self.torch_lanes:
             lane.model.eval()
-            batches = batch_slices(len(self.val_images), EVAL_BATCH)
-            logits = torch.cat([lane.model(self.val_images[s]) for s in batches])
-            per_lane.append(val_metrics(logits, self.val_labels))
-        return check_names(fetch_lanes(per_lane), "val")
+            batches = batch_slices(len(images), EVAL_BATCH)
+            logits = torch.cat([lane.model(images[s]) for s in batches])
+            per_lane.append(eval_metrics(logits, labels, split))
+        return check_names(fetch_lanes(per_lane), split)

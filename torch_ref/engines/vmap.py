@@ -22,7 +22,7 @@ from experiment.metrics import check_names
 from experiment.split import EVAL_BATCH, batch_slices
 from torch_ref.engines.metrics import epoch_metrics, fetch_lanes
 from torch_ref.models import RateLeNet, build_model
-from torch_ref.trainer import LaneStates, LaneTrainer, RngStreams, batch_metrics, to_nchw, val_metrics
+from torch_ref.trainer import LaneStates, LaneTrainer, RngStreams, batch_metrics, eval_metrics, to_nchw
 
 
 def lane_optimizer_state(stacked, lane):
@@ -68,8 +68,8 @@ class VmapTrainer(LaneTrainer):
 
         self.grads_and_metrics = vmap(grad_and_value(lane_loss, has_aux=True), randomness="different")
         self.lane_logits = vmap(lambda params, x: functional_call(base, params, (x,)), in_dims=(0, None))
-        self.val_images = to_nchw(splits.val_x).to(self.dev, dtype)
-        self.val_labels = torch.from_numpy(splits.val_y).to(self.dev)
+        self.val_set = to_nchw(splits.val_x).to(self.dev, dtype), torch.from_numpy(splits.val_y).to(self.dev)
+        self.train_set = self.train_x, self.train_y
 
     def train_epoch(self, epoch, batches):
         return epoch_metrics(self.train_steps(epoch, batches), batches.sizes)
@@ -92,10 +92,10 @@ class VmapTrainer(LaneTrainer):
         return metrics
 
     @torch.no_grad()
-    def validate(self):
-        batches = batch_slices(len(self.val_images), EVAL_BATCH)
-        logits = torch.cat([self.lane_logits(self.params, self.val_images[s]) for s in batches], dim=1)
-        return check_names(fetch_lanes([val_metrics(lane, self.val_labels) for lane in logits]), "val")
+    def evaluate(self, images, labels, split):
+        batches = batch_slices(len(images), EVAL_BATCH)
+        logits = torch.cat([self.lane_logits(self.params, images[s]) for s in batches], dim=1)
+        return check_names(fetch_lanes([eval_metrics(lane, labels, split) for lane in logits]), split)
 
     def snapshot(self):
         """Per lane, what TorchLane.state() holds, in its layout."""
