@@ -83,35 +83,39 @@ class FlaxEpoch:
                 **{k: v for split, chunks in self.evaluated.items() for k, v in t.eval_metrics(chunks, split).items()}}
 
 
+def lanes_model(lanes, options):
+    """(model, per-lane rates or None): lanes of one network and rate use that model exactly as it is
+    trained alone; lanes of several (BaseLine and Dropout, or several rates) the model whose rate is an
+    input, each lane's rate given."""
+    kinds = {(lane.model, lane.dropout_rate) for lane in lanes}
+    if len(kinds) == 1:
+        (name, rate), = kinds
+        return build_model(name, rate, options.init, options.impl), None
+    rates = np.array([lane.dropout_rate for lane in lanes], np.float32)
+    return build_model("lanes", init_scheme=options.init, impl=options.impl), rates
+
+
 class FlaxTrainer:
     """All lanes in one compiled program: the state has a leading lane axis and every function
-    maps over it (flax_impl.steps). Lanes of one network and rate use that model as it is; lanes
-    of several (BaseLine and Dropout, or several rates) use the model with a per-lane rate.
-    Pipelined: start_epoch queues the work and returns; the loop reads the metrics later."""
+    maps over it (flax_impl.steps), with the model lanes_model gives. Pipelined: start_epoch queues the work and returns; the loop reads the metrics later."""
 
     pipelined = True
 
     def __init__(self, config, lanes, splits):
-        self.config, self.lanes = config, list(lanes)
-        o = config.options
-        enable_cache(not o.no_compile_cache)
+        """The devices (and JAX's compilation cache), the model and optimizer, the compiled program,
+        every lane's initial state, and the data on the devices."""
+        self.config, self.lanes, self.options = config, list(lanes), config.options
+        enable_cache(not self.options.no_compile_cache)
         self.compile_start = STATS.snapshot()
         self.mesh = lane_mesh(config, len(self.lanes))
         n_dev = self.mesh.devices.size
         self.device = describe(self.mesh.devices.flat[0]) + (f" x{n_dev}" if n_dev > 1 else "")
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
-        self.batch_size, self.fuse = config.batch_size, o.fuse
+        self.batch_size, self.fuse = config.batch_size, self.options.fuse
         self.precision = JAX_PRECISION[config.precision]
-        kinds = {(lane.model, lane.dropout_rate) for lane in self.lanes}
-        if len(kinds) == 1:  # one network, one rate: the model exactly as it is trained alone
-            (name, rate), = kinds
-            self.model, rates = build_model(name, rate, o.init, o.impl), None
-        else:
-            self.model = build_model("lanes", init_scheme=o.init, impl=o.impl)
-            rates = np.array([lane.dropout_rate for lane in self.lanes], np.float32)
+        self.model, rates = lanes_model(self.lanes, self.options)
         self.tx = make_optimizer(config.lr)
-        self.options = o
-        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), o)
+        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), self.options)
         seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
         with jax.default_matmul_precision(self.precision):
             self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
