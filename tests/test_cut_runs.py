@@ -13,9 +13,10 @@ from benchmarks import convergence, report
 from benchmarks.claims import NEEDS, need, tutorial_claims
 from benchmarks.convergence import seed_dir, stop_reason, summarize
 from benchmarks.equivalence import equivalence, unreached
-from tests.test_verdicts import N_VAL, flat_run, histories, run
+from tests.test_verdicts import N_VAL, flat_run, histories, run, with_eval_train
 
 BASE, DROP = run(15, 100), flat_run(560, 100)  # an early BaseLine peak; Dropout ahead from early on
+EVAL_LOSS = np.tile(1.5 - 0.01 * np.arange(100), (6, 1))  # --eval-train's column (c1e), Dropout's 0.2 above
 
 
 def cut(hs, reached, planned):
@@ -24,7 +25,9 @@ def cut(hs, reached, planned):
 
 
 def verdicts(reached, planned, base=BASE, drop=DROP, why=None):
-    b, d = (cut(histories(*x), reached, planned) for x in (base, drop))
+    """Every claim's verdict on made-up runs that measured the eval-mode training loss too (c1e)."""
+    b = cut(with_eval_train(histories(*base), EVAL_LOSS), reached, planned)
+    d = cut(with_eval_train(histories(*drop), EVAL_LOSS + 0.2), reached, planned)
     return {c["id"]: c for c in tutorial_claims(b, d, why)}
 
 
@@ -42,7 +45,7 @@ def test_a_claim_is_not_judged_one_epoch_before_it_needs_and_judged_at_it(claim)
 def test_ten_of_a_hundred_epochs_judges_only_the_early_claims():
     v = verdicts(10, 100)
     assert {c for c in v if v[c]["verdict"] == "not judged"} == {"a1", "a2", "a3", "b", "d1", "d2"}
-    assert v["c1"]["verdict"] == v["c2"]["verdict"] == "confirmed"
+    assert v["c1"]["verdict"] == v["c1e"]["verdict"] == v["c2"]["verdict"] == "confirmed"
     assert v["a3"]["claim"].endswith("at epoch 100")  # the claim is about the planned end, not epoch 10
     # control: a run that planned 10 epochs and finished them is judged on every claim
     assert "not judged" not in {c["verdict"] for c in verdicts(10, 10).values()}
