@@ -62,12 +62,17 @@ def slowdown_line(claims, conv):
 
 
 def tutorial_line(claims):
-    """Each claim's verdict, with where the frameworks disagree."""
+    """Each claim's verdict, with where the frameworks disagree; a claim only some frameworks' runs
+    measured (c1e, with --eval-train) names those that did."""
     fws = list(claims)
-    verdicts = {c["id"]: [next(x for x in claims[fw] if x["id"] == c["id"])["verdict"] for fw in fws]
-                for c in claims[fws[0]]}
-    said = [f"{SHORT.get(i, i)}: {v[0] if len(set(v)) == 1 else ' / '.join(f'{fw} {x}' for fw, x in zip(fws, v))}"
-            for i, v in verdicts.items()]
+    by_fw = {fw: {c["id"]: c["verdict"] for c in claims[fw]} for fw in fws}
+    ids = list(dict.fromkeys(c["id"] for fw in fws for c in claims[fw]))
+    said = []
+    for i in ids:
+        v = {fw: by_fw[fw][i] for fw in fws if i in by_fw[fw]}
+        one = len(set(v.values())) == 1 and len(v) == len(fws)
+        said.append(f"{SHORT.get(i, i)}: " + (next(iter(v.values())) if one else
+                                              " / ".join(f"{fw} {x}" for fw, x in v.items())))
     return "**What of the tutorial holds?** " + "; ".join(said) + " (*The tutorial's claims* below)."
 
 

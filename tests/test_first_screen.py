@@ -48,3 +48,11 @@ def test_how_much_dropout_slows_convergence():
     line = fs.slowdown_line(claims, conv)
     assert "1.101 ± 0.010 (BaseLine) vs 1.275 ± 0.010 (Dropout), confirmed" in line
     assert "1.8× to 45%, 2.5× to 50%" in line and "55%" not in line  # never reached: not a ratio
+
+
+def test_a_claim_only_some_frameworks_measured_names_them():
+    """Flax trained with --eval-train (claim c1e), PyTorch without: the line says whose verdict it is."""
+    both = [{"id": "c2", "verdict": "confirmed"}, {"id": "c1", "verdict": "confirmed"}]
+    line = fs.tutorial_line({"flax": [both[0], {"id": "c1e", "verdict": "confirmed"}, both[1]], "torch": both})
+    assert "Dropout slows the train loss (eval mode): flax confirmed;" in line
+    assert "Dropout slows the train loss (train mode): confirmed;" in line  # control: both measured it, one verdict
