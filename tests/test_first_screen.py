@@ -55,4 +55,4 @@ def test_a_claim_only_some_frameworks_measured_names_them():
     both = [{"id": "c2", "verdict": "confirmed"}, {"id": "c1", "verdict": "confirmed"}]
     line = fs.tutorial_line({"flax": [both[0], {"id": "c1e", "verdict": "confirmed"}, both[1]], "torch": both})
     assert "Dropout slows the train loss (eval mode): flax confirmed;" in line
-    assert "Dropout slows the train loss (train mode): confirmed;" in line  # control: both measured it, one verdict
+    assert "Dropout slows the train loss (train mode): confirmed (" in line  # control: both measured it, one verdict
