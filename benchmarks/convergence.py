@@ -34,6 +34,13 @@ def seed_dir(out, fw, model, seed):
     return os.path.join(out, fw, model, f"seed_{seed}")
 
 
+def histories_of(out, conv, frameworks):
+    """Per framework and model, the histories of the seeds a convergence run (its convergence.json
+    `conv`) has for it."""
+    return {fw: {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json"))
+                     for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
+
+
 def history_done(out, fw, model, seed, epochs):
     try:
         return len(load_history(os.path.join(seed_dir(out, fw, model, seed), "history.json"))["epochs"]) >= epochs

@@ -9,10 +9,8 @@ import os
 import numpy as np
 
 from benchmarks.claims import curves, slows, slows_in_eval_mode
-from benchmarks.convergence import seed_dir
+from benchmarks.convergence import histories_of
 from benchmarks.provenance import machine_label
-from experiment.history import load_history
-from experiment.variants import MODELS
 
 SAME_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
@@ -20,9 +18,7 @@ SAME_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc")
 def histories(folder):
     """{framework: {model: [histories]}} of a convergence folder, and its convergence.json."""
     conv = json.load(open(os.path.join(folder, "convergence.json")))
-    fws = [fw for fw in ("flax", "torch") if fw in conv]
-    return {fw: {m: [load_history(os.path.join(seed_dir(folder, fw, m, s), "history.json"))
-                     for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in fws}, conv
+    return histories_of(folder, conv, [fw for fw in ("flax", "torch") if fw in conv]), conv
 
 
 def repeats(measured, main):

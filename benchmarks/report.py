@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
-from benchmarks.convergence import TRAIN_LOSS_AT, seed_dir  # noqa: E402
+from benchmarks.convergence import TRAIN_LOSS_AT, histories_of, seed_dir  # noqa: E402
 from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
 from benchmarks.equivalence import table as equivalence_table  # noqa: E402
 from benchmarks.eval_train import section as eval_train_section  # noqa: E402
@@ -114,12 +114,6 @@ def extents(hs):
 def stop_reasons(conv, frameworks):
     """Why each framework's run stopped, as the runner recorded it (an older runner did not)."""
     return {fw: conv[fw].get("stopped", NO_REASON) for fw in frameworks}
-
-
-def histories_of(conv_dir, conv, frameworks):
-    """Per framework and model, the histories of the seeds the convergence run has for it."""
-    return {fw: {m: [load_history(os.path.join(seed_dir(conv_dir, fw, m, s), "history.json"))
-                     for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
 
 
 def claims_section(hs, claims, exts, peers=()):
