@@ -177,7 +177,7 @@ def train_all(backend, records, splits, data_info, folders=None):
         trainer = backend.make_trainer(config, [r.lane for r in part.lanes], splits)
         first = part.open(trainer, data_info)
         if i == 0:  # every input checked: from here on the output folder is ours
-            records.start(data_info, parts, [r.folder for r in records.lanes])
+            records.start(data_info, parts)
             if stop is not None:
                 stop.started = True
             if folders is not None:

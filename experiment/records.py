@@ -157,9 +157,6 @@ class TrainerRecords:
     def write_state(self, snapshot, header):
         self.run.codec.write_state(self.state_path, header, snapshot.state())
 
-    def folder_of(self, lane_index):
-        return self.lanes[lane_index].folder
-
     def finish(self):
         """Each lane's curves.png."""
         for r in self.lanes:
@@ -204,16 +201,17 @@ class RunRecords:
         base = os.path.join(self.config.out, folders.pop()) if len(folders) == 1 else self.config.out
         return os.path.join(base, TRAIN_STATE + self.codec.ext)
 
-    def start(self, data_info, parts, folders):
+    def start(self, data_info, parts):
         """Write run.json (what --resume reads) and, for a fresh run, drop train states an earlier run
         left, so a kill in the first epoch cannot resume someone else's run. Temp files of writes a
-        kill cut short are removed from the run's own folders only (OUT, the train states' and
-        `folders`, those this run created): a folder below OUT may be another run's, writing now."""
+        kill cut short are removed from the run's own folders only (OUT, the train states', the
+        lanes' and their parents): a folder below OUT may be another run's, writing now."""
         config = self.config
         write_run_file(config, data_info)
         states = [p.state_path for p in parts]
         stale = [] if config.resume else list(states)
-        mine = [config.out, *(os.path.dirname(f) for f in states), *folders, *(os.path.dirname(f) for f in folders)]
+        lanes = [r.folder for r in self.lanes]
+        mine = [config.out, *(os.path.dirname(f) for f in states), *lanes, *(os.path.dirname(f) for f in lanes)]
         for folder in dict.fromkeys(f for f in mine if os.path.isdir(f)):
             stale += [os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(".tmp-")]
         for path in stale:
