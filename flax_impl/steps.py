@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiment.metrics import chunk_average, image_sum
+from experiment.metrics import TRAIN_EVAL, chunk_average, image_sum
 from experiment.split import eval_batches, split_full
 from flax_impl.device import put, sharding
 from flax_impl.options import FlaxOptions
@@ -163,14 +163,16 @@ class LaneProgram:
 
 
 class DeviceData:
-    """The training images and the validation set, on the devices once, replicated; with
-    `eval_train`, the training images also in evaluation batches (a second copy: the training
-    program gathers its batches from the first)."""
+    """The training images and the sets each epoch evaluates, on the devices once, replicated.
+    evaluated: {split: (evaluation batches, images)}: the validation set ('val') and, with
+    `eval_train`, the training images again ('train_eval'; a second copy: the training program
+    gathers its batches from the first)."""
 
     def __init__(self, splits, program, eval_train=False):
         rep = program.replicate
         as_batches = lambda x, y: [(rep(bx), rep(by)) for bx, by in eval_batches(x, y.astype(np.int32))]  # noqa: E731
         self.train_x, self.train_y = rep(splits.train_x), rep(splits.train_y.astype(np.int32))
-        self.val = as_batches(splits.val_x, splits.val_y)
-        self.train_eval = as_batches(splits.train_x, splits.train_y) if eval_train else None
-        self.n_train, self.n_val = len(splits.train_x), len(splits.val_x)
+        self.n_train = len(splits.train_x)
+        self.evaluated = {"val": (as_batches(splits.val_x, splits.val_y), len(splits.val_x))}
+        if eval_train:
+            self.evaluated[TRAIN_EVAL] = (as_batches(splits.train_x, splits.train_y), self.n_train)

@@ -8,7 +8,7 @@ import optax
 from flax import serialization
 
 from experiment.errors import UserError
-from experiment.metrics import TRAIN_EVAL, finite_or_raise, image_sum, prefixed
+from experiment.metrics import finite_or_raise, image_sum, prefixed
 from flax_impl.checkpoint import shape_mismatch
 from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
@@ -97,7 +97,8 @@ def lanes_model(lanes, options):
 
 class FlaxTrainer:
     """All lanes in one compiled program: the state has a leading lane axis and every function
-    maps over it (flax_impl.steps), with the model lanes_model gives. Pipelined: start_epoch queues the work and returns; the loop reads the metrics later."""
+    maps over it (flax_impl.steps), with the model lanes_model gives. Pipelined: start_epoch queues
+    the work and returns; the loop reads the metrics later."""
 
     pipelined = True
 
@@ -129,9 +130,7 @@ class FlaxTrainer:
         steps, last = self.dispatch_train(batches)
         # A donated state is consumed by the next epoch's first step: the snapshot is a device copy.
         kept = jax.tree_util.tree_map(jnp.copy, self.state) if self.options.donate else self.state
-        evaluated = {"val": self.dispatch_validate()}
-        if self.data.train_eval is not None:
-            evaluated[TRAIN_EVAL] = self.dispatch_evaluate(self.data.train_eval)
+        evaluated = {split: self.dispatch_evaluate(batches) for split, (batches, _) in self.data.evaluated.items()}
         return FlaxEpoch(self, steps, last, evaluated, kept)
 
     def train_epoch(self, epoch, batches):
@@ -171,11 +170,11 @@ class FlaxTrainer:
         with jax.default_matmul_precision(self.precision):
             full = put(batches.full, p.batch_sh)
             epoch = p.epoch.lower(self.state, d.train_x, d.train_y, full).as_text()
-            xs, ys = d.val[0]
+            xs, ys = d.evaluated["val"][0][0]
             return epoch, p.evaluate.lower(self.state["params"], xs, ys).as_text()
 
     def dispatch_validate(self):
-        return self.dispatch_evaluate(self.data.val)
+        return self.dispatch_evaluate(self.data.evaluated["val"][0])
 
     def dispatch_evaluate(self, batches):
         """Queue the evaluation (eval mode) of every lane on evaluation batches; its metric sums, on the devices."""
@@ -201,7 +200,7 @@ class FlaxTrainer:
         for chunk in chunks:
             for k, v in fetch(chunk).items():
                 totals[k] = totals.get(k, 0) + v
-        return prefixed(split, totals, self.data.n_val if split == "val" else self.data.n_train)
+        return prefixed(split, totals, self.data.evaluated[split][1])
 
     def restore(self, tree):
         """Params, optimiser state, step and run key of every lane from a train state's tree, bit for
