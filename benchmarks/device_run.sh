@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared accelerator run: benchmarks/device_run.py does the work (its docstring says how).
+# The one prepared accelerator run: benchmarks/device/run.py does the work (its docstring says how).
 #
 #   CIFAR10=data/cifar10-jpeg.tar.gz bash benchmarks/device_run.sh OUT             # one lease of a GPU
 #   CIFAR10=... bash benchmarks/device_run.sh OUT2 --continue OUT/results.tar.gz   # the next lease
@@ -12,4 +12,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-exec "${PYTHON:-python}" -m benchmarks.device_run "$@"
+exec "${PYTHON:-python}" -m benchmarks.device.run "$@"

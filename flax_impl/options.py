@@ -1,7 +1,7 @@
 """Flax's own settings (RunConfig.options) and their flags: each default written once, here.
 
 None of the speed settings changes what a step computes (tests/test_flax_variants.py); the speed
-runner times them (benchmarks.speed's -unrollK, -donate, -nochunk variants).
+runner times them (benchmarks.runners.speed's -unrollK, -donate, -nochunk variants).
 """
 import argparse
 from dataclasses import dataclass

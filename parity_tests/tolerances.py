@@ -51,7 +51,7 @@ CURVE_WELCH_P_MIN = 0.01
 # over hundreds of terms the errors mostly cancel. Compared relative to the largest value.
 TF32_RTOL_OF_MAX = 2e-3
 
-# Framework equivalence of the learning curves (benchmarks.equivalence): two one-sided Welch tests at
+# Framework equivalence of the learning curves (benchmarks.report.equivalence): two one-sided Welch tests at
 # the 5% level over seeds, corrected across the table as its difference tests are, at epochs 10, 50
 # and 100.
 # The margins are differences no claim of the report could notice, fixed before looking at them:

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from benchmarks import convergence, report
+from benchmarks.runners import convergence
+from benchmarks.report import build as report
 
 
 @pytest.mark.slow  # trains both frameworks several times
@@ -49,7 +50,7 @@ def test_convergence_resumes_and_report_has_verdicts(tmp_path, capfd):
 
 @pytest.mark.slow  # two training runs
 def test_sweep_trains_one_program_per_batch_size_and_resumes(tmp_path, capfd):
-    from benchmarks import sweep
+    from benchmarks.runners import sweep
     out = str(tmp_path / "sweep")
     args = ["--batches", "32,64", "--rates", "0,0.25,0.5", "--seeds", "0,1", "--epochs", "1", "--data", "synthetic:300",
             "--out", out]

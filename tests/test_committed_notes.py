@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from benchmarks import report
-from benchmarks.equivalence import equivalence
-from benchmarks.stats import ALPHA, tost
+from benchmarks.report import build as report
+from benchmarks.report.equivalence import equivalence
+from benchmarks.report.stats import ALPHA, tost
 from tests.conftest import REPO
 
 CPU = os.path.join(REPO, "benchmarks", "results", "cpu")

@@ -9,10 +9,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from benchmarks import convergence, report
-from benchmarks.claims import NEEDS, need, tutorial_claims
-from benchmarks.convergence import seed_dir, stop_reason, summarize
-from benchmarks.equivalence import equivalence, unreached
+from benchmarks.runners import convergence
+from benchmarks.report import build as report
+from benchmarks.report.claims import NEEDS, need, tutorial_claims
+from benchmarks.runners.convergence import seed_dir, stop_reason, summarize
+from benchmarks.report.equivalence import equivalence, unreached
 from tests.test_verdicts import N_VAL, flat_run, histories, run, with_eval_train
 
 BASE, DROP = run(15, 100), flat_run(560, 100)  # an early BaseLine peak; Dropout ahead from early on

@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from benchmarks import report
-from benchmarks.claims import need
+from benchmarks.report import build as report
+from benchmarks.report.claims import need
 from tests.conftest import DEVICE_RESULTS
 
 

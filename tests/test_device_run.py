@@ -8,9 +8,10 @@ import tarfile
 
 import pytest
 
-from benchmarks import device_pack, device_plan
-from benchmarks.device_run import missing, progress_of
-from benchmarks.device_steps import programme
+from benchmarks.device import pack as device_pack
+from benchmarks.device import plan as device_plan
+from benchmarks.device.run import missing, progress_of
+from benchmarks.device.steps import programme
 from tests.conftest import REPO
 
 
@@ -43,7 +44,7 @@ def test_h200_plan_fits_each_lease_and_places_the_whole_programme(tmp_path):
     placed = [step.name for _, steps, _ in plan for step, _, _ in steps]
     assert placed[:2] == ["parity", "main-flax"]  # what a reader needs first
     assert {s.name for s in programme(tiny=False)} == set(placed)
-    from benchmarks.speed import variant_spec
+    from benchmarks.runners.speed import variant_spec
     for step in programme(tiny=False):  # every speed variant is one the runner knows (a typo fails here, not there)
         for variant in step.rows if step.kind == "speed" else []:
             variant_spec(variant)

@@ -1,5 +1,5 @@
 """The report's eval-mode section says whether the --eval-train runs repeat the main runs (made-up histories)."""
-from benchmarks.eval_train import repeats
+from benchmarks.report.eval_train import repeats
 
 
 def history(model, seed, losses, processor="Xeon"):

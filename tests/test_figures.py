@@ -51,7 +51,7 @@ def test_the_sweeps_log_axis_shows_the_batch_sizes_alone(drawn, tmp_path, monkey
     """Minor tick labels of a log axis ("6x10^1") sat over the batch sizes."""
     import types
 
-    from benchmarks import sweep
+    from benchmarks.runners import sweep
     monkeypatch.setattr(sweep, "save_figure", plots.save_figure)  # its own name for it, bound at import
     stat = {"mean": 20.0, "ci95": 2.0, "n": 3}
     rates = {"0": {"peak_epoch": stat, "final_val_acc": {"mean": 0.6, "ci95": 0.01, "n": 3}},

@@ -1,6 +1,6 @@
 """REPORT.md's first screen, from made-up results with known answers: each line says what its
 section says, and says it in words a reader needs no table for."""
-from benchmarks import first_screen as fs
+from benchmarks.report import first_screen as fs
 
 ROW = {"model": "dropout", "batch": 64, "precision": "highest"}
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.speed import COMMAND_BUFFERS, variant_spec
+from benchmarks.runners.speed import COMMAND_BUFFERS, variant_spec
 from experiment.lanes import plan_lanes
 from experiment.sources.synthetic import make_synthetic
 from experiment.split import EpochBatches, epoch_order, make_splits
@@ -103,7 +103,7 @@ def test_variant_names_give_the_settings_and_each_row_records_them():
 
 @pytest.mark.slow  # a process of its own: XLA reads its flags once, when it starts
 def test_command_buffer_flags_are_known_to_this_xla_and_recorded():
-    r = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--out", "unused", "--one",
+    r = subprocess.run([sys.executable, "-m", "benchmarks.runners.speed", "--out", "unused", "--one",
                         "flax-scan-matmul-unroll2-cmdbuf", "baseline", "32", "--images", "64", "--repeats", "1"],
                        cwd=REPO, capture_output=True, text=True, env={**dict(__import__("os").environ),
                                                                     "XLA_FLAGS": COMMAND_BUFFERS})

@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from benchmarks import convergence, speed, sweep, wall
-from benchmarks.convergence import seed_dir
+from benchmarks.runners import convergence, speed, sweep, wall
+from benchmarks.runners.convergence import seed_dir
 
 RUNNERS = {"convergence": convergence.main, "sweep": sweep.main, "speed": speed.main, "wall": wall.main}
 BAD = [
@@ -34,7 +34,7 @@ def test_a_bad_argument_is_one_line_before_anything_runs(runner, argv, tmp_path,
     with pytest.raises(SystemExit) as e:
         RUNNERS[runner](argv)
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith(f"benchmarks.{runner}: error: "), err
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith(f"benchmarks.runners.{runner}: error: "), err
     assert sorted(os.listdir(tmp_path)) == ["a-file"]  # nothing written, no "skipped" row recorded
 
 
@@ -44,7 +44,7 @@ def test_a_failed_training_command_is_a_non_zero_exit(tmp_path, capfd):
         convergence.main(["--frameworks", "torch", "--seeds", "0", "--epochs", "1", "--data", str(tmp_path / "junk.bin"),
                           "--out", str(tmp_path / "conv")])
     err = capfd.readouterr().err.strip().splitlines()
-    assert e.value.code == 1 and err[-1].startswith("benchmarks.convergence: error: torch_ref.train failed with exit 2")
+    assert e.value.code == 1 and err[-1].startswith("benchmarks.runners.convergence: error: torch_ref.train failed with exit 2")
     assert "Traceback" not in "\n".join(err)
 
 
@@ -143,7 +143,7 @@ def test_a_killed_sweep_resumes_only_the_lanes_it_is_asked_for(tmp_path, capfd):
 
 
 def test_the_same_archive_at_another_path_is_the_same_data(tmp_path):
-    from benchmarks.args import clash
+    from benchmarks.runners.args import clash
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for folder, size in (("a", 10), ("b", 10)):

@@ -3,8 +3,8 @@ and the checkpoint you would ship, on made-up curves whose answer is known."""
 import numpy as np
 import pytest
 
-from benchmarks.claims import tutorial_claims
-from benchmarks.shipped import shipped
+from benchmarks.report.claims import tutorial_claims
+from benchmarks.report.shipped import shipped
 from tests.test_cut_runs import cut
 from tests.test_verdicts import histories
 

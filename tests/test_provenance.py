@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks import provenance, report
+from benchmarks.report import provenance
+from benchmarks.report import build as report
 from experiment import provenance as where_from
 from experiment.config import RunConfig
 from experiment.lanes import Lane

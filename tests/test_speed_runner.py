@@ -1,9 +1,9 @@
-"""benchmarks.speed --merge: several runs (one per pair of variants, or one per lease) build one table."""
+"""benchmarks.runners.speed --merge: several runs (one per pair of variants, or one per lease) build one table."""
 import json
 
 import pytest
 
-from benchmarks import speed
+from benchmarks.runners import speed
 
 
 def row(variant, batch, rate, command="earlier"):

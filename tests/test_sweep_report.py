@@ -5,8 +5,8 @@ import json
 import os
 import shutil
 
-from benchmarks import report
-from benchmarks.sweep import lane_file
+from benchmarks.report import build as report
+from benchmarks.runners.sweep import lane_file
 from tests.test_cut_runs import fake_run
 
 SEEDS = [0, 1]

@@ -3,9 +3,9 @@ confirmed, refuted or undecided, ties are ties, and the equivalence test tells i
 import numpy as np
 import pytest
 
-from benchmarks.claims import placed, tutorial_claims
-from benchmarks.equivalence import correct, equivalence, verdict_of
-from benchmarks.stats import ahead, paired_greater, seeds_for_equivalence, sign_changes, tost
+from benchmarks.report.claims import placed, tutorial_claims
+from benchmarks.report.equivalence import correct, equivalence, verdict_of
+from benchmarks.report.stats import ahead, paired_greater, seeds_for_equivalence, sign_changes, tost
 
 N_VAL = 1000
 
@@ -191,7 +191,7 @@ def test_the_share_ahead_after_the_first_epoch_leaves_the_first_out():
 
 
 def test_the_generated_verdict_line_names_each_row_under_its_own_verdict():
-    from benchmarks.report import verdicts_line
+    from benchmarks.report.build import verdicts_line
 
     def rows(p_first):
         return correct([{"model": m, "metric": "val loss", "epoch": 10, "p": p, "p_two": 0.9, "p_beyond": 0.9,

@@ -1,10 +1,10 @@
 """REPORT.md's first screen: five lines that answer what a reader came for (is Flax faster, do the
 frameworks agree, how much Dropout slows convergence, what of the tutorial holds, which checkpoint
 to ship), each from the same numbers the sections below print in full."""
-from benchmarks.claims import fmt
-from benchmarks.equivalence import VERDICTS
-from benchmarks.shipped import shipped
-from benchmarks.speed import fastest_torch
+from benchmarks.report.claims import fmt
+from benchmarks.report.equivalence import VERDICTS
+from benchmarks.report.shipped import shipped
+from benchmarks.runners.speed import fastest_torch
 
 SHORT = {"a1": "BaseLine overfits", "a2": "its val accuracy peaks near epoch 50",
          "a3": "BaseLine still ahead at the end", "b": "Dropout removes the overfitting",

@@ -15,20 +15,20 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
-from benchmarks.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
-from benchmarks.convergence import TRAIN_LOSS_AT, histories_of, seed_dir  # noqa: E402
-from benchmarks.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
-from benchmarks.equivalence import table as equivalence_table  # noqa: E402
-from benchmarks.eval_train import section as eval_train_section  # noqa: E402
-from benchmarks.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
-from benchmarks.first_screen import first_screen  # noqa: E402
-from benchmarks.provenance import machine_label, mixes, pairs_mixed  # noqa: E402
-from benchmarks.provenance import table as provenance_table  # noqa: E402
-from benchmarks.shipped import section as shipped_section  # noqa: E402
-from benchmarks.speed import table as speed_table  # noqa: E402
-from benchmarks.speed_figure import speed_figure  # noqa: E402
-from benchmarks.stats import ALPHA, tost  # noqa: E402
-from benchmarks.sweep import lane_file  # noqa: E402
+from benchmarks.report.claims import OVERTAKE, PEAK_AROUND, ci_bounds, fmt, placed, tutorial_claims  # noqa: E402
+from benchmarks.runners.convergence import TRAIN_LOSS_AT, histories_of, seed_dir  # noqa: E402
+from benchmarks.report.equivalence import VERDICTS, equivalence, unreached  # noqa: E402
+from benchmarks.report.equivalence import table as equivalence_table  # noqa: E402
+from benchmarks.report.eval_train import section as eval_train_section  # noqa: E402
+from benchmarks.report.extent import NO_REASON, cut, extent, of, stopped_line  # noqa: E402
+from benchmarks.report.first_screen import first_screen  # noqa: E402
+from benchmarks.report.provenance import machine_label, mixes, pairs_mixed  # noqa: E402
+from benchmarks.report.provenance import table as provenance_table  # noqa: E402
+from benchmarks.report.shipped import section as shipped_section  # noqa: E402
+from benchmarks.runners.speed import table as speed_table  # noqa: E402
+from benchmarks.report.speed_figure import speed_figure  # noqa: E402
+from benchmarks.report.stats import ALPHA, tost  # noqa: E402
+from benchmarks.runners.sweep import lane_file  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.history import column, load_history  # noqa: E402
 from experiment.lanes import folder_name  # noqa: E402
@@ -119,11 +119,11 @@ def stop_reasons(conv, frameworks):
 def claims_section(hs, claims, exts, peers=()):
     """claims[framework]: tutorial_claims of its histories hs[framework]."""
     md = ["## The tutorial's claims, part by part", "",
-          "Each claim split into its parts, each part with its own verdict (benchmarks/claims.py). Tests are "
+          "Each claim split into its parts, each part with its own verdict (benchmarks/report/claims.py). Tests are "
           f"one-sided at the {100 * ALPHA:.0f}% level over seeds; BaseLine and Dropout runs of one seed start from "
           "the same weights and batches and are compared as pairs; accuracies as exact counts of correct "
           "validation images; per-epoch tests corrected across epochs with Benjamini–Hochberg. "
-          "Mean ± 95% CI. A claim is judged only at the epoch its test needs (benchmarks/claims.py NEEDS); a run "
+          "Mean ± 95% CI. A claim is judged only at the epoch its test needs (benchmarks/report/claims.py NEEDS); a run "
           "that stopped before it gets 'not judged'. Claim d is read two ways: d1, the curves cross; d2, Dropout's "
           "val accuracy passes that of the checkpoint BaseLine keeps (its best-val-loss epoch, as the tutorial "
           "keeps best_ckpt.pth; not its best val accuracy, shown beside it), decided as d1 by the epoch from which "
@@ -345,7 +345,7 @@ def steps_finding(sw, batches):
 
 
 def steps_section(path):
-    """The device run's steps over all its leases (benchmarks.device_run's steps.json): every attempt
+    """The device run's steps over all its leases (benchmarks.device.run's steps.json): every attempt
     with its machine and date, so a cut or skipped step is never read as a finished one."""
     records = json.load(open(path))["records"]
     lines = ["## Device run: every step, every lease", "",
@@ -361,14 +361,14 @@ def steps_section(path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="benchmarks.report", description=__doc__.splitlines()[0])
-    p.add_argument("--convergence", required=True, help="folder written by benchmarks.convergence")
-    p.add_argument("--sweep", default=None, help="folder written by benchmarks.sweep")
-    p.add_argument("--speed", default=None, help="folder written by benchmarks.speed")
-    p.add_argument("--wall", default=None, help="folder written by benchmarks.wall")
+    p.add_argument("--convergence", required=True, help="folder written by benchmarks.runners.convergence")
+    p.add_argument("--sweep", default=None, help="folder written by benchmarks.runners.sweep")
+    p.add_argument("--speed", default=None, help="folder written by benchmarks.runners.speed")
+    p.add_argument("--wall", default=None, help="folder written by benchmarks.runners.wall")
     p.add_argument("--notes", default=None, help="a Markdown file of notes to include as they are")
     p.add_argument("--steps", default=None, help="a device run's steps.json: its steps over all leases")
     p.add_argument("--eval-train", default=None,
-                   help="folder written by benchmarks.convergence with --eval-train runs that repeat the main "
+                   help="folder written by benchmarks.runners.convergence with --eval-train runs that repeat the main "
                         "runs' first epochs: the training loss in eval mode (claim c1e)")
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="")

@@ -1,4 +1,4 @@
-"""python -m benchmarks.convergence: the tutorial's protocol over several seeds, in each framework.
+"""python -m benchmarks.runners.convergence: the tutorial's protocol over several seeds, in each framework.
 
 Trains both models for every seed in each framework (`<fw>.train --model both --seeds`), evaluates
 every seed's best-validation-loss checkpoint on the test set, and writes OUT/convergence.json with
@@ -6,7 +6,7 @@ per-seed metrics and their mean ± 95% CI. Resumable: a seed whose histories alr
 epochs is reused (and evaluated if it was not); the group of seeds that was training when the run
 was killed continues from its last finished epoch (`--resume`); the others are trained from the start.
 
-  python -m benchmarks.convergence --seeds 0,1,2 --epochs 100 --data $CIFAR10 --out benchmarks/results/cpu/convergence
+  python -m benchmarks.runners.convergence --seeds 0,1,2 --epochs 100 --data $CIFAR10 --out benchmarks/results/cpu/convergence
 """
 import json
 import os
@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from benchmarks.args import clash, data_source, name_list, out_folder
-from benchmarks.stats import mean_ci
+from benchmarks.runners.args import clash, data_source, name_list, out_folder
+from benchmarks.report.stats import mean_ci
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, epochs_count, positive_int, seed_list
 from experiment.errors import exit_on_user_error
@@ -203,9 +203,9 @@ def stop_waiting(signum, frame):
     raise Stopped(signal.Signals(signum).name)
 
 
-@exit_on_user_error("benchmarks.convergence")
+@exit_on_user_error("benchmarks.runners.convergence")
 def main(argv=None):
-    p = OneLineParser(prog="benchmarks.convergence", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="benchmarks.runners.convergence", description=__doc__.splitlines()[0])
     p.add_argument("--frameworks", type=name_list(list(FRAMEWORKS)), default=["flax", "torch"])
     p.add_argument("--seeds", type=seed_list, default=[0, 1, 2, 3, 4])
     p.add_argument("--epochs", type=epochs_count, default=100)
@@ -233,7 +233,7 @@ def main(argv=None):
         stopped = stop_reason(e)
         failed = stopped if isinstance(e, subprocess.CalledProcessError) else None
     previous = json_or(os.path.join(args.out, "convergence.json"), {})  # another framework's summary stays
-    result = {**previous, "command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else
+    result = {**previous, "command": "python -m benchmarks.runners.convergence " + " ".join(argv if argv is not None else
                                                                                     sys.argv[1:]),
               "seeds": args.seeds, "batch_size": args.batch_size,
               **summarize(args.out, frameworks, args.seeds, args.epochs, stopped)}

@@ -1,5 +1,5 @@
 """The tutorial's claims, each split into its parts, and each part's verdict with its numbers,
-computed from per-seed histories (benchmarks.stats for the tests).
+computed from per-seed histories (benchmarks.report.stats for the tests).
 
     a1  BaseLine overfits: its validation loss rises from its minimum while its training loss falls
     a2  BaseLine's validation accuracy peaks around epoch 50
@@ -17,8 +17,8 @@ A verdict is 'confirmed', 'refuted', 'undecided' (the run is too short, or the s
 """
 import numpy as np
 
-from benchmarks.extent import extent, not_reached
-from benchmarks.stats import ALPHA, ahead, held_from, mean_ci, paired_greater, slopes
+from benchmarks.report.extent import extent, not_reached
+from benchmarks.report.stats import ALPHA, ahead, held_from, mean_ci, paired_greater, slopes
 from experiment.history import column
 
 PEAK_AROUND = (40, 60)   # "peaks ~ epoch 50": confirmed when the peak's 95% CI lies inside, refuted when outside

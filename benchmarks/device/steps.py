@@ -1,6 +1,6 @@
 """The device run's programme: its steps in the order a reader needs them, for a GPU (the H200
 programme) and for `--tiny` (the same steps, small, on a CPU). Each step carries what its cost
-estimate needs (benchmarks.device_plan) and the command that runs it (benchmarks.device_run)."""
+estimate needs (benchmarks.device.plan) and the command that runs it (benchmarks.device.run)."""
 from dataclasses import dataclass, field
 
 SEEDS = "0,1,2,3,4,5,6,7"
@@ -56,7 +56,7 @@ def programme(tiny, data="$CIFAR10"):
     steps = [Step("parity", "parity", parity, tiny=tiny)]
 
     def convergence(name, fw, n_epochs, out, extra, eval_train=False):
-        argv = ["-m", "benchmarks.convergence", "--frameworks", fw, "--seeds", seeds, "--epochs", str(n_epochs),
+        argv = ["-m", "benchmarks.runners.convergence", "--frameworks", fw, "--seeds", seeds, "--epochs", str(n_epochs),
                 "--data", data, "--out", out, f"--{fw}-args", extra + (" --eval-train" if eval_train else "")]
         return Step(name, "train", argv, framework=fw, lanes=lanes, epochs=n_epochs, out=f"{out}/{fw}", tiny=tiny,
                     eval_train=eval_train)
@@ -65,13 +65,13 @@ def programme(tiny, data="$CIFAR10"):
     steps.append(convergence("main-flax", "flax", epochs, "convergence", f"--device {dev}", eval_train=True))
     for batch, n, precision, variants in (TINY_SPEED_PAIRS if tiny else SPEED_PAIRS):
         name = f"speed-b{batch}-l{n}" + ("-tf32" if precision == "tf32" else "")
-        argv = ["-m", "benchmarks.speed", "--device", dev, "--models", "dropout", "--batches", str(batch),
+        argv = ["-m", "benchmarks.runners.speed", "--device", dev, "--models", "dropout", "--batches", str(batch),
                 "--images", str(256 if tiny else SPEED_IMAGES), "--repeats", str(SPEED_REPEATS), "--rounds", "1",
                 "--timeout", str(4 * SPEED_TIMEOUT if tiny else SPEED_TIMEOUT), "--variants", ",".join(variants),
                 "--merge", "--out", "speed"]  # every pair's rows in one table
         steps.append(Step(name, "speed", argv, batch=batch, lanes=n, rows=variants, tiny=tiny))
     lane_counts = [1, 2] if tiny else [1, 16, 64, 256, 512]
-    steps.append(Step("lanes", "lanes", ["-m", "benchmarks.wall", "--skip-command", "--device", dev, "--lanes",
+    steps.append(Step("lanes", "lanes", ["-m", "benchmarks.runners.wall", "--skip-command", "--device", dev, "--lanes",
                                          ",".join(map(str, lane_counts)), "--images", str(LANES_IMAGES),
                                          "--speed-repeats", str(LANES_REPEATS),
                                          "--out", "lanes"], rows=lane_counts, tiny=tiny))
@@ -84,7 +84,7 @@ def programme(tiny, data="$CIFAR10"):
     rates, sweep_epochs = ("0,0.5", 2) if tiny else (SWEEP_RATES, 100)
     for batch in batches:
         # device_run adds the batch sizes already finished (reused, not trained), so sweep.json covers them all
-        argv = ["-m", "benchmarks.sweep", "--batches", str(batch), "--rates", rates,
+        argv = ["-m", "benchmarks.runners.sweep", "--batches", str(batch), "--rates", rates,
                 "--seeds", seeds, "--epochs", str(sweep_epochs), "--data", data, "--out", "sweep",
                 "--flax-args", f"--device {dev}"]
         steps.append(Step(f"sweep-b{batch}", "sweep", argv, lanes=len(rates.split(",")) * len(seeds.split(",")),

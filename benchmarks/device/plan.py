@@ -1,6 +1,6 @@
 """How long each step of the device run takes, and which lease runs it.
 
-Every estimate is built from the measured figures in benchmarks/device_costs.json (each with its
+Every estimate is built from the measured figures in benchmarks/device/costs.json (each with its
 source). Where no figure exists (a variant or engine not measured yet), the nearest measured one
 stands in and the step's note says so; where that is an upper bound, the note says why. A lease
 runs the steps in programme order and starts only those whose estimate fits in what is left, so a
@@ -11,9 +11,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from benchmarks.device_steps import LANES_IMAGES, LANES_REPEATS, SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT
+from benchmarks.device.steps import LANES_IMAGES, LANES_REPEATS, SPEED_IMAGES, SPEED_REPEATS, SPEED_TIMEOUT
 
-COSTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "device_costs.json")
+COSTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "costs.json")
 REPORT_RESERVE_S = 30  # kept at the end of every lease for the report and the tarballs (report: 3 s measured)
 TINY_STEP_S, TINY_CAP_S = 30, 400  # --tiny: an allowance for a shared CPU in CI, not a measurement
 PART_MIN_S = 60  # a training step longer than a lease starts a part only with at least this much left
@@ -87,7 +87,7 @@ def speed_figure(costs, variant, batch):
 
 
 def speed_row_s(costs, variant, batch, lanes):
-    """One row of benchmarks.speed as the device run's speed steps run it (SPEED_IMAGES, SPEED_REPEATS,
+    """One row of benchmarks.runners.speed as the device run's speed steps run it (SPEED_IMAGES, SPEED_REPEATS,
     at most SPEED_TIMEOUT s): process set-up, compile, warm-up + timed epochs, evaluations."""
     row, note = speed_figure(costs, variant, batch)
     runs = SPEED_REPEATS + 1
@@ -141,7 +141,7 @@ def estimate(step, costs, lease, done_epochs=0, ran_s=0.0):
             epoch = fig(costs, "torch_vmap_epoch_16_lanes_s") * step.lanes / 16
             s += fig(costs, "torch_outside_epochs_s") + epochs * epoch
             parts.append(f"{epochs} epochs x {epoch:.2f} s: vmap's, an upper bound for vmap-cudagraph (not measured)")
-        if step.kind == "train":  # benchmarks.convergence tests every best checkpoint, one process
+        if step.kind == "train":  # benchmarks.runners.convergence tests every best checkpoint, one process
             ev = (fig(costs, "flax_outside_epochs_s") + fig(costs, "flax_compile_cold_s") / 3
                   if step.framework == "flax" else fig(costs, "torch_outside_epochs_s"))
             s += ev
@@ -237,7 +237,7 @@ def format_plan(placed, costs, budget, kept=(), first=1):
     the number of its first lease (after those a --continue keeps)."""
     plan, left, never = placed
     lines = [f"Budget {budget} s a lease: {fig(costs, 'startup_s')} s start-up (N30) + steps + "
-             f"{REPORT_RESERVE_S} s kept for the report and the tarballs. Sources: benchmarks/device_costs.json "
+             f"{REPORT_RESERVE_S} s kept for the report and the tarballs. Sources: benchmarks/device/costs.json "
              f"(N28, N30: the H200 notes of 2026-11-28 and 11-30; R30: the raw results of 11-30; S28: speed rows "
              f"of 11-28)."]
     if kept:

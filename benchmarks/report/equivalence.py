@@ -1,5 +1,5 @@
 """Do the two frameworks learn the same curves? An equivalence test, not an absence of evidence:
-per model, metric and epoch, two one-sided Welch tests over seeds (benchmarks.stats.tost) with the
+per model, metric and epoch, two one-sided Welch tests over seeds (benchmarks.report.stats.tost) with the
 margins stated and justified in parity_tests/tolerances.py. Each checkpoint gets one of:
   'equivalent'            the difference lies inside the margin (TOST p < 0.05);
   'not equivalent'        it lies outside: the frameworks differ by more than the margin;
@@ -11,8 +11,8 @@ margin, difference) are corrected across the table with Benjamini-Hochberg; a 90
 0 before correction is flagged, so a reader sees a difference the correction did not keep."""
 import numpy as np
 
-from benchmarks.claims import curves
-from benchmarks.stats import ALPHA, bh, seeds_for_equivalence, tost
+from benchmarks.report.claims import curves
+from benchmarks.report.stats import ALPHA, bh, seeds_for_equivalence, tost
 from parity_tests.tolerances import EQUIV_TRAIN_LOSS, EQUIV_VAL_ACC_POINTS, EQUIV_VAL_LOSS_RELATIVE
 
 EPOCHS = (10, 50, 100)

@@ -3,9 +3,9 @@
 a seed start from the same weights and batches)."""
 import numpy as np
 
-from benchmarks.claims import fmt, p_text
-from benchmarks.extent import cut, of
-from benchmarks.stats import mean_ci, paired_greater
+from benchmarks.report.claims import fmt, p_text
+from benchmarks.report.extent import cut, of
+from benchmarks.report.stats import mean_ci, paired_greater
 
 
 def shipped(per_seed):

@@ -1,6 +1,6 @@
 """The report's section on the training loss measured in eval mode (claim c1e), from runs of the main runs'
 protocol (same seeds, data and settings) trained for their first epochs with --eval-train
-(`benchmarks.convergence --epochs 10 --flax-args=--eval-train --torch-args=--eval-train`). Whether their
+(`benchmarks.runners.convergence --epochs 10 --flax-args=--eval-train --torch-args=--eval-train`). Whether their
 train and val columns equal the main runs' is measured, not assumed (the main runs may come from another
 code version or machine); c1 is judged again on the same runs, so that c1 and c1e compare the same runs."""
 import json
@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 
-from benchmarks.claims import curves, slows, slows_in_eval_mode
-from benchmarks.convergence import histories_of
-from benchmarks.provenance import machine_label
+from benchmarks.report.claims import curves, slows, slows_in_eval_mode
+from benchmarks.runners.convergence import histories_of
+from benchmarks.report.provenance import machine_label
 
 SAME_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc")
 

@@ -1,4 +1,4 @@
-"""python -m benchmarks.wall: how much of a training command's wall time its epochs take, and how
+"""python -m benchmarks.runners.wall: how much of a training command's wall time its epochs take, and how
 many model-images per second the device trains as lanes are added.
 
 Part 1 runs the main job, `flax_impl.train --model both --seeds 0..S-1`, as a user would (a fresh
@@ -11,11 +11,11 @@ written or queued). --repo LABEL=PATH runs another checkout (an earlier version,
 table) with this one's measuring code. Each checkout runs once untimed first, so the timed runs
 find the caches (decoded data, compiled programs) as a user's second run does.
 
-Part 2 (--lanes) times training epochs of one compiled program of N lanes (benchmarks.speed, a
+Part 2 (--lanes) times training epochs of one compiled program of N lanes (benchmarks.runners.speed, a
 process per N) until the rate stops growing.
 
-  python -m benchmarks.wall --data synthetic:400 --seeds 8 --epochs 30,60 --out benchmarks/results/cpu-wall
-  python -m benchmarks.wall --data $CIFAR10 --seeds 8 --epochs 100 --device gpu --lanes 1,2,4,8,16,32,64,128 --out X
+  python -m benchmarks.runners.wall --data synthetic:400 --seeds 8 --epochs 30,60 --out benchmarks/results/cpu-wall
+  python -m benchmarks.runners.wall --data $CIFAR10 --seeds 8 --epochs 100 --device gpu --lanes 1,2,4,8,16,32,64,128 --out X
 """
 import json
 import os
@@ -25,13 +25,13 @@ import sys
 import tempfile
 import time
 
-from benchmarks.args import data_source, int_list, last_line, out_folder
+from benchmarks.runners.args import data_source, int_list, last_line, out_folder
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, epochs_count, positive_int
 from experiment.errors import exit_on_user_error
 from experiment.history import load_history
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_command(repo, data, seeds, epochs, device, extra=()):
@@ -109,7 +109,7 @@ def compute_per_epoch(a):
 def lanes_table(a):
     """Model-images per second of one program of N lanes, N in --lanes, until it stops growing
     (two steps in a row under 5% above the best so far)."""
-    from benchmarks.speed import Measure, run_subprocess
+    from benchmarks.runners.speed import Measure, run_subprocess
     rows, best, flat = [], 0.0, 0
     for n in a.lanes:
         variant = "flax-scan-matmul" if n == 1 else f"flax-scan-matmul-vmap{n}"
@@ -147,9 +147,9 @@ def markdown(result):
     return "\n".join(lines)
 
 
-@exit_on_user_error("benchmarks.wall")
+@exit_on_user_error("benchmarks.runners.wall")
 def main(argv=None):
-    p = OneLineParser(prog="benchmarks.wall", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="benchmarks.runners.wall", description=__doc__.splitlines()[0])
     p.add_argument("--data", default="synthetic:400")
     p.add_argument("--seeds", type=positive_int, default=8, help="seeds per model (lanes = 2 x seeds)")
     p.add_argument("--epochs", type=int_list(epochs_count, "epoch counts like 30,60"), default=[30, 60],
@@ -184,7 +184,7 @@ def run(a, argv):
     result = {"command": [] if a.skip_command else command_table(a), "lanes": lanes_table(a) if a.lanes else [],
               "compute_epoch_s": None if a.skip_command else compute_per_epoch(a),
               "args": vars(a),
-              "invocation": "python -m benchmarks.wall " + " ".join(sys.argv[1:] if argv is None else argv)}
+              "invocation": "python -m benchmarks.runners.wall " + " ".join(sys.argv[1:] if argv is None else argv)}
     os.makedirs(a.out, exist_ok=True)
     atomic_write_text(os.path.join(a.out, "wall.json"), json.dumps(result, indent=1) + "\n")
     atomic_write_text(os.path.join(a.out, "wall.md"), markdown(result) + "\n")

@@ -1,14 +1,14 @@
-"""python -m benchmarks.sweep: batch sizes x dropout rates x seeds in Flax, one compiled program of
+"""python -m benchmarks.runners.sweep: batch sizes x dropout rates x seeds in Flax, one compiled program of
 lanes per batch size, to find what the tutorial left unsaid: under which batch size its figure
 (BaseLine peaking near epoch 50, Dropout ahead only at 200-300) would hold, and which dropout
 rate serves this network best.
 
-  python -m benchmarks.sweep --batches 64,256 --rates 0,0.5 --seeds 0,1,2 --epochs 100 --data $CIFAR10 \\
+  python -m benchmarks.runners.sweep --batches 64,256 --rates 0,0.5 --seeds 0,1,2 --epochs 100 --data $CIFAR10 \\
       --out benchmarks/results/cpu/sweep
 
 Resumable: a batch size whose lanes have all their epochs is reused, one killed part-way continues
 from its last saved epoch (--resume). --reuse DIR takes a batch size's lanes from a convergence run
-(benchmarks.convergence: flax/<baseline|dropout>/seed_<s>, rates 0 and 0.5) when it has them all.
+(benchmarks.runners.convergence: flax/<baseline|dropout>/seed_<s>, rates 0 and 0.5) when it has them all.
 Writes OUT/sweep.json and the figures the report shows.
 """
 import json
@@ -23,9 +23,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.args import clash, data_key, data_source, int_list, out_folder  # noqa: E402
-from benchmarks.claims import curves  # noqa: E402
-from benchmarks.stats import ahead, mean_ci  # noqa: E402
+from benchmarks.runners.args import clash, data_key, data_source, int_list, out_folder  # noqa: E402
+from benchmarks.report.claims import curves  # noqa: E402
+from benchmarks.report.stats import ahead, mean_ci  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import OneLineParser, epochs_count, rate_list, seed_list  # noqa: E402
 from experiment.errors import exit_on_user_error  # noqa: E402
@@ -164,9 +164,9 @@ def figures(a, summary):
     return files + ["fig_rate.png"]
 
 
-@exit_on_user_error("benchmarks.sweep")
+@exit_on_user_error("benchmarks.runners.sweep")
 def main(argv=None):
-    p = OneLineParser(prog="benchmarks.sweep", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="benchmarks.runners.sweep", description=__doc__.splitlines()[0])
     p.add_argument("--batches", type=int_list(), default=[64, 256])
     p.add_argument("--rates", type=rate_list, default=[0.0, 0.5])
     p.add_argument("--seeds", type=seed_list, default=[0, 1, 2])
@@ -180,7 +180,7 @@ def main(argv=None):
     data_source(p, a.data)
     for folder in a.reuse:
         if not os.path.isfile(os.path.join(folder, "convergence.json")):
-            p.error(f"--reuse {folder!r}: no convergence.json there (a folder written by benchmarks.convergence)")
+            p.error(f"--reuse {folder!r}: no convergence.json there (a folder written by benchmarks.runners.convergence)")
     for b in a.batches:  # finished lanes of another length or data are never relabelled, nor overwritten
         for f in [lane_file(a.out, b, r, s) for r in a.rates for s in a.seeds]:
             why = os.path.exists(f) and epochs_done(f) >= a.epochs and unusable(f, a, b)
@@ -191,7 +191,7 @@ def main(argv=None):
     except subprocess.CalledProcessError as e:  # the training command said why, in its own one line
         p.exit(1, f"{p.prog}: error: flax_impl.train failed with exit {e.returncode}; no sweep.json written\n")
     summary = summarize(a, provenance)
-    result = {"command": "python -m benchmarks.sweep " + " ".join(sys.argv[1:] if argv is None else argv),
+    result = {"command": "python -m benchmarks.runners.sweep " + " ".join(sys.argv[1:] if argv is None else argv),
               "batches": a.batches, "rates": a.rates, "seeds": a.seeds, "epochs": a.epochs, "summary": summary,
               "figures": figures(a, summary)}
     atomic_write_text(os.path.join(a.out, "sweep.json"), json.dumps(result, indent=1) + "\n")

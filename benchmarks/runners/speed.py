@@ -1,4 +1,4 @@
-"""python -m benchmarks.speed: training throughput of both frameworks, side by side in one run.
+"""python -m benchmarks.runners.speed: training throughput of both frameworks, side by side in one run.
 
 Each configuration runs in its own subprocess (no thread pool of one framework spinning while the
 other is timed) and trains through the real trainers (torch_ref's engines, flax_impl.trainer.FlaxTrainer)
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from benchmarks.args import int_list, name_list, out_folder
+from benchmarks.runners.args import int_list, name_list, out_folder
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, positive_float, positive_int
 from experiment.errors import exit_on_user_error
@@ -155,7 +155,7 @@ def run_subprocess(variant, model, batch, how):
     """One configuration in a fresh process, measured as `how` says; a failure or a time-out is a
     row saying so."""
     images, repeats, device, timeout = how
-    cmd = [sys.executable, "-m", "benchmarks.speed", "--one", variant, model, str(batch),
+    cmd = [sys.executable, "-m", "benchmarks.runners.speed", "--one", variant, model, str(batch),
            "--images", str(images), "--repeats", str(repeats), "--device", device]
     framework, extra = variant_spec(variant)
     row = {"variant": variant, "framework": framework, "model": model, "batch": batch,
@@ -232,9 +232,9 @@ def machine_info():
     return info
 
 
-@exit_on_user_error("benchmarks.speed")
+@exit_on_user_error("benchmarks.runners.speed")
 def main(argv=None):
-    p = OneLineParser(prog="benchmarks.speed", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="benchmarks.runners.speed", description=__doc__.splitlines()[0])
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--models", type=name_list(MODELS), default=list(MODELS))
     p.add_argument("--batches", type=int_list(), default=[64, 128, 256])
@@ -264,7 +264,7 @@ def main(argv=None):
     runs = {c: [] for c in configs}
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
     os.makedirs(out, exist_ok=True)
-    command = "python -m benchmarks.speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.runners.speed " + " ".join(argv if argv is not None else sys.argv[1:])
     kept = previous_rows(out) if a.merge else []
     for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
         for model, batch, variant in configs:
@@ -291,7 +291,7 @@ def previous_rows(out):
     except FileNotFoundError:
         return []
     except ValueError as e:
-        raise SystemExit(f"benchmarks.speed: error: --merge: {out}/speed.json is not readable JSON ({e})") from None
+        raise SystemExit(f"benchmarks.runners.speed: error: --merge: {out}/speed.json is not readable JSON ({e})") from None
     return [{**r, "command": r.get("command", old.get("command"))} for r in old.get("rows", [])]
 
 

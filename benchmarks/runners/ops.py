@@ -1,4 +1,4 @@
-"""python -m benchmarks.ops: per-op CPU timings behind flax_impl.ops' choices (batch 64, ms).
+"""python -m benchmarks.runners.ops: per-op CPU timings behind flax_impl.ops' choices (batch 64, ms).
 
 Times forward+backward of each conv and pooling formulation at LeNet's shapes, so the notes in
 benchmarks/NOTES-cpu-speed.md can be re-measured. Median of 3 runs of 20 calls after warm-up.
@@ -31,7 +31,7 @@ def pool_reshape(x):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="benchmarks.ops", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="benchmarks.runners.ops", description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=64)
     b = p.parse_args(argv).batch
     rng = np.random.default_rng(0)

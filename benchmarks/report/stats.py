@@ -86,7 +86,7 @@ def tost(a, b, margin):
     the two one-sided p-values, 'equivalent': p < ALPHA (the 90% CI lies inside +-margin),
     'different': a two-sided Welch test rejects equality at ALPHA, 'beyond': the 90% CI lies
     wholly outside +-margin (the difference is larger than the margin, one-sided at ALPHA), 'p_beyond'
-    its p-value}. Uncorrected: a table of them corrects all three alike (benchmarks.equivalence)."""
+    its p-value}. Uncorrected: a table of them corrects all three alike (benchmarks.report.equivalence)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = np.sqrt(va + vb)

@@ -2,8 +2,8 @@
 
   bash benchmarks/device_run.sh OUT [--tiny] [--plan [--leases N]] [--continue PREV] [--cap STEP=S] [--assume STEP=S]
 
-Runs the programme of benchmarks.device_steps in order inside the lease's budget ($BUDGET, default
-540 s; --tiny 1200), starting only the steps whose estimate (benchmarks.device_plan) fits in what is
+Runs the programme of benchmarks.device.steps in order inside the lease's budget ($BUDGET, default
+540 s; --tiny 1200), starting only the steps whose estimate (benchmarks.device.plan) fits in what is
 left, each capped, and records every step in steps.json: name, planned and actual seconds, cap,
 status (finished; cut: stopped at its cap; skipped: not started, it did not fit; failed), lease,
 machine and date. --continue PREV keeps the finished steps of earlier leases, resumes the cut
@@ -22,10 +22,11 @@ import sys
 import tempfile
 import time
 
-from benchmarks import device_pack, device_plan
-from benchmarks.device_steps import programme
+from benchmarks.device import pack as device_pack
+from benchmarks.device import plan as device_plan
+from benchmarks.device.steps import programme
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KILL_GRACE_S = 15  # SIGTERM first, so training saves its last epoch; SIGKILL this much later
 PROG = "device_run.sh"
 
