@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from benchmarks.report import build as report
+from benchmarks import folders
+from benchmarks.report import sections
 from benchmarks.report.equivalence import equivalence
 from benchmarks.report.stats import ALPHA, tost
 from tests.conftest import REPO
@@ -20,20 +21,20 @@ CPU = os.path.join(REPO, "benchmarks", "results", "cpu")
 def rows():
     conv_dir = os.path.join(CPU, "convergence")
     conv = json.load(open(os.path.join(conv_dir, "convergence.json")))
-    return equivalence(report.histories_of(conv_dir, conv, ["flax", "torch"]))
+    return equivalence(folders.histories_of(conv_dir, conv, ["flax", "torch"]))
 
 
 @pytest.fixture(scope="module")
 def hs():
     conv_dir = os.path.join(CPU, "convergence")
-    return report.histories_of(conv_dir, json.load(open(os.path.join(conv_dir, "convergence.json"))), ["flax", "torch"])
+    return folders.histories_of(conv_dir, json.load(open(os.path.join(conv_dir, "convergence.json"))), ["flax", "torch"])
 
 
 def run_means(hs, fw, field="train_loss"):
-    return {h["seed"]: report.run_mean(h, field) for h in hs[fw]["baseline"]}
+    return {h["seed"]: sections.run_mean(h, field) for h in hs[fw]["baseline"]}
 
 
-def first_vs_rest(means, k=report.EARLY):
+def first_vs_rest(means, k=sections.EARLY):
     first = sorted(means)[:k]
     return tost([means[s] for s in first], [means[s] for s in means if s not in first], 0.0)
 
@@ -54,16 +55,16 @@ def verdict_sentences(rows, hs=None):
     }
     if hs is not None:
         torch = run_means(hs, "torch")
-        lowest = sorted(torch, key=torch.get)[:report.EARLY]
+        lowest = sorted(torch, key=torch.get)[:sections.EARLY]
         said.update({
             "With the first seeds alone, Flax's BaseLine training loss was above PyTorch's and its validation loss "
-            "below": offset(hs, "train_loss", report.EARLY)["diff"] > 0 > offset(hs, "val_loss", report.EARLY)["diff"],
+            "below": offset(hs, "train_loss", sections.EARLY)["diff"] > 0 > offset(hs, "val_loss", sections.EARLY)["diff"],
             "over all seeds the training-loss offset is smaller and its CI covers zero":
-                abs(offset(hs, "train_loss")["diff"]) < abs(offset(hs, "train_loss", report.EARLY)["diff"])
+                abs(offset(hs, "train_loss")["diff"]) < abs(offset(hs, "train_loss", sections.EARLY)["diff"])
                 and offset(hs, "train_loss")["ci90"][0] < 0 < offset(hs, "train_loss")["ci90"][1],
             "PyTorch's first seeds are not its lowest-loss BaseLine runs (see their ranks above), and their "
             "difference from its later seeds is not significant; nor is Flax's":
-                sorted(lowest) != sorted(torch)[:report.EARLY] and not first_vs_rest(torch)["different"]
+                sorted(lowest) != sorted(torch)[:sections.EARLY] and not first_vs_rest(torch)["different"]
                 and not first_vs_rest(run_means(hs, "flax"))["different"],
         })
     return said
@@ -97,7 +98,7 @@ def test_the_notes_hold_no_hand_written_numbers():
 
 
 def test_the_numbers_the_notes_rest_on_are_generated(hs):
-    lines = "\n".join(report.seed_draw_lines(hs))
+    lines = "\n".join(sections.seed_draw_lines(hs))
     torch = run_means(hs, "torch")
     ranked = sorted(torch, key=torch.get)
     assert "torch: BaseLine's training loss averaged over each run, lowest first: " + ", ".join(

@@ -12,7 +12,12 @@ import pytest
 from benchmarks.runners import convergence
 from benchmarks.report import build as report
 from benchmarks.report.claims import NEEDS, need, tutorial_claims
-from benchmarks.runners.convergence import seed_dir, stop_reason, summarize
+from benchmarks.folders import histories_of, seed_dir
+from benchmarks.report.convergence_table import END, ROWS, convergence_table
+from benchmarks.report.load import load_sweep
+from benchmarks.report.summaries import convergence_summary as summarize
+from benchmarks.report.sweep_section import sweep_section
+from benchmarks.runners.convergence import stop_reason
 from benchmarks.report.equivalence import equivalence, unreached
 from tests.test_verdicts import N_VAL, flat_run, histories, run, with_eval_train
 
@@ -92,8 +97,8 @@ def fake_run(out, fw, reached, planned, seeds=(0, 1), base=BASE, drop=DROP):
 def table_rows(out, fw, planned, stopped):
     seeds = [0, 1]
     conv = {"seeds": seeds, **summarize(out, [fw], seeds, planned, stopped)}
-    hs = report.histories_of(out, conv, [fw])
-    lines = report.convergence_table(conv, [fw], report.extents(hs)).splitlines()
+    hs = histories_of(out, conv, [fw])
+    lines = convergence_table(conv, [fw], report.extents(hs)).splitlines()
     return lines[0], {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in lines[2:]}
 
 
@@ -103,10 +108,10 @@ def test_a_table_cell_for_an_epoch_not_reached_says_so(tmp_path):
     fake_run(str(tmp_path / "cut"), "torch", 10, 100, base=base, drop=drop)
     header, rows = table_rows(str(tmp_path / "cut"), "torch", 100, "SIGTERM: a time cap or a kill")
     assert "torch BaseLine (10 of 100 epochs)" in header
-    by_need = {label: needs for label, _, _, _, _, needs in report.ROWS}
+    by_need = {label: needs for label, _, _, _, _, needs in ROWS}
     for label, cells in rows.items():
         needs = by_need.get(label, None)
-        needed = 100 if needs == report.END else needs
+        needed = 100 if needs == END else needs
         if needed is not None and needed > 10:
             assert all(c.startswith("not reached (10 of 100 epochs)") for c in cells), label
         else:
@@ -177,7 +182,7 @@ def fake_sweep(folder, reached_256):
     os.makedirs(folder, exist_ok=True)
     json.dump({"command": "made up", "batches": [64, 256], "rates": [0.0, 0.5], "seeds": [0, 1, 2], "epochs": 100,
                "summary": summary, "figures": []}, open(os.path.join(folder, "sweep.json"), "w"))
-    return report.sweep_section(folder, folder)
+    return sweep_section(load_sweep(folder), folder)
 
 
 def test_a_sweep_batch_that_stopped_early_is_not_judged(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.report import build as report
 from benchmarks.report.claims import need
+from benchmarks.report.convergence_table import END, ROWS
 from tests.conftest import DEVICE_RESULTS
 
 
@@ -53,10 +54,10 @@ def test_a_report_of_cut_runs_names_them_and_judges_only_what_they_reached(resul
     # no table cell shows a number under an epoch its run did not reach
     table = text.split("## Convergence")[1].split("\n\n")[1].splitlines()
     columns = [c.split(" ")[0] for c in table[0].split(" | ")[1:]]
-    for label, *_, needs in report.ROWS:
+    for label, *_, needs in ROWS:
         line = next(t for t in table if t.startswith(f"| {label} |"))
         for fw, c in zip(columns, line.strip(" |").split(" | ")[1:]):
-            needed = runs[fw][1] if needs == report.END else needs
+            needed = runs[fw][1] if needs == END else needs
             assert c.startswith("not reached") == (needed is not None and needed > runs[fw][0]), (label, fw, c)
     if len(runs) == 2:
         assert "Epochs compared: 1–10, those both frameworks reached" in text

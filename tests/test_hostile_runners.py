@@ -9,7 +9,7 @@ import types
 import pytest
 
 from benchmarks.runners import convergence, speed, sweep, wall
-from benchmarks.runners.convergence import seed_dir
+from benchmarks.folders import evaluation_of, seed_dir
 
 RUNNERS = {"convergence": convergence.main, "sweep": sweep.main, "speed": speed.main, "wall": wall.main}
 BAD = [
@@ -54,12 +54,12 @@ def test_an_evaluation_older_than_its_checkpoint_is_not_reported(tmp_path):
     (folder / "evaluation.json").write_text(json.dumps({"test_acc": 0.5}))
     (folder / "best.pt").write_text("")
     os.utime(folder / "evaluation.json", ns=(1, 1))
-    assert convergence.evaluation_of(str(folder), ".pt") is None  # stale: the checkpoint was rewritten after it
+    assert evaluation_of(str(folder), ".pt") is None  # stale: the checkpoint was rewritten after it
     os.utime(folder / "evaluation.json")
     os.utime(folder / "best.pt", ns=(1, 1))
-    assert convergence.evaluation_of(str(folder), ".pt") == {"test_acc": 0.5}  # control
+    assert evaluation_of(str(folder), ".pt") == {"test_acc": 0.5}  # control
     os.remove(folder / "best.pt")  # committed results keep evaluations without their checkpoints
-    assert convergence.evaluation_of(str(folder), ".pt") == {"test_acc": 0.5}
+    assert evaluation_of(str(folder), ".pt") == {"test_acc": 0.5}
 
 
 TORCH_RUN = ["--frameworks", "torch", "--seeds", "0", "--data", "synthetic:300", "--batch-size", "32"]

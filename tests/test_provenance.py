@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from benchmarks.report import provenance
+from benchmarks.folders import histories_of
 from benchmarks.report import build as report
 from experiment import provenance as where_from
 from experiment.config import RunConfig
@@ -96,7 +97,7 @@ def committed():
 def test_the_cpu_report_states_each_groups_machine_and_the_mixes(committed):
     conv_dir = os.path.join(CPU, "convergence")
     conv = json.load(open(os.path.join(conv_dir, "convergence.json")))
-    hs = report.histories_of(conv_dir, conv, ["flax", "torch"])
+    hs = histories_of(conv_dir, conv, ["flax", "torch"])
     named = {fw: hs[fw]["baseline"] + hs[fw]["dropout"] for fw in hs}
     for row in provenance.groups(named, [h for v in named.values() for h in v]):
         assert f"| {' | '.join(row[:3])} | not recorded" in committed, row  # (peers: the sweep's lanes too)

@@ -6,7 +6,9 @@ import os
 import shutil
 
 from benchmarks.report import build as report
-from benchmarks.runners.sweep import lane_file
+from benchmarks.folders import lane_file
+from benchmarks.report.load import load_sweep
+from benchmarks.report.sweep_section import sweep_section
 from tests.test_cut_runs import fake_run
 
 SEEDS = [0, 1]
@@ -39,7 +41,7 @@ def section(tmp_path, peak_ci=0.2, reuse=True):
     conv = str(tmp_path / "conv")
     fake_run(conv, "flax", 100, 100, seeds=SEEDS)
     fake_sweep(str(tmp_path / "sweep"), conv, peak_ci, reuse)
-    return "\n".join(report.sweep_section(str(tmp_path / "sweep"), str(tmp_path), conv, SEEDS))
+    return "\n".join(sweep_section(load_sweep(str(tmp_path / "sweep")), str(tmp_path), conv, SEEDS))
 
 
 def test_each_row_says_its_seeds_and_a_reused_row_says_it_is_the_same_runs(tmp_path):

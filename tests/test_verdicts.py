@@ -191,7 +191,7 @@ def test_the_share_ahead_after_the_first_epoch_leaves_the_first_out():
 
 
 def test_the_generated_verdict_line_names_each_row_under_its_own_verdict():
-    from benchmarks.report.build import verdicts_line
+    from benchmarks.report.sections import verdicts_line
 
     def rows(p_first):
         return correct([{"model": m, "metric": "val loss", "epoch": 10, "p": p, "p_two": 0.9, "p_beyond": 0.9,

@@ -3,22 +3,14 @@ protocol (same seeds, data and settings) trained for their first epochs with --e
 (`benchmarks.runners.convergence --epochs 10 --flax-args=--eval-train --torch-args=--eval-train`). Whether their
 train and val columns equal the main runs' is measured, not assumed (the main runs may come from another
 code version or machine); c1 is judged again on the same runs, so that c1 and c1e compare the same runs."""
-import json
-import os
 
 import numpy as np
 
+from benchmarks.folders import convergence_histories
 from benchmarks.report.claims import curves, slows, slows_in_eval_mode
-from benchmarks.runners.convergence import histories_of
 from benchmarks.report.provenance import machine_label
 
 SAME_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc")
-
-
-def histories(folder):
-    """{framework: {model: [histories]}} of a convergence folder, and its convergence.json."""
-    conv = json.load(open(os.path.join(folder, "convergence.json")))
-    return histories_of(folder, conv, [fw for fw in ("flax", "torch") if fw in conv]), conv
 
 
 def repeats(measured, main):
@@ -44,7 +36,7 @@ def repeats(measured, main):
 
 def section(folder, main_hs):
     """Markdown lines: per framework, c1e beside c1 on the same runs, and how these runs relate to the main ones."""
-    hs, conv = histories(folder)
+    hs, conv = convergence_histories(folder)
     reached = min(len(h["epochs"]) for by_model in hs.values() for runs in by_model.values() for h in runs)
     md = ["## The training loss in eval mode (c1e)", "",
           "c1 compares the training loss the tutorial reports: a running average over each epoch's steps in train "

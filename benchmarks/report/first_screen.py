@@ -4,7 +4,7 @@ to ship), each from the same numbers the sections below print in full."""
 from benchmarks.report.claims import fmt
 from benchmarks.report.equivalence import VERDICTS
 from benchmarks.report.shipped import shipped
-from benchmarks.runners.speed import fastest_torch
+from benchmarks.report.speed_table import fastest_torch
 
 SHORT = {"a1": "BaseLine overfits", "a2": "its val accuracy peaks near epoch 50",
          "a3": "BaseLine still ahead at the end", "b": "Dropout removes the overfitting",

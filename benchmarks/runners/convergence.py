@@ -15,53 +15,15 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
+from benchmarks.folders import EVALUATION_FILES, evaluation_of, history_done, json_or, seed_dir
+from benchmarks.report.summaries import convergence_summary
 from benchmarks.runners.args import clash, data_source, name_list, out_folder
-from benchmarks.report.stats import mean_ci
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, epochs_count, positive_int, seed_list
 from experiment.errors import exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
-from experiment.history import column, load_history
+from experiment.history import load_history
 from experiment.variants import MODELS
-
-THRESHOLDS = (0.45, 0.50, 0.55)
-TRAIN_LOSS_AT = (10, 50, 100)
-
-
-def seed_dir(out, fw, model, seed):
-    return os.path.join(out, fw, model, f"seed_{seed}")
-
-
-def histories_of(out, conv, frameworks):
-    """Per framework and model, the histories of the seeds a convergence run (its convergence.json
-    `conv`) has for it."""
-    return {fw: {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json"))
-                     for s in conv[fw].get("seeds", conv["seeds"])] for m in MODELS} for fw in frameworks}
-
-
-def history_done(out, fw, model, seed, epochs):
-    try:
-        return len(load_history(os.path.join(seed_dir(out, fw, model, seed), "history.json"))["epochs"]) >= epochs
-    except (OSError, ValueError, KeyError, RecursionError):
-        return False
-
-
-EVALUATION_FILES = ("evaluation.json", "confusion_matrix.png")
-
-
-def evaluation_of(folder, ckpt_ext):
-    """A seed's test evaluation, or None where there is none or it is older than the checkpoint it
-    should be of (a retrained seed's old evaluation is never reported as the new one's)."""
-    path, ckpt = os.path.join(folder, "evaluation.json"), os.path.join(folder, "best" + ckpt_ext)
-    try:
-        if os.path.exists(ckpt) and os.stat(path).st_mtime_ns < os.stat(ckpt).st_mtime_ns:
-            return None
-    except OSError:
-        return None
-    return json_or(path, None)
-
 
 def settings_clash(args, frameworks):
     """The first finished seed whose recorded batch size or data differ from this run's (reusing it
@@ -131,63 +93,6 @@ def device_of(flags):
     return flags[i:i + 2] if i is not None else []
 
 
-def first_epoch_reaching(h, threshold):
-    hits = np.nonzero(column(h, "val_acc") >= threshold)[0]
-    return int(column(h, "epoch")[hits[0]]) if len(hits) else None
-
-
-def seed_metrics(h, evaluation):
-    """One seed's numbers; test_acc is None until its best checkpoint is evaluated, a train loss at an
-    epoch the run did not reach is None (never the value of an earlier epoch)."""
-    acc, vloss, tloss = column(h, "val_acc"), column(h, "val_loss"), column(h, "train_loss")
-    peak = int(np.argmax(acc))
-    return {
-        "best_val_acc": float(acc[peak]), "best_val_acc_epoch": peak + 1,
-        "best_val_loss": float(vloss.min()), "best_val_loss_epoch": int(np.argmin(vloss)) + 1,
-        "last_val_acc": float(acc[-1]), "last_val_loss": float(vloss[-1]),
-        "last_gap": float(vloss[-1] - tloss[-1]),
-        **{f"epochs_to_{int(100 * t)}": first_epoch_reaching(h, t) for t in THRESHOLDS},
-        **{f"train_loss_at_{e}": float(tloss[e - 1]) if e <= len(tloss) else None for e in TRAIN_LOSS_AT},
-        "test_acc": evaluation["test_acc"] if evaluation else None,
-    }
-
-
-def json_or(path, default):
-    """A JSON file's content, or `default` where it is missing or unreadable (not evaluated yet,
-    a first run)."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError, RecursionError):
-        return default
-
-
-def summarize(out, frameworks, seeds, planned, stopped=None):
-    """Per framework, over the seeds whose both models have at least one epoch (a run cut short by
-    a time limit counts with the epochs it finished, and says it planned `planned` and why it
-    stopped)."""
-    result = {}
-    for fw in frameworks:
-        have = [s for s in seeds if all(history_done(out, fw, m, s, 1) for m in MODELS)]
-        if not have:
-            continue
-        hs = {m: [load_history(os.path.join(seed_dir(out, fw, m, s), "history.json")) for s in have] for m in MODELS}
-        ext = FRAMEWORKS[fw].ckpt_ext
-        evaluation = {m: [evaluation_of(seed_dir(out, fw, m, s), ext) for s in have] for m in MODELS}
-        per_seed = {m: [seed_metrics(h, e) for h, e in zip(hs[m], evaluation[m])] for m in MODELS}
-        summary = {m: {k: mean_ci([p[k] for p in per_seed[m]]) for k in per_seed[m][0]} for m in MODELS}
-        slowdown = {}
-        for t in THRESHOLDS:
-            k = f"epochs_to_{int(100 * t)}"
-            b, d = summary["baseline"][k]["mean"], summary["dropout"][k]["mean"]
-            slowdown[k] = d / b if b and d else None
-        result[fw] = {"seeds": have, "per_seed": per_seed, "summary": summary,
-                      "slowdown_dropout_over_baseline": slowdown,
-                      "epochs": min(len(h["epochs"]) for m in MODELS for h in hs[m]), "planned_epochs": planned}
-        result[fw]["stopped"] = stopped if result[fw]["epochs"] < planned else None
-    return result
-
-
 class Stopped(Exception):
     pass
 
@@ -236,7 +141,7 @@ def main(argv=None):
     result = {**previous, "command": "python -m benchmarks.runners.convergence " + " ".join(argv if argv is not None else
                                                                                     sys.argv[1:]),
               "seeds": args.seeds, "batch_size": args.batch_size,
-              **summarize(args.out, frameworks, args.seeds, args.epochs, stopped)}
+              **convergence_summary(args.out, frameworks, args.seeds, args.epochs, stopped)}
     result["train_wall_s"] = {**previous.get("train_wall_s", {}), **walls}
     os.makedirs(args.out, exist_ok=True)  # a training command refused at once creates nothing, OUT neither
     atomic_write_text(os.path.join(args.out, "convergence.json"), json.dumps(result, indent=1) + "\n")

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from benchmarks.report.speed_table import table
 from benchmarks.runners.args import int_list, name_list, out_folder
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, positive_float, positive_int
@@ -187,39 +188,6 @@ def combine(rows):
     out["img_per_s_max"] = max(r["img_per_s_max"] for r in rows)
     out["per_process_img_per_s"] = [r["img_per_s"] for r in rows]
     return out
-
-
-def fastest_torch(rows):
-    """{(model, batch, lanes, precision): the fastest measured PyTorch row}."""
-    best = {}
-    for r in rows:
-        key = (r["model"], r["batch"], r["seeds"], r["precision"])
-        if r["framework"] == "torch" and (key not in best or r["img_per_s"] > best[key]["img_per_s"]):
-            best[key] = r
-    return best
-
-
-def table(rows, baseline="torch-eager"):
-    measured = [r for r in rows if not r.get("skipped")]
-    ref = {(r["model"], r["batch"], r["precision"]): r for r in measured if r["variant"].startswith(baseline)}
-    fastest = fastest_torch(measured)
-    lines = ["| model | batch | lanes | precision | variant | train img/s (median) | min-max | vs torch eager | "
-             "vs fastest PyTorch (name) | compile s | eval img/s | vs torch eager |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["model"], r["batch"], r["seeds"], r["precision"], r["variant"])):
-        head = f"| {r['model']} | {r['batch']} | {r['seeds']} | {r['precision']} | {r['variant']} |"
-        if r.get("skipped"):
-            lines.append(f"{head} skipped: {r['skipped']} |" + " - |" * 6)
-            continue
-        base, ev = ref.get((r["model"], r["batch"], r["precision"]), {}), r.get("eval_img_per_s")
-        ratio = f"{r['img_per_s'] / base['img_per_s']:.2f}x" if base else "-"
-        eval_ratio = f"{ev / base['eval_img_per_s']:.2f}x" if ev and base.get("eval_img_per_s") else "-"
-        best = fastest.get((r["model"], r["batch"], r["seeds"], r["precision"])) if r["framework"] != "torch" else None
-        vs_fastest = f"{r['img_per_s'] / best['img_per_s']:.2f}x ({best['variant']})" if best else "-"
-        lines.append(f"{head} {r['img_per_s']:,.0f} | "
-                     f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {vs_fastest} | "
-                     f"{r['compile_s']:.1f} | {f'{ev:,.0f}' if ev else '-'} | {eval_ratio} |")
-    return "\n".join(lines)
 
 
 def machine_info():

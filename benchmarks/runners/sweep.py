@@ -23,26 +23,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.folders import epochs_done, lane_file, seed_dir  # noqa: E402
+from benchmarks.report.summaries import sweep_summary  # noqa: E402
 from benchmarks.runners.args import clash, data_key, data_source, int_list, out_folder  # noqa: E402
-from benchmarks.report.claims import curves  # noqa: E402
-from benchmarks.report.stats import ahead, mean_ci  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import OneLineParser, epochs_count, rate_list, seed_list  # noqa: E402
 from experiment.errors import exit_on_user_error  # noqa: E402
 from experiment.history import load_history  # noqa: E402
 from experiment.lanes import folder_name  # noqa: E402
 from experiment.plots import save_figure  # noqa: E402
-
-
-def lane_file(out, batch, rate, seed):
-    return os.path.join(out, f"batch_{batch}", folder_name(rate), f"seed_{seed}", "history.json")
-
-
-def epochs_done(path):
-    try:
-        return len(load_history(path)["epochs"])
-    except (OSError, ValueError, KeyError, RecursionError):
-        return 0
 
 
 def unusable(path, a, batch):
@@ -65,7 +54,7 @@ def reuse(a, batch):
             continue
         if conv.get("batch_size") != batch or not set(a.rates) <= {0.0, 0.5}:
             continue
-        sources = {(r, s): os.path.join(folder, "flax", folder_name(r), f"seed_{s}", "history.json")
+        sources = {(r, s): os.path.join(seed_dir(folder, "flax", folder_name(r), s), "history.json")
                    for r in a.rates for s in a.seeds}
         why = next((f"{p} {w}" for p in sources.values() for w in [unusable(p, a, batch)] if w), None)
         if why:
@@ -112,26 +101,6 @@ def run_batch(a, batch):
     print(f"[sweep] batch {batch}: training {len(files)} lanes", flush=True)
     subprocess.run([sys.executable, "-m", "flax_impl.train", *cmd, "--no-progress"], check=True)
     return "trained"
-
-
-def summarize(a, provenance):
-    """Per batch size: BaseLine's peak epoch, and per rate the crossing and the final accuracy."""
-    result = {}
-    for batch in a.batches:
-        c = {r: curves([load_history(lane_file(a.out, batch, r, s)) for s in a.seeds]) for r in a.rates}
-        base = c.get(0.0)
-        rows = {}
-        for r, cr in c.items():
-            row = {"final_val_acc": mean_ci(cr["val_acc"][:, -1]), "best_val_acc": mean_ci(cr["val_acc"].max(axis=1)),
-                   "best_val_loss": mean_ci(cr["val_loss"].min(axis=1)),
-                   "peak_epoch": mean_ci(cr["val_correct"].argmax(axis=1) + 1)}
-            if base is not None and r > 0:
-                row["ahead_of_baseline"] = ahead(cr["val_correct"], base["val_correct"])
-            rows[f"{r:g}"] = row
-        n_train = load_history(lane_file(a.out, batch, a.rates[0], a.seeds[0]))["data"]["n_train"]
-        result[str(batch)] = {"epochs": min(cr["epochs"] for cr in c.values()), "rates": rows,
-                              "steps_per_epoch": -(-n_train // batch), "lanes": provenance.get(batch)}
-    return result
 
 
 def figures(a, summary):
@@ -190,7 +159,7 @@ def main(argv=None):
         provenance = {b: run_batch(a, b) for b in a.batches}
     except subprocess.CalledProcessError as e:  # the training command said why, in its own one line
         p.exit(1, f"{p.prog}: error: flax_impl.train failed with exit {e.returncode}; no sweep.json written\n")
-    summary = summarize(a, provenance)
+    summary = sweep_summary(a.out, a.batches, a.rates, a.seeds, provenance)
     result = {"command": "python -m benchmarks.runners.sweep " + " ".join(sys.argv[1:] if argv is None else argv),
               "batches": a.batches, "rates": a.rates, "seeds": a.seeds, "epochs": a.epochs, "summary": summary,
               "figures": figures(a, summary)}
