@@ -7,6 +7,9 @@ MODEL   ?= both
 FW      := $(shell python3 -m experiment.frameworks name $(FRAMEWORK) 2>/dev/null)
 OUT     ?= runs/$(FW)
 ARGS    ?=
+# The data `make train` was given, remembered for the next `make train` and for `make test`'s real-data tests.
+DATA_FILE ?= .cifar10-path
+CIFAR10 ?= $(shell cat $(DATA_FILE) 2>/dev/null)
 TRAIN_MODULE := $(shell python3 -m experiment.frameworks train $(FRAMEWORK))
 
 .PHONY: setup train test
@@ -23,7 +26,8 @@ $(VENV)/.installed: pyproject.toml
 
 train: setup
 	@test -n "$(TRAIN_MODULE)" || exit 2  # an unknown FRAMEWORK: experiment.frameworks said which in one line
-	$(PY) -m $(TRAIN_MODULE) --model $(MODEL) --epochs $(EPOCHS) --out $(OUT) $(ARGS)
+	@if [ -e "$(CIFAR10)" ]; then realpath "$(CIFAR10)" > $(DATA_FILE); fi
+	CIFAR10="$(CIFAR10)" $(PY) -m $(TRAIN_MODULE) --model $(MODEL) --epochs $(EPOCHS) --out $(OUT) $(ARGS)
 
 test: setup
-	$(PY) -m pytest $(ARGS)
+	CIFAR10="$(CIFAR10)" $(PY) -m pytest $(ARGS)

@@ -53,3 +53,18 @@ def outside_the_checkout(tmp_path, monkeypatch):
     """Every test runs in its own empty folder: a command's default output folder (runs/<framework>)
     then lands there, never in the user's checkout, whose runs no test may read or change."""
     monkeypatch.chdir(tmp_path)
+
+
+def pytest_unconfigure(config):
+    """Real-data tests skipped for want of the data are said in the run's last line, after pytest's own
+    summary, with the command that runs them (pytest's skip lines are easy to miss in a long run)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    from tests.conftest import NO_REAL_DATA
+    skipped = [r for r in reporter.stats.get("skipped", []) if NO_REAL_DATA in str(r.longrepr)]
+    if skipped:
+        reporter.write_line(
+            f"{len(skipped)} tests that need the real CIFAR-10 were skipped: no data found ($CIFAR10 unset or "
+            "missing, no path remembered by `make train`, no ../shared/datasets copy beside the checkout). "
+            "Run them with: CIFAR10=/path/to/cifar-10-python.tar.gz make test", yellow=True, bold=True)

@@ -58,12 +58,16 @@ def tar_folder(folder, path):
     return path
 
 
+NO_REAL_DATA = "real CIFAR-10 not available (set CIFAR10=path)"  # the skip reason the run's summary counts
+
+
 @pytest.fixture(scope="session")
 def real_data():
-    """The real CIFAR-10 copy: $CIFAR10, else the shared JPEG copy beside the checkout."""
+    """The real CIFAR-10 copy: $CIFAR10 (which `make test` sets to the data `make train` was given),
+    else the shared JPEG copy beside the checkout."""
     path = os.environ.get("CIFAR10") or SHARED_COPY
     if not os.path.exists(path):
-        pytest.skip("real CIFAR-10 not available (set CIFAR10=path)")
+        pytest.skip(NO_REAL_DATA)
     return path
 
 

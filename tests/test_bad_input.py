@@ -1,4 +1,4 @@
-"""The bad-input catalogue (README, "Bad input"): every case, in both frameworks, exits with code 2,
+"""The bad-input catalogue (docs/robustness.md, "Bad input"): every case, in both frameworks, exits with code 2,
 prints one line that names the problem and no traceback, and leaves the output folder, which
 holds a finished run, byte for byte as it was."""
 import errno

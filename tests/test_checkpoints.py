@@ -1,5 +1,5 @@
 """Checkpoints load the ways their users load them: the tutorial's `load_state_dict(torch.load(...))`,
-the tutorial's own `best_ckpt.pth` in both evaluate commands, and the README's plain-Flax snippet."""
+the tutorial's own `best_ckpt.pth` in both evaluate commands, and the plain-Flax snippet of docs/usage.md."""
 import json
 import os
 import re
@@ -58,12 +58,12 @@ def test_flax_evaluate_tells_files_apart_by_content(runs, tmp_path):
 
 
 def readme_snippet(marker):
-    text = open(os.path.join(REPO, "README.md")).read()
+    text = open(os.path.join(REPO, "docs", "usage.md")).read()
     return re.search(rf"<!-- test: {marker} -->\n```python\n(.*?)```", text, re.S).group(1)
 
 
 def test_the_readmes_plain_flax_snippet_predicts_as_the_project(runs):
-    """The README's Linen LeNet, written without this project's code, loads best.msgpack and gives
+    """The Linen LeNet of docs/usage.md, written without this project's code, loads best.msgpack and gives
     the project's logits; the same model flattening the natural NHWC way does not."""
     images = normalize(load_cifar10(DATA).test_x[:200])
     best = os.path.join(runs["flax"], "dropout", "best.msgpack")
