@@ -13,7 +13,7 @@ trainer for its epochs and hands them to the records, which write the files.
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -34,34 +34,55 @@ from experiment.stop import StopRequest
 from experiment.writer import Writer
 
 
+class Options(Protocol):
+    """A framework's own settings: a frozen dataclass (its fields, with their defaults, are its flags)."""
+    RESUME_MAY_CHANGE: tuple  # those --resume may change
+
+    @classmethod
+    def add_flags(cls, parser): ...
+
+    @classmethod
+    def process_folder(cls, args):
+        """The subfolder of --out this process writes (a multi-host run's processes after the first), or None."""
+
+    def writer_depth(self):
+        """Epochs of writes that may wait while the next epoch trains (0: write before training on)."""
+
+
+class Trainers(Protocol):
+    """Which lanes a framework trains together, and the Trainer (experiment.trainer) of each group."""
+
+    def partition(self, config, lanes):
+        """[[lanes of one trainer], ...], trained one trainer after the other."""
+
+    def check(self, config, lanes):
+        """UserError for a device or framework flag the run cannot use: checked before anything is created."""
+
+    def make(self, config, lanes, splits): ...
+
+
 @dataclass(frozen=True)
 class Backend:
-    """What a framework plugs into the train command.
+    """What a framework provides to the train command, as a table:
 
-    partition_lanes(config, lanes) -> [[lanes of one trainer], ...], trained one trainer after the other
-    make_trainer(config, lanes, splits) -> a Trainer (experiment.trainer) for those lanes
-    codec: how the framework writes and reads its files (experiment.checkpoints.Codec)
-    options: the framework's settings, a frozen dataclass whose fields add_flags(parser) adds as
-    flags (with the dataclass's defaults); resume_may_change names those of them
-    --resume may change; check(config, lanes) refuses, with UserError, a device or framework flag
-    the run cannot use, before anything is created; process_folder(args) names the subfolder of
-    --out that a process other than the first of a multi-host run writes to; writer_depth(config):
-    epochs of writes that may wait while the next epoch trains (0: write before training on).
+    | field     | what                                    | Flax                    | PyTorch                     |
+    |-----------|-----------------------------------------|-------------------------|-----------------------------|
+    | framework | its names, modules, checkpoint suffix   | FRAMEWORKS["flax"]      | FRAMEWORKS["torch"]         |
+    | options   | its own settings and flags (Options)    | flax_impl/options.py    | torch_ref/options.py        |
+    | codec     | its files (experiment.checkpoints)      | flax_impl/checkpoint.py | torch_ref/checkpoint.py     |
+    | trainers  | lanes grouped into trainers (Trainers)  | one program of all      | per folder, or one (vmap)   |
     """
     framework: Framework
-    partition_lanes: Callable
-    make_trainer: Callable
-    codec: object
     options: type
-    add_flags: Callable
-    resume_may_change: tuple = ()
-    check: Callable = lambda config, lanes: None
-    process_folder: Callable = lambda args: None
-    writer_depth: Callable = lambda config: 0
+    codec: object
+    trainers: Trainers
 
     def default(self, **overrides):
         """The command line's defaults as a RunConfig, for code that builds a trainer itself."""
-        return default_config(self.framework, self.add_flags, self.options, **overrides)
+        return default_config(self.framework, self.options.add_flags, self.options, **overrides)
+
+    def make_trainer(self, config, lanes, splits):
+        return self.trainers.make(config, lanes, splits)
 
 
 def train_main(backend):
@@ -84,21 +105,21 @@ def run_train(backend, argv=None):
     and train. A stop signal (Ctrl-C, SIGTERM, SIGHUP) is answered at once (experiment.stop)."""
     with StopRequest(print, backend.framework.train) as stop:
         config, resume_cmd = configure(backend, argv)
-        stop.resume_cmd = resume_cmd
+        stop.resume_with(resume_cmd)
         records = RunRecords(config, backend.codec, plan_lanes(config))
-        backend.check(config, [r.lane for r in records.lanes])
+        backend.trainers.check(config, [r.lane for r in records.lanes])
         check_source(config.data)
         records.check()
         folders = NewFolders()  # what this run creates, removed again if it is refused or stopped before it starts
         try:
             with FolderLock(config.out, folders) as lock:  # from here no other run may use OUT
-                stop.at_exit.append(lock.cleanup)
+                stop.on_exit(lock.cleanup)
                 records.check()  # again: a run may have finished there since
                 records.make_folders(folders)  # refuse before spending minutes on data
                 splits, data_info = load_splits(config)
                 if config.resume:
                     check_same_data(config.resume, data_info)
-                with Writer(backend.writer_depth(config)) as writer:
+                with Writer(config.options.writer_depth()) as writer:
                     records.begin(writer, stop)
                     train_all(backend, records, splits, data_info, folders)
         except Interrupted as e:
@@ -139,7 +160,7 @@ def configure(backend, argv):
     """The run's RunConfig from the command line (or, with --resume, from run.json), and the command
     that continues it."""
     fw = backend.framework
-    parser = train_parser(fw, backend.add_flags)
+    parser = train_parser(fw, backend.options.add_flags)
     args = parser.parse_args(argv)
     if args.resume == "":
         raise UserError("--resume needs the folder of the run to continue")
@@ -148,7 +169,7 @@ def configure(backend, argv):
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one")
     resume_cmd = f"{fw.command()} --resume {args.resume or args.out}"
-    sub = backend.process_folder(args)
+    sub = backend.options.process_folder(args)
     if sub:
         args.out = os.path.join(args.out, sub)
         args.resume = args.resume and os.path.join(args.resume, sub)
@@ -172,14 +193,13 @@ def load_splits(config):
 def train_all(backend, records, splits, data_info, folders=None):
     """Each trainer in turn, from scratch or from its saved train state."""
     config, fw, stop = records.config, backend.framework, records.stop
-    parts = records.partition(backend.partition_lanes(config, [r.lane for r in records.lanes]))
+    parts = records.partition(backend.trainers.partition(config, [r.lane for r in records.lanes]))
     for i, part in enumerate(parts):
-        trainer = backend.make_trainer(config, [r.lane for r in part.lanes], splits)
+        trainer = backend.trainers.make(config, [r.lane for r in part.lanes], splits)
         first = part.open(trainer, data_info)
         if i == 0:  # every input checked: from here on the output folder is ours
             records.start(data_info, parts)
-            if stop is not None:
-                stop.started = True
+            stop.run_started()
             if folders is not None:
                 folders.keep()
         names = "+".join(dict.fromkeys(r.lane.folder for r in part.lanes))
@@ -191,9 +211,8 @@ def train_all(backend, records, splits, data_info, folders=None):
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
               f"{len(splits.train_x)} train / {len(splits.val_x)} val images" + (f", {where}" if where else ""))
         train_and_evaluate(trainer, part, config.epochs, stop=stop)
-        if stop is not None:
-            stop.earlier = True
-        records.seed_figures(part)
+        stop.trainer_finished()
+        records.trainer_figures(part)
 
 
 def run_evaluate(fw, load_predictor, argv=None):

@@ -8,34 +8,28 @@ import time
 
 from experiment.errors import Diverged
 from experiment.split import EpochBatches
-from experiment.stop import STOP_SIGNALS, Abandoned, StopRequest  # noqa: F401  (StopRequest: the loop's stop)
+from experiment.stop import Abandoned, current
 
 
 def train_and_evaluate(trainer, records, epochs, stop=None):
     """Train epochs records.first_epoch..epochs of the trainer's lanes, each epoch handed to
     `records` (an experiment.records.TrainerRecords of the same lanes, in the same order).
 
-    `stop` (an experiment.stop.StopRequest) ends the run with Interrupted at the next safe point
-    once a stop is requested: a batch-by-batch trainer between two batches (it checks
-    trainer.stop_requested() and raises Abandoned), a pipelined one as soon as the loop waits for
+    `stop` (an experiment.stop.StopRequest; default: the one that owns this process's signals) ends
+    the run with Interrupted at the next safe point once a stop is requested: a batch-by-batch
+    trainer between two batches (it raises Abandoned), a pipelined one as soon as the loop waits for
     it (its dispatches and waits run through stop.run). The epoch in progress is then dropped; the
     finished ones are saved, and a resumed run redoes the dropped one from its start."""
-    requested = (lambda: stop is not None and stop.requested)  # noqa: E731
-    waited = stop.run if stop is not None else (lambda fn: fn())
-    trainer.stop_requested = requested
-    start_epoch = records.first_epoch
-    saved, last_done = start_epoch - 1, None
-    if stop is not None:
-        stop.training, stop.saved = True, saved
-        if requested():  # asked while an earlier trainer of the run finished: its epochs are saved
-            raise stop.interrupted()
+    stop = stop or current()
+    saved, last_done = records.first_epoch - 1, None
+    stop.training_from(saved)
 
-    def dispatch(epoch):
+    def start(epoch):
         t0 = time.perf_counter()
         batches = EpochBatches.of_lanes(trainer.lanes, trainer.n_train, epoch, trainer.batch_size)
         try:
             if trainer.pipelined:  # returns once queued, but the first call compiles
-                return waited(lambda: trainer.start_epoch(epoch, batches)), t0
+                return stop.run(lambda: trainer.start_epoch(epoch, batches)), t0
             return trainer.start_epoch(epoch, batches), t0
         except Diverged as e:
             raise diverged_at(e, epoch) from None
@@ -43,18 +37,16 @@ def train_and_evaluate(trainer, records, epochs, stop=None):
     def diverged_at(e, epoch):
         return e.at(epoch, records.lanes[e.lane].folder, trainer.lanes[e.lane].seed)
 
-    epoch = start_epoch
+    epoch = records.first_epoch
+    stop.at_epoch(epoch)
     try:
-        if stop is not None:
-            stop.epoch = epoch
-        pending = dispatch(start_epoch) if start_epoch <= epochs else None
+        pending = start(epoch) if epoch <= epochs else None
         while pending:
             run, t_start = pending
-            more = epoch < epochs and not requested()
-            ahead = dispatch(epoch + 1) if more and trainer.pipelined else None
+            ahead = start(epoch + 1) if trainer.pipelined and epoch < epochs and not stop.requested else None
             try:
-                if hasattr(run, "wait"):  # an epoch still on the device
-                    waited(run.wait)
+                if trainer.pipelined:  # the epoch is still on the device
+                    stop.run(run.wait)
                 metrics = run.metrics()
             except Diverged as e:
                 raise diverged_at(e, epoch) from None
@@ -67,12 +59,10 @@ def train_and_evaluate(trainer, records, epochs, stop=None):
             saved = epoch
             if epoch == epochs:
                 break
-            if requested():
+            if stop.requested:
                 raise stop.interrupted(saved=epoch)
             epoch += 1
-            if stop is not None:
-                stop.epoch = epoch
-            pending = ahead or dispatch(epoch)
+            stop.at_epoch(epoch)
+            pending = ahead or start(epoch)
     except Abandoned:  # the epoch in progress is dropped; the finished ones are saved (once the writer is flushed)
         raise stop.interrupted(saved=saved, during=epoch) from None
-    records.finish()

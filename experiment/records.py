@@ -157,12 +157,6 @@ class TrainerRecords:
     def write_state(self, snapshot, header):
         self.run.codec.write_state(self.state_path, header, snapshot.state())
 
-    def finish(self):
-        """Each lane's curves.png."""
-        for r in self.lanes:
-            plot_curves({"": r.history}, r.path("curves.png"),
-                        title=f"{r.history['framework']} {r.lane.folder} (seed {r.lane.seed})")
-
 
 class RunRecords:
     """Every lane of a run, its folders and its run.json; the writer, stop request and log that each
@@ -249,8 +243,12 @@ class RunRecords:
             plot_mean_std(groups, path, title=f"{config.framework}: {what}, seeds {config.seed_list}")
         return path
 
-    def seed_figures(self, part):
-        """With --seeds: each folder of a finished trainer gets curves_mean_std.png over its seeds."""
+    def trainer_figures(self, part):
+        """A finished trainer's figures: each lane's curves.png and, with --seeds, each of its folders'
+        curves_mean_std.png over the folder's seeds."""
+        for r in part.lanes:
+            plot_curves({"": r.history}, r.path("curves.png"),
+                        title=f"{r.history['framework']} {r.lane.folder} (seed {r.lane.seed})")
         if self.config.seeds is None:
             return
         groups = self.by_folder()

@@ -42,7 +42,7 @@ def read_run_file(d):
 
 def resumed_config(parser, args, argv, backend):
     """The run's saved settings from DIR/run.json, checked as the command line checks flags, with
-    the few flags --resume may change (and those the backend's resume_may_change names) applied."""
+    the few flags --resume may change (and those the framework's options.RESUME_MAY_CHANGE names) applied."""
     d, framework = args.resume, backend.framework.name
     run = read_run_file(d)
     if run.get("framework") != framework:
@@ -58,7 +58,7 @@ def resumed_config(parser, args, argv, backend):
             raise UserError(f"--resume {d}: {RUN_FILE} holds {k} = {v!r} ({type(v).__name__}), not what "
                             f"--{k.replace('_', '-')} gives ({parsed!r}, {type(parsed).__name__})")
     given = explicit_flags(parser, argv)
-    allowed = RESUME_MAY_CHANGE + tuple(backend.resume_may_change)
+    allowed = RESUME_MAY_CHANGE + tuple(backend.options.RESUME_MAY_CHANGE)
     changed = sorted(f for f in given if f not in allowed and getattr(args, f) != saved.get(f))
     if changed:
         flags = ", ".join(f"--{f.replace('_', '-')} {getattr(args, f)}" for f in changed)

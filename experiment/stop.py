@@ -30,9 +30,19 @@ class Abandoned(Exception):
     """The epoch in progress was dropped because a stop was requested (experiment.loop)."""
 
 
+_ACTIVE = []  # the StopRequest that owns this process's stop signals, while one does
+
+
+def current():
+    """The StopRequest that owns this process's stop signals, or an inert one (never requested; run(fn)
+    is fn()) when none does: a trainer or loop used outside a train command."""
+    return _ACTIVE[-1] if _ACTIVE else StopRequest()
+
+
 class StopRequest:
     """Owns the stop signals while a train command runs (only on the main thread: elsewhere it
-    leaves signals alone and never requests a stop).
+    leaves signals alone and never requests a stop), and every fact a stop needs; the loop, the
+    command and the records tell it what happens through its methods.
 
     requested   a stop was asked for (the first signal during training)
     signum      the first signal (the exit code is 128 + it)
@@ -52,6 +62,33 @@ class StopRequest:
         self.changed = threading.Condition()  # notified when a stop is requested
         self.previous, self.previous_fd, self.pipe = {}, None, None
 
+    # What the command, the loop and the records tell it.
+    def resume_with(self, command):
+        """The command that continues this run, named when it stops."""
+        self.resume_cmd = command
+
+    def on_exit(self, cleanup):
+        """Run `cleanup` before a stop at once exits the process."""
+        self.at_exit.append(cleanup)
+
+    def run_started(self):
+        """run.json is written: --resume can continue the run from here on."""
+        self.started = True
+
+    def training_from(self, saved):
+        """The loop trains a trainer whose epochs up to `saved` are on disk; Interrupted at once if a
+        stop was requested while an earlier trainer of the run finished (its epochs are saved)."""
+        self.training, self.saved = True, saved
+        if self.requested:
+            raise self.interrupted()
+
+    def at_epoch(self, epoch):
+        """The main thread trains (or waits for) this epoch."""
+        self.epoch = epoch
+
+    def trainer_finished(self):
+        self.earlier = True
+
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
             return self
@@ -63,11 +100,13 @@ class StopRequest:
             self.previous[sig] = signal.signal(sig, self._main_thread_handler)
         threading.Thread(target=self._watch, args=(read_fd,), name="stop-signals", daemon=True).start()
         self.installed = True
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc):
         if not self.installed:
             return False
+        _ACTIVE.remove(self)
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         signal.set_wakeup_fd(self.previous_fd)

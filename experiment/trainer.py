@@ -27,8 +27,10 @@ class Snapshot(Protocol):
 
 class EpochRun(Protocol):
     snapshot: Snapshot
-    # Optional: wait() -> None, waits for the epoch's work on the device; the loop runs it so that a
-    # stop request ends the wait at once (experiment.stop.StopRequest.run).
+
+    def wait(self) -> None:
+        """Wait for the epoch's work on the device (a pipelined trainer's; the loop runs it so that a
+        stop request ends the wait at once: experiment.stop.StopRequest.run)."""
 
     def metrics(self) -> dict[str, np.ndarray]:
         """{'train_loss': [lanes], ..., 'val_acc': [lanes]} (experiment.metrics names); waits for
@@ -40,6 +42,9 @@ class DoneEpoch:
 
     def __init__(self, metrics, snapshot):
         self._metrics, self.snapshot = metrics, snapshot
+
+    def wait(self):
+        """Nothing to wait for: the epoch is done."""
 
     def metrics(self):
         return self._metrics
@@ -55,8 +60,8 @@ class Trainer(Protocol):
 
     def start_epoch(self, epoch: int, batches: EpochBatches) -> EpochRun:
         """Train one epoch (batches.orders[lane] = that lane's image order), then validate. A
-        trainer that trains batch by batch checks stop_requested() between batches and raises
-        experiment.stop.Abandoned once it is true (the loop sets stop_requested)."""
+        trainer that trains batch by batch checks between batches whether the process's stop request
+        (experiment.stop.current()) was made, and raises experiment.stop.Abandoned once it was."""
 
     def train_epoch(self, epoch: int, batches: EpochBatches) -> dict[str, np.ndarray]:
         """The epoch's training alone, waited for: {'train_loss': [lanes], 'train_acc': [lanes]}."""

@@ -5,6 +5,7 @@ runner times them (benchmarks.runners.speed's -unrollK, -donate, -nochunk varian
 """
 import argparse
 from dataclasses import dataclass
+from typing import ClassVar
 
 from experiment.cli import checked, positive_int
 
@@ -32,6 +33,23 @@ class FlaxOptions:
     num_processes: int | None = None
     process_id: int | None = None
     no_compile_cache: bool = False  # compile afresh instead of loading programs from JAX's cache on disk
+    # A multi-host run may restart on other hosts; the cache only saves time.
+    RESUME_MAY_CHANGE: ClassVar[tuple] = ("coordinator", "num_processes", "no_compile_cache")
+
+    @classmethod
+    def add_flags(cls, parser):
+        add_flax_flags(parser)
+
+    @classmethod
+    def process_folder(cls, args):
+        """Several hosts: process 0 writes OUT itself, process i its own copy in OUT/process_<i>
+        (what --resume reads there), so processes never write the same file."""
+        return f"process_{args.process_id}" if args.process_id else None
+
+    def writer_depth(self):
+        """Write epoch N's files while epoch N+1 trains; inline with several hosts, where gathering a
+        state is a collective that must not run beside the main thread's programs."""
+        return 0 if self.num_processes else 1
 
 
 def add_flax_flags(p):

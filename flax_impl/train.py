@@ -5,42 +5,26 @@
 from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
 from flax_impl.checkpoint import CODEC
-from flax_impl.options import FlaxOptions, add_flax_flags
+from flax_impl.options import FlaxOptions
 from flax_impl.trainer import FlaxTrainer, lane_mesh
 
-FRAMEWORK = FRAMEWORKS["flax"]
 
-
-def process_folder(args):
-    """Several hosts: process 0 writes OUT itself, process i its own copy in OUT/process_<i>
-    (what --resume reads there), so processes never write the same file."""
-    return f"process_{args.process_id}" if args.process_id else None
-
-
-def one_program(config, lanes):
+class OneProgram:
     """Every lane (models x dropout rates x seeds) in one compiled program."""
-    return [lanes]
+
+    def partition(self, config, lanes):
+        return [lanes]
+
+    def check(self, config, lanes):
+        """The devices of --device (and the hosts of a multi-host run) are there and fit the lanes and
+        the batch: checked before anything is created."""
+        lane_mesh(config, len(lanes))
+
+    def make(self, config, lanes, splits):
+        return FlaxTrainer(config, lanes, splits)
 
 
-def writer_depth(config):
-    """Write epoch N's files while epoch N+1 trains; inline with several hosts, where gathering a
-    state is a collective that must not run beside the main thread's programs."""
-    return 0 if config.options.num_processes else 1
-
-
-def check(config, lanes):
-    """The devices of --device (and the hosts of a multi-host run) are there and fit the lanes and
-    the batch: checked before anything is created."""
-    lane_mesh(config, len(lanes))
-
-
-BACKEND = Backend(FRAMEWORK, partition_lanes=one_program, make_trainer=FlaxTrainer, codec=CODEC, options=FlaxOptions,
-                  add_flags=add_flax_flags, check=check,
-                  # a multi-host run may restart on other hosts; the cache only saves time
-                  resume_may_change=("coordinator", "num_processes", "no_compile_cache"),
-                  process_folder=process_folder, writer_depth=writer_depth)
-
-
+BACKEND = Backend(FRAMEWORKS["flax"], options=FlaxOptions, codec=CODEC, trainers=OneProgram())
 default = BACKEND.default
 main = train_main(BACKEND)
 

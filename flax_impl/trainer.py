@@ -163,16 +163,6 @@ class FlaxTrainer:
             self.state, last = p.step(self.state, d.train_x, d.train_y, put(rest, p.lanes_sh))
         return steps, last
 
-    def lowered_text(self, batches):
-        """The epoch and evaluation programs as this trainer compiles them (its --precision
-        included), as StableHLO text: what the tests read the precision and layout from."""
-        p, d = self.program, self.data
-        with jax.default_matmul_precision(self.precision):
-            full = put(batches.full, p.batch_sh)
-            epoch = p.epoch.lower(self.state, d.train_x, d.train_y, full).as_text()
-            xs, ys = d.evaluated["val"][0][0]
-            return epoch, p.evaluate.lower(self.state["params"], xs, ys).as_text()
-
     def dispatch_validate(self):
         return self.dispatch_evaluate(self.data.evaluated["val"][0])
 

@@ -88,3 +88,15 @@ def flax_loss_and_grads(fm, params, x, y):
 def leaves(tree):
     return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v)
             for path, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def lowered_programs(trainer, batches):
+    """A FlaxTrainer's epoch and evaluation programs as it compiles them (its --precision included),
+    as StableHLO text: what the precision tests read."""
+    from flax_impl.device import put
+    p, d = trainer.program, trainer.data
+    with jax.default_matmul_precision(trainer.precision):
+        full = put(batches.full, p.batch_sh)
+        epoch = p.epoch.lower(trainer.state, d.train_x, d.train_y, full).as_text()
+        xs, ys = d.evaluated["val"][0][0]
+        return epoch, p.evaluate.lower(trainer.state["params"], xs, ys).as_text()

@@ -13,6 +13,7 @@ from parity_tests.helpers import (
     flax_logits,
     flax_loss_and_grads,
     leaves,
+    lowered_programs,
     torch_logits,
     torch_loss_and_grads,
     twin_models,
@@ -37,7 +38,7 @@ def test_flax_programs_are_compiled_at_the_precision_asked(precision):
     config = flax_train.default(model="dropout", precision=precision, device="cpu", no_progress=True)
     trainer = FlaxTrainer(config, plan_lanes(config), splits)
     orders = epoch_order(len(splits.train_x), 0, 1)[None]
-    for text in trainer.lowered_text(EpochBatches(orders, config.batch_size)):
+    for text in lowered_programs(trainer, EpochBatches(orders, config.batch_size)):
         found = {p for p in ("DEFAULT", "HIGHEST", "HIGH") if f"precision = [{p}, {p}]" in text}
         assert found == {HLO_PRECISION[precision]}, found  # every dot and convolution
 

@@ -41,3 +41,27 @@ def test_benchmarks_holds_three_programs_and_one_shared_reader():
     packages = sorted(d for d in os.listdir(here) if os.path.isfile(os.path.join(here, d, "__init__.py")))
     modules = sorted(f for f in os.listdir(here) if f.endswith(".py") and f != "__init__.py")
     assert packages == ["device", "report", "runners"] and modules == ["folders.py"]
+
+
+def attribute_assignments(source):
+    """The `obj.attr = ...` targets (tuples unpacked) of a module's code."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AugAssign, ast.AnnAssign)) else []
+        for t in targets:
+            for x in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                if isinstance(x, ast.Attribute):
+                    found.append(ast.unparse(x))
+    return found
+
+
+def test_the_loop_sets_no_attribute_of_another_object_and_asks_no_hasattr():
+    source = open(os.path.join(REPO, "experiment", "loop.py")).read()
+    assert attribute_assignments(source) == []
+    shared = [open(p).read() for p in modules_under("experiment")]
+    assert not [s for s in shared if "hasattr(run" in s or "hasattr(trainer" in s]
+
+
+def test_the_attribute_check_sees_one():  # control
+    assert attribute_assignments("a.b = 1\nc.d, e = 2, 3\nf.g += 1\nh = 4\n") == ["a.b", "c.d", "f.g"]

@@ -58,7 +58,7 @@ def test_every_framework_flag_is_a_typed_option_and_back(fw):
 
     from experiment.cli import train_parser
     backend = importlib.import_module(f"{'flax_impl' if fw == 'flax' else 'torch_ref'}.train").BACKEND
-    parsed = vars(train_parser(backend.framework, backend.add_flags).parse_args([]))
+    parsed = vars(train_parser(backend.framework, backend.options.add_flags).parse_args([]))
     common = {f.name for f in dataclasses.fields(RunConfig)}
     assert {k: v for k, v in parsed.items() if k not in common} == dataclasses.asdict(backend.options())
 

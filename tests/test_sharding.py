@@ -29,7 +29,7 @@ from flax_impl.train import BACKEND
 from flax_impl.trainer import FlaxTrainer
 
 out, seeds, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
-p = train_parser(BACKEND.framework, BACKEND.add_flags)
+p = train_parser(BACKEND.framework, BACKEND.options.add_flags)
 args = p.parse_args(["--data", "synthetic:700", "--model", "dropout", "--seeds", ",".join(map(str, seeds)), *extra])
 config = RunConfig.from_args("flax", args, FlaxOptions)
 splits = make_splits(load_cifar10(config.data), config.val_fraction, config.split_seed, config.subset)

@@ -1,5 +1,6 @@
 """PyTorch's own settings (RunConfig.options) and their flags: each default written once, here."""
 from dataclasses import dataclass
+from typing import ClassVar
 
 ENGINE_NAMES = ("tutorial", "fast", "cudagraph", "vmap", "vmap-cudagraph")  # torch_ref.engines
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -10,6 +11,18 @@ class TorchOptions:
     engine: str = "tutorial"        # how the same maths runs (torch_ref.engines)
     compile: bool = False           # train through torch.compile(model) (engines tutorial, fast)
     compile_mode: str = "default"   # torch.compile's mode with --compile
+    RESUME_MAY_CHANGE: ClassVar[tuple] = ()
+
+    @classmethod
+    def add_flags(cls, parser):
+        add_torch_flags(parser)
+
+    @classmethod
+    def process_folder(cls, args):
+        return None  # one process
+
+    def writer_depth(self):
+        return 1  # epoch N's files are written while N+1 trains
 
 
 def add_torch_flags(p):

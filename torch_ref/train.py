@@ -6,16 +6,10 @@
 from experiment.entry import Backend, train_main
 from experiment.frameworks import FRAMEWORKS
 from torch_ref.checkpoint import CODEC
-from torch_ref.engines import check, make_trainer, partition_lanes
-from torch_ref.options import TorchOptions, add_torch_flags
+from torch_ref.engines import ENGINE_TRAINERS
+from torch_ref.options import TorchOptions
 
-FRAMEWORK = FRAMEWORKS["torch"]
-
-# Trainers train one after the other (vmap: one for all lanes); epoch N's files are written while N+1 trains.
-BACKEND = Backend(FRAMEWORK, partition_lanes=partition_lanes, make_trainer=make_trainer, codec=CODEC,
-                  options=TorchOptions, add_flags=add_torch_flags, check=check, writer_depth=lambda config: 1)
-
-
+BACKEND = Backend(FRAMEWORKS["torch"], options=TorchOptions, codec=CODEC, trainers=ENGINE_TRAINERS)
 default = BACKEND.default
 main = train_main(BACKEND)
 

@@ -18,6 +18,7 @@ from experiment.errors import Diverged, UserError
 from experiment.metrics import TRAIN_EVAL, check_names, image_average, image_sum, prefixed
 from experiment.split import EVAL_BATCH, batch_slices
 from experiment.stop import Abandoned
+from experiment.stop import current as current_stop
 from experiment.trainer import DoneEpoch
 from torch_ref.models import build_model
 from torch_ref.precision import set_precision
@@ -188,10 +189,6 @@ class LaneTrainer:
     def validate(self):
         return self.evaluate(*self.val_set, "val")
 
-    def stop_requested(self):
-        """Whether a stop was requested; the loop (experiment.loop) sets its own."""
-        return False
-
     def progress_bar(self, name, epoch, slices):
         """The epoch's batches (index ranges) behind a progress bar; Abandoned between two batches
         once a stop is requested (every engine iterates its batches here)."""
@@ -200,8 +197,9 @@ class LaneTrainer:
                     leave=False, disable=not self.progress or not sys.stderr.isatty(), mininterval=0.5)
 
     def until_stopped(self, slices):
+        stop = current_stop()  # the train command's, or an inert one
         for s in slices:
-            if self.stop_requested():
+            if stop.requested:
                 raise Abandoned
             yield s
 

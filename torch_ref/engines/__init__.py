@@ -47,3 +47,13 @@ def check(config, lanes=None):
 def make_trainer(config, lanes, splits):
     check(config, lanes)
     return ENGINES[config.options.engine](config, lanes, splits)
+
+
+class EngineTrainers:
+    """The trainers of --engine (experiment.entry.Trainers): one per folder, or one for all lanes."""
+    partition = staticmethod(partition_lanes)
+    check = staticmethod(check)
+    make = staticmethod(make_trainer)
+
+
+ENGINE_TRAINERS = EngineTrainers()
