@@ -210,3 +210,36 @@ def test_the_header_names_a_sweep_batch_that_stopped_early(tmp_path):
         text = open(tmp_path / "rep" / "REPORT.md").read()
         assert ("- sweep batch 256, 3 seeds: 40 of 100 epochs, stopped (cause not recorded)" in text) == named
         assert ("Every run finished the epochs it planned." in text) != named
+
+
+def long_verdicts(reached, why=None):
+    """Every claim's verdict on made-up runs of 300 epochs (with c1e's column), cut at `reached`."""
+    ev = np.tile(1.5 - 0.001 * np.arange(300), (6, 1))
+    b = cut(with_eval_train(histories(*run(15, 300)), ev), reached, 300)
+    d = cut(with_eval_train(histories(*flat_run(560, 300)), ev + 0.2), reached, 300)
+    return {c["id"]: c for c in tutorial_claims(b, d, why)}
+
+
+def test_a_long_run_cut_after_epoch_100_is_judged_on_every_claim_whose_epoch_it_reached():
+    """A 300-epoch run cut at 168: a1, a3 and b are the tutorial's epoch-100 claims, and d1's early
+    overtake (Dropout ahead from an epoch before 200 through 168) refutes 'not before 200' already; d2,
+    whose test needs the planned end, waits for it."""
+    v = long_verdicts(168, why="SIGTERM: a time cap or a kill")
+    judged = {c for c in v if v[c]["verdict"] != "not judged"}
+    assert judged == {"a1", "a2", "a3", "b", "c1", "c1e", "c2", "d1"}
+    assert v["a3"]["claim"].endswith("at epoch 100") and v["a3"]["evidence"].startswith("at epoch 100 ")
+    assert v["d1"]["verdict"] == "refuted"
+    assert v["d2"]["evidence"].startswith("not reached: needs epoch 300; the run stopped at epoch 168 of 300")
+    # control: cut before epoch 100, the epoch-100 claims wait
+    v = long_verdicts(99)
+    assert {c for c in v if v[c]["verdict"] == "not judged"} == {"a1", "a3", "b", "d1", "d2"}
+
+
+def test_the_epoch_100_claims_of_a_finished_long_run_are_judged_at_epoch_100():
+    """BaseLine ahead at epoch 100 and Dropout ahead at 300: the tutorial's a3 (at epoch 100) holds."""
+    e = np.arange(1, 301)
+    base = run(50, 300)
+    drop = (np.where(e < 250, base[0] - 20, base[0] + 20), base[1] + 0.5, np.tile(1.2 - 0.1 * e / 300, (6, 1)))
+    v = {c["id"]: c for c in tutorial_claims(histories(*base), histories(*drop))}
+    assert v["a3"]["verdict"] == "confirmed" and "at epoch 100 BaseLine leads by" in v["a3"]["evidence"]
+    assert v["b"]["claim"].endswith("(tested within 100 epochs)")

@@ -11,6 +11,7 @@ from benchmarks.report import build as report
 from benchmarks.report.claims import need
 from benchmarks.report.convergence_table import END, ROWS
 from tests.conftest import DEVICE_RESULTS
+from tests.test_evidence_words import garbled
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,20 @@ def claim_rows(text, fw):
     return re.findall(r"^\| (\w+) \| [^|]+ \| \*\*([a-z ]+)\*\* \|", section, re.M)
 
 
+# The claims each cut run leaves not judged: those whose epoch it did not reach (a1, a3, b and d need the
+# tutorial's epoch 100, a2 epoch 60), and d2 at 168 of 300, whose test needs the planned end; d1 at 168 is
+# judged (Dropout ahead from an epoch before 200 through 168 refutes 'not before 200').
+NOT_JUDGED = {"convergence": {"flax": {"a1", "a3", "b", "d1", "d2"}, "torch": {"a1", "a2", "a3", "b", "d1", "d2"}},
+              "convergence-300": {"flax": {"d2"}}}
+
+
 @pytest.mark.parametrize("folder, runs", [
     ("convergence", {"flax": (70, 100), "torch": (10, 100)}),
     ("convergence-300", {"flax": (168, 300)}),
 ])
 def test_a_report_of_cut_runs_names_them_and_judges_only_what_they_reached(results, folder, runs):
     text = built(results, folder)
+    assert garbled(text) == []  # every sentence reads right on runs cut short (the audit's garbles)
     sections = re.findall(r"^## (.+)$", text, re.M)
     assert sections[0] == "In short" and sections[-1] == "Made by"  # answers first, commands last
     short = text.split("## In short")[1].split("\n## ")[0]
@@ -48,9 +57,9 @@ def test_a_report_of_cut_runs_names_them_and_judges_only_what_they_reached(resul
         assert f"- {fw}, 8 seeds: {reached} of {planned} epochs, stopped (" in text
         rows = claim_rows(text, fw)
         assert len(rows) == 8
-        for claim, verdict in rows:  # not judged exactly where the claim needs an epoch not reached
-            assert (verdict == "not judged") == (need(claim, planned) > reached), (fw, claim, verdict)
-        assert sum(v == "not judged" for _, v in rows) >= 5
+        assert {claim for claim, verdict in rows if verdict == "not judged"} == NOT_JUDGED[folder][fw]
+        for claim, verdict in rows:  # never judged where the claim needs an epoch not reached
+            assert verdict == "not judged" or need(claim, planned) <= reached, (fw, claim, verdict)
     # no table cell shows a number under an epoch its run did not reach
     table = text.split("## Convergence")[1].split("\n\n")[1].splitlines()
     columns = [c.split(" ")[0] for c in table[0].split(" | ")[1:]]

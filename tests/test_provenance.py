@@ -103,3 +103,32 @@ def test_the_cpu_report_states_each_groups_machine_and_the_mixes(committed):
         assert f"| {' | '.join(row[:3])} | not recorded" in committed, row  # (peers: the sweep's lanes too)
     assert "Intel(R) Xeon(R) Processor" in committed and "AMD EPYC" in committed
     assert "are pooled in the equivalence test" in committed
+
+
+def test_the_machine_counts_count_a_reused_run_once(tmp_path):
+    """The sweep's batch-64 lanes are the convergence runs themselves (--reuse copies them): 6 runs, not 12."""
+    import shutil
+
+    from benchmarks.folders import lane_file, seed_dir
+    from benchmarks.report.summaries import sweep_summary
+    from tests.made_up_results import MadeUp, built, write_folder
+    from tests.test_verdicts import flat_run, run
+
+    conv = write_folder(tmp_path / "conv", {"flax": MadeUp(run(15, 20), flat_run(560, 20))})
+    other = write_folder(tmp_path / "other", {"flax": MadeUp(run(15, 20), flat_run(560, 20), machine="other")})
+    sweep = str(tmp_path / "sweep")
+    for batch, source in ((64, conv), (256, other)):
+        for rate, model in ((0.0, "baseline"), (0.5, "dropout")):
+            for s in (0, 1, 2):
+                os.makedirs(os.path.dirname(lane_file(sweep, batch, rate, s)), exist_ok=True)
+                shutil.copy(os.path.join(seed_dir(source, "flax", model, s), "history.json"),
+                            lane_file(sweep, batch, rate, s))
+    lanes = {64: "trained earlier", 256: "trained"}
+    json.dump({"command": "made up", "batches": [64, 256], "rates": [0.0, 0.5], "seeds": [0, 1, 2], "epochs": 20,
+               "summary": sweep_summary(sweep, [64, 256], [0.0, 0.5], [0, 1, 2], lanes), "figures": []},
+              open(os.path.join(sweep, "sweep.json"), "w"), default=float)
+    text = built(tmp_path, "--convergence", conv, "--sweep", sweep)
+    assert "Machines: made-up, 2 cores (6 runs); other, 2 cores (6 runs)" in text
+    assert "12 distinct runs" in text
+    # control: without the sweep, the same 6 runs
+    assert "Machines: made-up, 2 cores (6 runs) " in built(tmp_path, "--convergence", conv)

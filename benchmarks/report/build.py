@@ -16,18 +16,20 @@ import sys
 from benchmarks.report.claims import tutorial_claims
 from benchmarks.report.convergence_table import convergence_table
 from benchmarks.report.equivalence import equivalence
-from benchmarks.report.eval_train import section as eval_train_section
+from benchmarks.report import eval_train
 from benchmarks.report.extent import NO_REASON, cut, extent, of, stopped_line
 from benchmarks.report.figures import figures
-from benchmarks.report.first_screen import first_screen
+from benchmarks.report.first_screen import FROM_EVAL_TRAIN, Findings, first_screen
 from benchmarks.report.load import load_inputs
-from benchmarks.report.provenance import machine_label
+from benchmarks.report.one_seed import section as one_seed_section
+from benchmarks.report.provenance import distinct, machine_label
 from benchmarks.report.provenance import table as provenance_table
 from benchmarks.report.sections import claims_section, equivalence_section, steps_section
 from benchmarks.report.shipped import section as shipped_section
 from benchmarks.report.speed_figure import speed_figure
 from benchmarks.report.speed_table import speed_machine
 from benchmarks.report.speed_table import table as speed_table
+from benchmarks.report.stats import MIN_SEEDS
 from benchmarks.report.sweep_section import sweep_extents, sweep_section
 from experiment.atomic import atomic_write_text
 
@@ -40,6 +42,26 @@ def extents(hs):
 def stop_reasons(conv, frameworks):
     """Why each framework's run stopped, as the runner recorded it (an older runner did not)."""
     return {fw: conv[fw].get("stopped", NO_REASON) for fw in frameworks}
+
+
+def with_eval_mode(claims, et):
+    """The first screen's claims: where the main runs did not measure c1e, the --eval-train runs' c1e,
+    before c1 (the train-mode loss the body calls partly raised by construction)."""
+    out = {}
+    for fw, cs in claims.items():
+        c1e = et.claims.get(fw, {}).get("c1e") if et else None
+        if c1e is None or any(c["id"] == "c1e" for c in cs):
+            out[fw] = cs
+            continue
+        at = next(i for i, c in enumerate(cs) if c["id"] == "c1")
+        out[fw] = cs[:at] + [{**c1e, "source": FROM_EVAL_TRAIN}] + cs[at:]
+    return out
+
+
+def equivalence_rows(hs, frameworks):
+    """The equivalence table, where there are two frameworks, each with the seeds a test needs."""
+    enough = all(len(hs[fw]["baseline"]) >= MIN_SEEDS for fw in frameworks)
+    return equivalence(hs) if len(frameworks) == 2 and enough else []
 
 
 def main(argv=None):
@@ -74,19 +96,21 @@ def write_report(a, argv):
         named.update({f"sweep, batch {b}": lanes for b, lanes in inp.sweep.lanes.items()})
     peers = [h for hs_ in named.values() for h in hs_]
     claims = {fw: tutorial_claims(hs[fw]["baseline"], hs[fw]["dropout"], whys[fw]) for fw in frameworks}
-    rows = equivalence(hs) if len(frameworks) == 2 else []
+    rows = equivalence_rows(hs, frameworks)
+    et = eval_train.load(a.eval_train) if a.eval_train else None
     os.makedirs(a.out, exist_ok=True)
+    found = Findings(with_eval_mode(claims, et), conv, frameworks, rows, sp, sp and speed_machine(sp))
     md = [f"# BaseLine vs Dropout LeNet on CIFAR-10{(' — ' + a.title) if a.title else ''}", "",
-          *first_screen(claims, conv, frameworks, rows, sp and sp["rows"], sp and speed_machine(sp)),
-          *runs_section(inp, exts, whys, peers), "## Provenance", "",
+          *first_screen(found), *runs_section(inp, exts, whys, peers), "## Provenance", "",
           "Where, by which code and when each group of runs was trained, as their histories record it (a history "
           "written before the commit was recorded says 'not recorded'; one whose config lacks fields a later "
           "version writes is of an earlier version). A comparison that pools groups says so where it is made.", "",
           provenance_table(named, peers), ""]
     md += steps_section(a.steps) if a.steps else []
-    md += claims_section(hs, claims, exts, peers)
-    if a.eval_train:
-        md += eval_train_section(a.eval_train, hs)
+    md += claims_section(hs, claims, exts, peers, eval_train.settled(et, hs))
+    md += one_seed_section(hs, exts)
+    if et:
+        md += eval_train.section(et, hs)
     md += shipped_section(conv, frameworks, exts)
     if rows:
         md += equivalence_section(hs, rows, exts, peers)
@@ -120,12 +144,14 @@ def runs_section(inp, exts, whys, peers):
     if inp.sweep:
         cuts += [stopped_line(f"sweep batch {b}", len(inp.sweep.summary["seeds"]), e, None)
                  for b, e in sweep_extents(inp.sweep.summary).items() if cut(e)]
-    machines = {}
-    for h in peers:
+    machines, runs = {}, distinct(peers)
+    for h in runs:
         machines[machine_label(h)] = machines.get(machine_label(h), 0) + 1
     return ["## The runs", "",
-            "Machines: " + "; ".join(f"{m} ({k} runs)" for m, k in machines.items()) + " (by run group under "
-            f"Provenance); device {h0['device']}; "
+            "Machines: " + "; ".join(f"{m} ({k} runs)" for m, k in machines.items())
+            + (f" ({len(runs)} distinct runs: a run the sweep reused is counted once; " if len(runs) < len(peers)
+               else " (")
+            + f"by run group under Provenance); device {h0['device']}; "
             f"data: {h0['data']['n_train']} train / {h0['data']['n_val']} val / {h0['data']['n_test']} test images; "
             f"batch {conv['batch_size']}; seeds {conv['seeds']}; epochs: "
             + ", ".join(f"{fw} {of(exts[fw])}" for fw in frameworks) + ".", "",

@@ -1,8 +1,10 @@
 """The report's convergence table: per framework and model, each summary row of convergence.json
 (mean ± 95% CI over seeds), or why a cell has no number."""
-from benchmarks.report.claims import fmt
+import math
+
 from benchmarks.report.extent import cut, of
 from benchmarks.report.summaries import TRAIN_LOSS_AT
+from benchmarks.report.words import fmt
 from experiment.variants import MODELS
 
 NAMES = {"baseline": "BaseLine", "dropout": "Dropout"}
@@ -48,6 +50,6 @@ def convergence_table(conv, frameworks, exts):
         cells = []
         for fw, m in cols:
             r = conv[fw]["slowdown_dropout_over_baseline"][f"epochs_to_{t}"]
-            cells.append("" if m == "baseline" else (f"{r:.2f}×" if r else "–"))
+            cells.append("" if m == "baseline" else (f"{r:.2f}×" if r and math.isfinite(r) else "–"))
         lines.append(f"| Dropout/BaseLine epochs to {t}% | " + " | ".join(cells) + " |")
     return "\n".join(lines)

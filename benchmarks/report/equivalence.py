@@ -1,6 +1,6 @@
 """Do the two frameworks learn the same curves? An equivalence test, not an absence of evidence:
 per model, metric and epoch, two one-sided Welch tests over seeds (benchmarks.report.stats.tost) with the
-margins stated and justified in parity_tests/tolerances.py. Each checkpoint gets one of:
+margins stated and justified in benchmarks/report/margins.py. Each checkpoint gets one of:
   'equivalent'            the difference lies inside the margin (TOST p < 0.05);
   'not equivalent'        it lies outside: the frameworks differ by more than the margin;
   'differs, within margin not shown'  a two-sided test finds a difference, but its size is not
@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks.report.claims import curves
 from benchmarks.report.stats import ALPHA, bh, seeds_for_equivalence, tost
-from parity_tests.tolerances import EQUIV_TRAIN_LOSS, EQUIV_VAL_ACC_POINTS, EQUIV_VAL_LOSS_RELATIVE
+from benchmarks.report.margins import EQUIV_TRAIN_LOSS, EQUIV_VAL_ACC_POINTS, EQUIV_VAL_LOSS_RELATIVE
 
 EPOCHS = (10, 50, 100)
 # metric: (field, scale, margin(values of both frameworks) -> absolute margin, how it is stated)
@@ -68,9 +68,17 @@ def unreached(rows):
 
 
 VERDICTS = ("equivalent", "not equivalent", "differs, within margin not shown", "not shown")
+NOT_A_NUMBER = "not tested (a value is not a number)"
+
+
+def verdicts_in(rows):
+    """The verdicts a table can hold: the four, and NOT_A_NUMBER where a row has it."""
+    return VERDICTS + ((NOT_A_NUMBER,) if any(r["verdict"] == NOT_A_NUMBER for r in rows) else ())
 
 
 def verdict_of(r):
+    if not np.isfinite(r.get("diff", 0.0)):  # (a row made of p-values alone has none)
+        return NOT_A_NUMBER
     if r["equivalent"]:
         return "equivalent"
     if r["beyond"]:
@@ -84,6 +92,10 @@ def table(rows):
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["ci90"]
+        if r["verdict"] == NOT_A_NUMBER:
+            lines.append(f"| {r['model']} | {r['metric']} | {r['epoch']} |" + " not a number |" * 3 + " – |" * 5
+                         + f" {r['verdict']} | – |")
+            continue
         lines.append(f"| {r['model']} | {r['metric']} | {r['epoch']} | {r['flax']:.3f} | {r['torch']:.3f} | "
                      f"{r['diff']:+.3f} ({lo:+.3f}, {hi:+.3f}) | {'yes' if r['zero_outside_ci'] else ''} | "
                      f"{r['margin_stated']} ({r['margin']:.3g}) | {r['p_bh']:.2g} | {r['p_two_bh']:.2g} | "

@@ -2,12 +2,24 @@
 records the machine, the commit with a dirty flag, and the start date; older histories only the
 machine), and the sentence a comparison needs when it pools runs of several machines or code versions."""
 
+import json
+
 NOT_RECORDED = "not recorded"
 
 
 def machine_label(h):
     m = h.get("machine") or {}
     return f"{m.get('processor', 'unknown')}, {m.get('cores', '?')} cores"
+
+
+def distinct(hs):
+    """The histories, each run once: a run reused by another results folder (the sweep's --reuse copies
+    the convergence runs) has the same framework, model, seed, machine and epochs, timings included."""
+    seen = {}
+    for h in hs:
+        key = (h.get("framework"), h.get("model"), h.get("seed"), machine_label(h), json.dumps(h["epochs"]))
+        seen.setdefault(key, h)
+    return list(seen.values())
 
 
 def later_fields(h, peers):

@@ -1,16 +1,20 @@
 """The speed table (speed.md and the report's Speed section): every row of a speed run, each against
-PyTorch's eager engine and each Flax row against the fastest PyTorch at the same model, batch, lanes
-and precision."""
+PyTorch's eager engine and each Flax row against the fastest way PyTorch trains as many models at the
+same model, batch and precision (its own lanes, or fewer lanes one after the other)."""
 import json
 
 
 def fastest_torch(rows):
-    """{(model, batch, lanes, precision): the fastest measured PyTorch row}."""
+    """{(model, batch, lanes, precision): the fastest measured way PyTorch trains that many models at those
+    settings: a row of as many lanes, or of fewer (a divisor) run one after the other, whose model-images/s
+    are its own}."""
+    torch_rows = [r for r in rows if r["framework"] == "torch"]
     best = {}
-    for r in rows:
-        key = (r["model"], r["batch"], r["seeds"], r["precision"])
-        if r["framework"] == "torch" and (key not in best or r["img_per_s"] > best[key]["img_per_s"]):
-            best[key] = r
+    for n in {r["seeds"] for r in rows}:
+        for r in torch_rows:
+            key = (r["model"], r["batch"], n, r["precision"])
+            if n % r["seeds"] == 0 and (key not in best or r["img_per_s"] > best[key]["img_per_s"]):
+                best[key] = r
     return best
 
 
@@ -30,12 +34,12 @@ def table(rows, baseline="torch-eager"):
         ratio = f"{r['img_per_s'] / base['img_per_s']:.2f}x" if base else "-"
         eval_ratio = f"{ev / base['eval_img_per_s']:.2f}x" if ev and base.get("eval_img_per_s") else "-"
         best = fastest.get((r["model"], r["batch"], r["seeds"], r["precision"])) if r["framework"] != "torch" else None
-        vs_fastest = f"{r['img_per_s'] / best['img_per_s']:.2f}x ({best['variant']})" if best else "-"
+        vs_fastest = f"{r['img_per_s'] / best['img_per_s']:.2f}x ({best['variant']}" + \
+            (", one after the other)" if best["seeds"] != r["seeds"] else ")") if best else "-"
         lines.append(f"{head} {r['img_per_s']:,.0f} | "
                      f"{r['img_per_s_min']:,.0f}-{r['img_per_s_max']:,.0f} | {ratio} | {vs_fastest} | "
                      f"{r['compile_s']:.1f} | {f'{ev:,.0f}' if ev else '-'} | {eval_ratio} |")
     return "\n".join(lines)
-
 
 
 def speed_machine(sp):

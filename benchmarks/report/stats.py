@@ -9,9 +9,10 @@ as pairs; runs of two frameworks share nothing and are compared with Welch's tes
 import warnings
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 ALPHA = 0.05
+MIN_SEEDS = 2  # a test over seeds needs a spread: with one seed there is none
 
 
 def mean_ci(values, level=0.95):
@@ -26,18 +27,27 @@ def mean_ci(values, level=0.95):
 def paired_greater(a, b):
     """One-sided p-value that a > b, for paired samples (rows: seeds; columns: epochs, optional).
     Where every pair has the same difference (t undefined) the answer is exact: 0 if all of them
-    are above 0, 1 otherwise."""
+    are above 0, 1 otherwise. NaN (no test) with fewer than MIN_SEEDS pairs, or where a value is NaN."""
     d = np.asarray(a, float) - np.asarray(b, float)
+    if len(d) < MIN_SEEDS:
+        return np.full(np.shape(d)[1:], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's "nearly identical" note: handled below
         p = np.asarray(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue, float)
     constant = np.isnan(p) | (np.ptp(d, axis=0) == 0)
-    return np.where(constant, np.where(np.asarray(d).mean(axis=0) > 0, 0.0, 1.0), p)
+    exact = np.where(constant, np.where(np.asarray(d).mean(axis=0) > 0, 0.0, 1.0), p)
+    return np.where(np.isfinite(d).all(axis=0), exact, np.nan)
 
 
 def bh(pvalues):
-    """Benjamini-Hochberg adjusted p-values across the given tests (e.g. epochs)."""
-    return stats.false_discovery_control(np.asarray(pvalues, float), method="bh")
+    """Benjamini-Hochberg adjusted p-values across the given tests (e.g. epochs); a NaN (no test) stays
+    NaN and is not counted among the tests."""
+    p = np.asarray(pvalues, float)
+    out = np.full(p.shape, np.nan)
+    tested = np.isfinite(p)
+    if tested.any():
+        out[tested] = stats.false_discovery_control(p[tested], method="bh")
+    return out
 
 
 def ahead(a_counts, b_counts):
@@ -109,13 +119,38 @@ def tost(a, b, margin):
             "p_beyond": float(p_beyond), "margin": margin}
 
 
+def smallest_detectable(differences, power=0.8):
+    """The smallest mean of paired differences a one-sided paired t-test at ALPHA over these seeds
+    detects with the given power, if their spread were the observed one (noncentral t); None under
+    MIN_SEEDS or without spread."""
+    d = np.asarray(differences, float)
+    n, sd = len(d), (d.std(ddof=1) if len(d) >= MIN_SEEDS else 0.0)
+    if n < MIN_SEEDS or not sd > 0:
+        return None
+    crit = stats.t.ppf(1 - ALPHA, n - 1)
+    shift = optimize.brentq(lambda nc: stats.nct.sf(crit, n - 1, nc) - power, 0.0, 50.0)
+    return float(shift * sd / np.sqrt(n))
+
+
+def median_epoch(epochs, end):
+    """Kaplan-Meier median of the epoch at which each seed gets somewhere (None: not by epoch `end`,
+    counted as not yet there, censored at `end`); None when fewer than half got there."""
+    got = [e for e in epochs if e is not None]
+    if not got:
+        return None
+    sf = stats.ecdf(stats.CensoredData(uncensored=got, right=[end] * (len(epochs) - len(got)))).sf
+    below = np.flatnonzero(sf.probabilities <= 0.5)
+    return int(sf.quantiles[below[0]]) if len(below) and sf.quantiles[below[0]] <= max(got) else None
+
+
 def seeds_for_equivalence(a, b, margin, power=0.8):
     """Seeds per side that a TOST at ALPHA would need to show equivalence with the given power, if
     the true difference and spread were the observed ones (normal approximation); None when the
-    observed difference is at or beyond the margin (more seeds would not show equivalence)."""
+    observed difference is at or beyond the margin (more seeds would not show equivalence) or a value
+    is not a number."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     gap = margin - abs(a.mean() - b.mean())
-    if gap <= 0:
+    if not gap > 0 or not np.isfinite(a.var(ddof=1) + b.var(ddof=1)):
         return None
     var = a.var(ddof=1) + b.var(ddof=1)
     z = stats.norm.ppf(1 - ALPHA) + stats.norm.ppf(power)
