@@ -125,10 +125,10 @@ def write_report(a, argv):
     for caption, path in figures(hs, a.out, frameworks, n):
         md += [f"### {caption}", "", f"![{caption}]({path})", ""]
     if sp:
-        md += ["## Speed", "", f"Made by `{sp['command']}` on {speed_machine(sp)}. 'vs fastest PyTorch' compares a "
-               "Flax row with the fastest way PyTorch trains as many models at the same model, batch size and "
-               "precision: a row of as many lanes, or of fewer lanes run one after the other (at its own "
-               "model-images/s).", "", speed_table(sp["rows"]), ""]
+        md += ["## Speed", "", f"Made by `{sp['command']}` on {speed_machine(sp)}. 'vs fastest PyTorch way, as "
+               "many models' compares a Flax row with the fastest way PyTorch trains as many models at the same model, "
+               "batch size and precision: a row of as many lanes, or of fewer lanes run one after the other (at its "
+               "own model-images/s).", "", speed_table(sp["rows"]), ""]
         if speed_figure(sp["rows"], os.path.join(a.out, "fig_speed.png")):
             md += ["![training img/s against lanes](fig_speed.png)", ""]
     if inp.wall_md is not None:

@@ -9,7 +9,7 @@ from benchmarks.report.claim_rules import OVERTAKE
 from benchmarks.report.equivalence import VERDICTS
 from benchmarks.report.margins import EQUIV_TRAIN_LOSS, EQUIV_VAL_ACC_POINTS, EQUIV_VAL_LOSS_RELATIVE
 from benchmarks.report.shipped import shipped
-from benchmarks.report.speed_table import fastest_torch
+from benchmarks.report.speed_table import fastest_way
 from benchmarks.report.stats import ALPHA, MIN_SEEDS
 from benchmarks.report.words import fmt, p_text
 
@@ -59,7 +59,7 @@ def speed_line(rows, machine):
     if not rows:
         return "**Is Flax faster?** Not measured in this report."
     measured = [r for r in rows if not r.get("skipped")]
-    best, by_lanes, ways = fastest_torch(measured), {}, {}
+    best, by_lanes, ways = fastest_way(measured), {}, {}
     for r in measured:
         ref = best.get((r["model"], r["batch"], r["seeds"], r["precision"]))
         if r["framework"] == "flax" and ref:
