@@ -12,9 +12,13 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 def pytest_addoption(parser):
     parser.addoption("--device", choices=("cpu", "gpu"), default=os.environ.get("PARITY_DEVICE", "cpu"),
                      help="where the parity suite runs (default cpu)")
-    parser.addoption("--costs", nargs="?", const="-", default=None, metavar="FILE",
+    # A flag, and the JSON file an option of its own: an optional value would take the test path
+    # that follows it (`--costs parity_tests/test_x.py`) as the file to write.
+    parser.addoption("--costs", action="store_true",
                      help="count each test's XLA compiles, PyTorch trainers and steps (parity_tests/costs.py); "
-                          "a table at the end, JSON to FILE")
+                          "a table at the end")
+    parser.addoption("--costs-json", metavar="FILE", default=None,
+                     help="--costs, and every count written to FILE as JSON")
 
 
 def pytest_configure(config):
@@ -25,7 +29,11 @@ def pytest_configure(config):
         set_precision("highest")
     else:  # CPU mode stays on the CPU even on a machine with a GPU
         jax.config.update("jax_platforms", "cpu")
-    if config.getoption("--costs"):
+    json_file = config.getoption("--costs-json")
+    if json_file and json_file.endswith(".py"):
+        raise pytest.UsageError(f"--costs-json {json_file}: a test file, not a JSON file to write "
+                                f"(the counts go to FILE.json; --costs alone prints them)")
+    if config.getoption("--costs") or json_file:
         from parity_tests import costs
         costs.install(config)
         config.pluginmanager.register(costs, "parity-costs")

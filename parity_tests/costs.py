@@ -1,7 +1,7 @@
 """`pytest parity_tests --costs`: what each test costs in things that do not depend on the machine's
 load: XLA compilations (each JAX program compiled, with its name and compile seconds), persistent
 compile-cache hits, PyTorch trainers built, CUDA graphs captured and PyTorch Adam steps. Printed as a
-table at the end of the session (and written as JSON to --costs=FILE); parity_tests/COSTS.md turns
+table at the end of the session (and written as JSON with --costs-json FILE); parity_tests/COSTS.md turns
 these counts into a GPU estimate."""
 import json
 import logging
@@ -64,7 +64,7 @@ def install(config):
     import jax.monitoring
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    from torch_ref.engines.cudagraph import CudaGraphTrainer
+    from torch_ref.engines.graphs import GraphedStep
     from torch_ref.trainer import LaneTrainer
 
     counter = CostCounter()
@@ -87,7 +87,7 @@ def install(config):
         setattr(cls, method, wrapped)
 
     counting(LaneTrainer, "__init__", "torch_trainers")
-    counting(CudaGraphTrainer, "capture", "cuda_graphs")
+    counting(GraphedStep, "capture", "cuda_graphs")  # every CUDA-graph engine captures through it
     config._parity_costs = counter
 
 
@@ -120,7 +120,7 @@ def pytest_terminal_summary(terminalreporter, config):
     w(f"{total['seconds']:7.1f} {total['compiles']:8d} {total['programs']:5d} {total['compile_s']:6.1f} "
       f"{total['cache_hits']:4d} {total['torch_trainers']:8d} {total['cuda_graphs']:6d} {total['torch_steps']:6d}  "
       f"TOTAL")
-    path = config.getoption("--costs")
-    if path and path != "-":
+    path = config.getoption("--costs-json")
+    if path:
         with open(path, "w") as f:
             json.dump(counter.rows, f, indent=1)
