@@ -24,9 +24,16 @@ def shared_compile_cache(tmp_path_factory):
     os.environ["LENET_COMPILE_CACHE"] = str(tmp_path_factory.mktemp("jax-compile"))
 
 
+# The decoded-array cache a caller names (a device lease names one for all its steps, so the JPEGs
+# are decoded once a lease), read before any test changes the variable.
+NAMED_DATA_CACHE = os.environ.get("CIFAR10_CACHE")
+
+
 @pytest.fixture(scope="session")
 def real_data_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("real-data-cache"))
+    """Where the real data's decoded arrays are kept: the named cache, else one of this session's
+    folders (nothing is written to the user's own cache unless they name it)."""
+    return NAMED_DATA_CACHE or str(tmp_path_factory.mktemp("real-data-cache"))
 
 
 @pytest.fixture(autouse=True)
@@ -61,12 +68,17 @@ def tar_folder(folder, path):
 NO_REAL_DATA = "real CIFAR-10 not available (set CIFAR10=path)"  # the skip reason the run's summary counts
 
 
+def real_data_path():
+    """The real CIFAR-10 copy: $CIFAR10 (which `make test` sets to the data `make train` was given),
+    else the shared JPEG copy beside the checkout; None when neither is there."""
+    path = os.environ.get("CIFAR10") or SHARED_COPY
+    return path if os.path.exists(path) else None
+
+
 @pytest.fixture(scope="session")
 def real_data():
-    """The real CIFAR-10 copy: $CIFAR10 (which `make test` sets to the data `make train` was given),
-    else the shared JPEG copy beside the checkout."""
-    path = os.environ.get("CIFAR10") or SHARED_COPY
-    if not os.path.exists(path):
+    path = real_data_path()
+    if path is None:
         pytest.skip(NO_REAL_DATA)
     return path
 
