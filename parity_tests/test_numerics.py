@@ -9,9 +9,9 @@ from flax_impl.models import build_model as build_flax
 from flax_impl.models import count_parameters
 from parity_tests.helpers import (
     device_flag,
-    flax_init,
     flax_logits,
     flax_loss_and_grads,
+    flax_param_shapes,
     leaves,
     on_device,
     torch_logits,
@@ -28,14 +28,13 @@ MODELS = ["baseline", "dropout"]
 @pytest.mark.parametrize("name", MODELS)
 def test_structure_and_round_trips_are_exact(name):
     tm, fm, params = twin_models(name)
-    flax_params = flax_init(fm)
-    assert {k: v.shape for k, v in leaves(params).items()} == {k: v.shape for k, v in leaves(flax_params).items()}
+    assert {k: v.shape for k, v in leaves(params).items()} == flax_param_shapes(fm)  # the Flax init's tree
     assert count_parameters(params) == sum(p.numel() for p in tm.parameters()) == 62006
     sd = tm.state_dict()
     back = flax_to_torch(torch_to_flax(sd))
     assert all(torch.equal(back[k], sd[k].cpu()) for k in sd)  # compared on the CPU, wherever sd lives
-    again = torch_to_flax(flax_to_torch(flax_params))
-    for k, v in leaves(flax_params).items():
+    again = torch_to_flax(flax_to_torch(params))  # Flax-layout parameters there and back
+    for k, v in leaves(params).items():
         np.testing.assert_array_equal(leaves(again)[k], v)
 
 

@@ -1,4 +1,5 @@
 """The whole pipeline agrees: same batches, interchangeable checkpoints, same learning curves."""
+import functools
 
 import jax
 import numpy as np
@@ -6,7 +7,6 @@ import pytest
 import torch
 from scipy import stats
 
-from experiment.data import load_cifar10
 from experiment.lanes import plan_lanes
 from experiment.split import EpochBatches, epoch_order, make_splits
 from flax_impl import evaluate as flax_evaluate
@@ -41,8 +41,8 @@ def make_trainer(framework, model, splits, seed=0, engine="tutorial", **flax_fla
 
 
 @pytest.fixture(scope="module")
-def small_splits(real_data):
-    return make_splits(load_cifar10(real_data), subset=1000)
+def small_splits(cifar10):
+    return make_splits(cifar10, subset=1000)
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +113,8 @@ def compare_predictions(a, b):
 
 
 @pytest.mark.slow  # trains on real data, evaluates 10,000 test images
-def test_checkpoints_interoperate(tmp_path, real_data):
-    data = load_cifar10(real_data)
-    test_x = make_splits(data).test_x
+def test_checkpoints_interoperate(tmp_path, real_data, cifar10, curve_splits):
+    test_x = curve_splits.test_x  # every split normalises the whole test set alike
     # A torch_ref best.pt, evaluated by both frameworks on the 10,000 test images.
     dev = ["--device", helpers.device_flag()]
     torch_train.main(["--data", real_data, "--subset", "5000", "--epochs", "1", "--model", "baseline",
@@ -128,7 +127,7 @@ def test_checkpoints_interoperate(tmp_path, real_data):
     cm_t = torch_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "et"), *dev])
     cm_f = flax_evaluate.main(["--ckpt", ckpt, "--data", real_data, "--out", str(tmp_path / "ef"), *dev])
     cm_t, cm_f = cm_t["confusion_matrix"], cm_f["confusion_matrix"]
-    assert cm_t == cm_f and np.trace(np.array(cm_t)) == (preds == data.test_y).sum()
+    assert cm_t == cm_f and np.trace(np.array(cm_t)) == (preds == cifar10.test_y).sum()
     # A Flax checkpoint, evaluated by PyTorch after conversion.
     from flax_impl import train as flax_train
     # 10,000 images as in the learning-curve test: the same training and evaluation programs
@@ -158,6 +157,12 @@ def test_negative_control_interop_check_rejects_untransposed_conversion(real_bat
         compare_predictions(predict(tm, x, "cpu").numpy(), helpers.flax_logits(build_model("baseline"), wrong, x))
 
 
+@functools.cache
+def lanes_opt_init(tx):
+    """The optimiser's state of new parameters [lanes, ...]: one program, not one eager op per parameter."""
+    return jax.jit(jax.vmap(tx.init))
+
+
 def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
     """Validation accuracy per epoch, starting from the PyTorch init of `seed` in both frameworks.
     Flax: `flax_trainer`, when given, is a trainer of the same model and data whose compiled
@@ -165,9 +170,10 @@ def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
     torch.manual_seed(seed)
     init = {k: v.clone() for k, v in build_torch(model).state_dict().items()}
     if framework == "torch":
-        # On a GPU the tutorial's loop is host-bound (two syncs a step); the CUDA graph engine is
-        # the same maths with each step replayed as one graph, PyTorch's fastest single lane there.
-        engine = "cudagraph" if helpers.device_flag() == "gpu" else "tutorial"
+        # The tutorial's maths on PyTorch's fastest single lane: on a GPU the CUDA graph engine (the
+        # tutorial's loop is host-bound there: two syncs a step), on the CPU the fast engine, which
+        # is the tutorial engine bit for bit there (tests/test_engines.py) without its per-step syncs.
+        engine = "cudagraph" if helpers.device_flag() == "gpu" else "fast"
         trainer = make_trainer("torch", model, splits, seed, engine=engine)
         trainer.torch_lanes[0].model.load_state_dict(init)
     else:
@@ -176,7 +182,11 @@ def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
         with jax.default_matmul_precision(trainer.precision):  # as the trainer built it: same program
             state = p.init(put(np.array([seed]), p.lanes_sh), None)  # the seed's own dropout run key
         params = jax.tree_util.tree_map(lambda a: a[None], torch_to_flax(init))
-        trainer.state = {**state, "params": params, "opt_state": jax.vmap(trainer.tx.init)(params)}
+        fresh = {"params": params, "opt_state": lanes_opt_init(trainer.tx)(params)}
+        # Laid out as the trainer's own state: its compiled epoch is then the one `flax_impl.train` runs
+        # (another layout of the inputs would be another program).
+        trainer.state = {**state, **jax.tree_util.tree_map(lambda v, own: jax.device_put(v, own.sharding),
+                                                           fresh, {k: state[k] for k in fresh})}
     accs = []
     for epoch in range(1, epochs + 1):
         order = epoch_order(len(splits.train_x), seed, epoch)[None]
@@ -187,10 +197,9 @@ def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
 
 @pytest.mark.slow  # 3 epochs x 3 seeds on real data, both frameworks
 @pytest.mark.parametrize("model", ["baseline", "dropout"])
-def test_learning_curves_agree_on_real_data(model, real_data):
+def test_learning_curves_agree_on_real_data(model, curve_splits):
     """3 epochs on 10,000 real images, 3 seeds, from the same converted init in both frameworks."""
-    splits = make_splits(load_cifar10(real_data), subset=CURVE_IMAGES)
-    seeds, epochs = CURVE_SEEDS, CURVE_EPOCHS
+    splits, seeds, epochs = curve_splits, CURVE_SEEDS, CURVE_EPOCHS
     ft = make_trainer("flax", model, splits, seeds[0], fuse="scan")  # one set of programs for the seeds
     acc = {"torch": np.array([train_curves("torch", model, s, splits, epochs) for s in seeds]),
            "flax": np.array([train_curves("flax", model, s, splits, epochs, ft) for s in seeds])}
