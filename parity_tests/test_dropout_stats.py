@@ -16,9 +16,13 @@ from parity_tests.tolerances import KEEP_FRACTION_ATOL, MASK_CORRELATION_MAX
 N = 1_000_000  # units per draw
 
 
+@functools.partial(jax.jit, static_argnames=("train", "scaled"))  # one program per shape and flags, not one per op
 def flax_dropout(x, key, train=True, scaled=True):
     out = nn.Dropout(0.5, deterministic=not train).apply({}, x, rngs={"dropout": key})
     return out if scaled else out * 0.5  # negative control: dropout without 1/(1-p)
+
+
+ONES = np.ones(N, np.float32)
 
 
 def check_keep_and_scale(out, x_value=1.0):
@@ -29,7 +33,7 @@ def check_keep_and_scale(out, x_value=1.0):
 
 
 def test_flax_keep_fraction_and_scaling():
-    check_keep_and_scale(flax_dropout(jnp.ones(N), jax.random.PRNGKey(0)))
+    check_keep_and_scale(flax_dropout(ONES, jax.random.PRNGKey(0)))
 
 
 def test_torch_keep_fraction_and_scaling():
@@ -39,17 +43,17 @@ def test_torch_keep_fraction_and_scaling():
 
 def test_negative_control_unscaled_dropout_is_caught():
     with pytest.raises(AssertionError):
-        check_keep_and_scale(flax_dropout(jnp.ones(N), jax.random.PRNGKey(0), scaled=False))
+        check_keep_and_scale(flax_dropout(ONES, jax.random.PRNGKey(0), scaled=False))
 
 
 def test_eval_is_identity_in_both():
     x = np.random.default_rng(0).normal(size=(1000,)).astype(np.float32)
-    np.testing.assert_array_equal(flax_dropout(jnp.asarray(x), jax.random.PRNGKey(0), train=False), x)
+    np.testing.assert_array_equal(flax_dropout(x, jax.random.PRNGKey(0), train=False), x)
     np.testing.assert_array_equal(F.dropout(torch.from_numpy(x), 0.5, training=False).numpy(), x)
 
 
 def test_keys_decide_masks():
-    x, k = jnp.ones(N), jax.random.PRNGKey(5)  # N: the ops the keep-fraction test compiled for that shape
+    x, k = ONES, jax.random.PRNGKey(5)  # the keep-fraction test's shape: its program
     same = [np.asarray(flax_dropout(x, k)) for _ in range(2)]
     np.testing.assert_array_equal(*same)
     next_step = np.asarray(flax_dropout(x, jax.random.fold_in(k, 1)))
