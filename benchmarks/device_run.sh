@@ -9,7 +9,8 @@
 # The data travels with the repository in data/ (ignored by git), e.g. a copy of the JPEG tar.
 # Needs only what a GPU machine of this project has installed (jax, flax, optax, torch, scipy,
 # matplotlib, pytest, numpy, pillow, tqdm); runs from the repository root without installing it.
+# OUT and PREV are read from the folder the command is typed in (no cd: a relative path is the caller's).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 exec "${PYTHON:-python}" -m benchmarks.device.run "$@"

@@ -19,11 +19,13 @@ def work_folders_left(tmp_path):
     return [d for d in os.listdir(tmp_path / "tmp") if d.startswith("device_run.")]
 
 
-def device_run(*args, tmp_path, timeout=60):
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path / "tmp"))
+def device_run(*args, tmp_path, timeout=60, env=None, cwd=REPO):
+    """benchmarks/device_run.sh ARGS typed in `cwd`, its work folder under tmp_path/tmp; `env` adds to (or,
+    with "", empties) variables of this environment."""
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path / "tmp"), **(env or {}))
     os.makedirs(env["TMPDIR"], exist_ok=True)
-    return subprocess.run(["bash", "benchmarks/device_run.sh", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(["bash", os.path.join(REPO, "benchmarks", "device_run.sh"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_tiny_plan_lists_every_step_in_order_and_runs_nothing(tmp_path):

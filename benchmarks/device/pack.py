@@ -10,7 +10,12 @@ import glob
 import io
 import os
 import shutil
+import stat
 import tarfile
+import zlib
+from pathlib import PurePosixPath
+
+from benchmarks.device.cli import BadInput
 
 PART_BYTES, MAX_PARTS = 15 * 2**20, 2
 STATE = "state.tar.gz"
@@ -66,11 +71,54 @@ def pack_state(work, out, folders):
     return left_out
 
 
-def extract(tar_bytes_or_path, dest):
-    opened = (tarfile.open(fileobj=io.BytesIO(tar_bytes_or_path), mode="r:gz") if isinstance(tar_bytes_or_path, bytes)
-              else tarfile.open(tar_bytes_or_path, "r:gz"))
-    with opened as tar:
-        tar.extractall(dest, filter="data")  # no absolute paths, links out or device files from a tarball
+def member_path(m, where):
+    """A member's path below the folder it is unpacked in, or BadInput: only regular files and folders,
+    by relative names that stay inside (a results tarball holds nothing else), whatever tarfile's
+    own filters do on this Python."""
+    kind = "file" if m.isreg() else "folder" if m.isdir() else \
+        "symbolic link" if m.issym() else "hard link" if m.islnk() else "device or other special file"
+    if kind not in ("file", "folder"):
+        raise BadInput(f"--continue {where}: member {m.name!r} is a {kind}; a device run's tarball holds only files "
+                       f"and folders")
+    parts = PurePosixPath(m.name).parts  # "." and "./" have none: the folder itself
+    if not m.name or m.name.startswith("/") or ".." in parts or "\\" in m.name:
+        raise BadInput(f"--continue {where}: member {m.name!r} would be written outside the folder it is unpacked in")
+    rel = [p for p in parts if p != "."]
+    return os.path.join(*rel) if rel else ""  # "." is the folder itself
+
+
+def extract(tar_bytes_or_path, dest, where):
+    """Unpack a tarball member by member (each checked by member_path) into dest; BadInput for one that is
+    not a readable gzip'd tar."""
+    try:
+        opened = (tarfile.open(fileobj=io.BytesIO(tar_bytes_or_path), mode="r:gz")
+                  if isinstance(tar_bytes_or_path, bytes) else tarfile.open(tar_bytes_or_path, "r:gz"))
+        with opened as tar:
+            members = [(m, member_path(m, where)) for m in tar.getmembers()]  # every header read first
+            for m, rel in members:
+                path = os.path.join(dest, rel)
+                if m.isdir():
+                    os.makedirs(path, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with tar.extractfile(m) as src, open(path, "wb") as f:
+                    shutil.copyfileobj(src, f)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise BadInput(f"--continue {where}: not a readable results tarball ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else 'damaged'})") from None
+
+
+def check_folder(prev):
+    """A folder to continue from holds only files and folders: a link could bring any file of this
+    machine into the results (and into the tarball the next lease packs)."""
+    for d, dirs, files in os.walk(prev):
+        for name in dirs + files:
+            path = os.path.join(d, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode) or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "a special file"
+                raise BadInput(f"--continue {prev}: {os.path.relpath(path, prev)} is {kind}; a device run's results "
+                               f"hold only files and folders")
 
 
 def unpack_previous(prev, dest):
@@ -79,16 +127,15 @@ def unpack_previous(prev, dest):
     if os.path.isdir(prev) and os.path.isfile(os.path.join(prev, "results.tar.gz")):
         prev = os.path.join(prev, "results.tar.gz")
     if os.path.isdir(prev):
-        shutil.copytree(prev, dest, dirs_exist_ok=True)
+        check_folder(prev)
+        shutil.copytree(prev, dest, symlinks=True, dirs_exist_ok=True)
         beside = prev
     elif os.path.isfile(prev):
-        extract(prev, dest)
+        extract(prev, dest, prev)
         beside = os.path.dirname(prev)
     else:
-        raise ValueError(f"--continue {prev}: no such results.tar.gz or folder")
+        raise BadInput(f"--continue {prev}: no such results.tar.gz or folder")
     parts = sorted((p for p in glob.glob(os.path.join(beside, STATE + ".*")) if p.rsplit(".", 1)[1].isdigit()),
                    key=lambda p: int(p.rsplit(".", 1)[1]))
     if parts:
-        extract(b"".join(open(p, "rb").read() for p in parts), dest)
-    if not os.path.isfile(os.path.join(dest, "steps.json")):
-        raise ValueError(f"--continue {prev}: no steps.json in it (not a device run's results)")
+        extract(b"".join(open(p, "rb").read() for p in parts), dest, f"{prev} (its state parts)")

@@ -11,9 +11,7 @@ training steps whose state came back, runs the rest, and rebuilds one REPORT.md 
 --plan prints the steps each lease would run with their estimates, running nothing. --cap sets a
 step's cap (to force a cut in a test), --assume a step's estimate (a what-if, named in the plan).
 """
-import argparse
 import datetime
-import json
 import os
 import shutil
 import signal
@@ -22,51 +20,32 @@ import sys
 import tempfile
 import time
 
+from benchmarks.device import cli
+from benchmarks.device import ledger
 from benchmarks.device import pack as device_pack
 from benchmarks.device import plan as device_plan
+from benchmarks.device.ledger import last_status
 from benchmarks.device.steps import programme
+from benchmarks.folders import epochs_done
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KILL_GRACE_S = 15  # SIGTERM first, so training saves its last epoch; SIGKILL this much later
-PROG = "device_run.sh"
+POLL_S = 0.2
 
 
-def fail(message):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+class StopRequest:
+    """The first SIGTERM, SIGINT or SIGHUP this run got: the step running is stopped as at its cap (it saves
+    its last epoch), the lease packs what it has, and the run exits 128 + the signal."""
+    signum = None
 
+    @classmethod
+    def handle(cls, signum, frame):
+        if cls.signum is None:
+            cls.signum = signum
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block
-        fail(message)
-
-
-def pairs(text):
-    """'a=1,b=2' -> {'a': 1.0, 'b': 2.0}"""
-    try:
-        return {k: float(v) for k, v in (item.split("=") for item in text.split(",") if item)}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected STEP=SECONDS[,STEP=SECONDS], got {text!r}")
-
-
-def parse(argv):
-    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("--tiny", action="store_true", help="the same steps, small, on a CPU")
-    p.add_argument("--plan", action="store_true", help="print the steps each lease would run; run nothing")
-    p.add_argument("--leases", type=int, default=None, help="with --plan: plan this many leases")
-    p.add_argument("--continue", dest="prev", default=None, metavar="PREV",
-                   help="an earlier lease's results.tar.gz (state parts beside it) or its folder")
-    p.add_argument("--cap", type=pairs, default={}, help="STEP=SECONDS: that step's cap")
-    p.add_argument("--assume", type=pairs, default={}, help="STEP=SECONDS: that step's estimate (a what-if)")
-    a = p.parse_args(argv)
-    if os.path.exists(a.out) and not os.path.isdir(a.out):
-        fail(f"OUT {a.out} is a file; give a folder")
-    return a
-
-
-def last_status(records):
-    return {r["name"]: r for r in records}  # later records replace earlier ones
+    @classmethod
+    def name(cls):
+        return signal.Signals(cls.signum).name
 
 
 def progress_of(steps, records, work):
@@ -79,9 +58,7 @@ def progress_of(steps, records, work):
             continue
         done = 0
         if step.out and any("train_state" in f for f in device_pack.resume_files(work, step.out)):
-            lengths = [len(json.load(open(os.path.join(d, f)))["epochs"])
-                       for d, _, fs in os.walk(os.path.join(work, step.out)) for f in fs if f == "history.json"]
-            done = min(lengths, default=0)
+            done = ledger.epochs_in(work, step.out)
         progress[step.name] = (done, r["actual_s"] if r["status"] == "cut" and not step.out else 0.0)
     return progress
 
@@ -102,25 +79,28 @@ def show_plan(a, steps, costs, budget, records, work):
 
 
 def run_capped(argv, log_path, cap, env, cwd):
-    """rc and seconds of one step, stopped at `cap` seconds (rc None then)."""
+    """(rc, seconds, why it was stopped) of one step: at `cap` seconds, or on a stop request, it gets
+    SIGTERM (training saves its last epoch), then SIGKILL KILL_GRACE_S later; rc is None if it was stopped."""
     t0 = time.monotonic()
     with open(log_path, "a") as log:
         proc = subprocess.Popen([sys.executable, *argv], cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
+        stopped, term_at = None, None
         try:
-            rc = proc.wait(timeout=max(cap, 1))
-        except BaseException as e:  # the cap, or this run itself stopped: never leave the step running
-            if not isinstance(e, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
-                raise
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            rc = None
-    return rc, round(time.monotonic() - t0, 1)
+            while proc.poll() is None:
+                now = time.monotonic()
+                if term_at is None and (now - t0 >= cap or StopRequest.signum):
+                    stopped = f"signal {StopRequest.name()}" if StopRequest.signum else "cap"
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    term_at = now
+                if term_at is not None and now - term_at >= KILL_GRACE_S:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                time.sleep(POLL_S)
+        except BaseException:  # never leave a step running
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    return (None if stopped else proc.returncode), round(time.monotonic() - t0, 1), stopped
 
 
 def missing(step, work):
@@ -130,7 +110,7 @@ def missing(step, work):
     if not step.out:
         return None
     files = [(d, fs) for d, _, fs in os.walk(os.path.join(work, step.out)) if "history.json" in fs]
-    epochs = [len(json.load(open(os.path.join(d, "history.json")))["epochs"]) for d, _ in files]
+    epochs = [epochs_done(os.path.join(d, "history.json")) for d, _ in files]
     if len(files) < step.lanes:
         return f"exit 0, but only {len(files)} of {step.lanes} lanes have a history"
     if min(epochs) < step.epochs:
@@ -173,8 +153,8 @@ def report(work, log, env, title):
                                ("--wall", "lanes", "wall.json")):
         if os.path.isfile(os.path.join(work, folder, name)):
             argv += [flag, folder]
-    rc, took = run_capped(argv, os.path.join(work, "report.log"), device_plan.REPORT_RESERVE_S, env, work)
-    log(f"report: exit {rc} ({took} s)")
+    rc, took, stopped = run_capped(argv, os.path.join(work, "report.log"), device_plan.REPORT_RESERVE_S, env, work)
+    log(f"report: exit {rc} ({took} s)" if not stopped else f"report: stopped by its {stopped} ({took} s)")
 
 
 def bring_back(work, out, steps, records, log):
@@ -214,13 +194,14 @@ def run(a, steps, costs, budget, work, records):
     def record(step, **fields):
         records.append({"name": step.name, "kind": step.kind, "batch": step.batch, "lease": lease_no,
                         "machine": machine, "date": date, **fields})
-        with open(os.path.join(work, "steps.json"), "w") as f:
-            json.dump({"records": records}, f, indent=1)
+        ledger.save(work, records, a.tiny)
 
     for step in steps:
+        if StopRequest.signum:
+            break
         r = last_status(records).get(step.name)
         if r and r["status"] == "finished":
-            log(f"{step.name}: finished in lease {r['lease']} ({r['machine']}, {r['date']}), kept")
+            log(f"{step.name}: finished in lease {r['lease']} ({r.get('machine')}, {r.get('date')}), kept")
             continue
         left = budget - (time.monotonic() - start) - device_plan.REPORT_RESERVE_S
         verdict, est, note, after, epochs = device_plan.decide(step, costs, lease, left, usable, progress)
@@ -233,59 +214,61 @@ def run(a, steps, costs, budget, work, records):
         cap = int(a.cap.get(step.name, cap))
         part = f", a part up to epoch {epochs}" if verdict == "part" else ""
         log(f"{step.name}: start (estimate {est} s, cap {cap} s{part})")
-        rc, took = run_capped(command(step, records), os.path.join(work, f"{step.name}.log"), cap, env,
-                              REPO if step.kind == "parity" else work)
+        rc, took, stopped = run_capped(command(step, records), os.path.join(work, f"{step.name}.log"), cap, env,
+                                       REPO if step.kind == "parity" else work)
         lease = after
-        status = "finished" if rc == 0 else "cut" if rc is None else "failed"
-        detail = {"finished": "", "cut": f"stopped at its cap of {cap} s" + (
-            "; a part on purpose, resumed next lease" if verdict == "part" else ""), "failed": f"exit {rc}"}[status]
+        status = "finished" if rc == 0 else "cut" if stopped else "failed"
+        detail = {"finished": "", "failed": f"exit {rc}",
+                  "cut": f"stopped by {stopped}" if stopped != "cap" else f"stopped at its cap of {cap} s" + (
+                      "; a part on purpose, resumed next lease" if verdict == "part" else "")}[status]
         short = missing(step, work) if status == "finished" else None
         if short:
             status, detail = "failed", short
-        log(f"{step.name}: exit {'cap' if rc is None else rc}, {status} ({took} s)" + (f"; {detail}" if detail else ""))
+        log(f"{step.name}: exit {rc if not stopped else stopped}, {status} ({took} s)" + (f"; {detail}" if detail else ""))
         record(step, planned_s=est, cap_s=cap, actual_s=took, status=status, detail=detail, estimate_note=note)
         bring_back(work, out, steps, records, log)
+    if StopRequest.signum:  # no report: a stopped lease has little time left; the next lease rebuilds it
+        bring_back(work, out, steps, records, log)
+        log(f"stopped by {StopRequest.name()}: packed what it has; continue it with --continue {a.out}")
+        raise SystemExit(128 + StopRequest.signum)
     report(work, log, env, f"{machine}, lease {lease_no}" + (f" (and {lease_no - 1} earlier)" if lease_no > 1 else ""))
     bring_back(work, out, steps, records, log)
     log(f"done in {time.monotonic() - start:.0f} s; files: {' '.join(sorted(os.listdir(out)))}")
 
 
-def data_in(work, tiny):
+def link_data(work, data):
     """--data as the steps see it: the data file linked into the work folder under its own name, so
     commands and run.json name no folder of this machine (the link is not packed)."""
-    if tiny:
-        return "synthetic:600"
-    data = os.environ.get("CIFAR10") or fail("set CIFAR10 to the data (e.g. data/cifar10-jpeg.tar.gz)")
-    if not os.path.exists(data):
-        fail(f"CIFAR10={data}: no such file or folder")
+    if data.startswith("synthetic:"):
+        return data
     name = os.path.basename(os.path.normpath(data))
-    os.symlink(os.path.abspath(data), os.path.join(work, name))
+    os.symlink(data, os.path.join(work, name))
     return name
 
 
-def stop(signum, frame):
-    sys.exit(128 + signum)  # through the finally blocks: the step is stopped and the work folder removed
-
-
 def main(argv=None):
-    signal.signal(signal.SIGTERM, stop)
-    a = parse(argv)
-    budget = int(os.environ.get("BUDGET", 1200 if a.tiny else 540))
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, StopRequest.handle)
+    a = cli.parse(argv, __doc__.splitlines()[0])
     costs = with_assumptions(device_plan.load_costs(), a.assume)
+    budget = cli.budget(a.tiny, device_plan.fig(costs, "startup_s") + device_plan.REPORT_RESERVE_S)
+    data = None if a.plan else cli.data(a.tiny)
+    if not a.plan:
+        cli.check_fresh_out(a.out, a.prev)
     work = tempfile.mkdtemp(prefix="device_run.")
     try:
         records = []
         if a.prev:
-            try:
-                device_pack.unpack_previous(a.prev, work)
-                records = json.load(open(os.path.join(work, "steps.json")))["records"]
-            except (OSError, ValueError, KeyError) as e:
-                fail(str(e).splitlines()[0] if str(e) else f"cannot read --continue {a.prev}")
+            device_pack.unpack_previous(a.prev, work)
+            records = ledger.load(work, a.tiny, a.prev)
+        progress_of(programme(a.tiny), records, work)  # a cut step's files that cannot be resumed: said now
         if a.plan:
             show_plan(a, programme(a.tiny), costs, budget, records, work)
             return
         os.makedirs(a.out, exist_ok=True)
-        run(a, programme(a.tiny, data_in(work, a.tiny)), costs, budget, work, records)
+        run(a, programme(a.tiny, link_data(work, data)), costs, budget, work, records)
+    except cli.BadInput as e:
+        cli.fail(str(e))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
