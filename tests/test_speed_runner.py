@@ -4,6 +4,7 @@ import json
 import pytest
 
 from benchmarks.runners import speed
+from experiment.errors import UserError
 
 
 def row(variant, batch, rate, command="earlier"):
@@ -31,5 +32,44 @@ def test_rows_keep_the_command_machine_and_date_that_measured_them(tmp_path):
 
 def test_a_damaged_table_is_refused_in_one_line(tmp_path):
     (tmp_path / "speed.json").write_text("{")
-    with pytest.raises(SystemExit, match="--merge: .* is not readable JSON"):
+    with pytest.raises(UserError, match="--merge: .* is not readable JSON"):  # main's one line, exit 2
         speed.previous_rows(str(tmp_path))
+
+
+def test_kept_rows_keep_the_machine_and_date_that_measured_them(tmp_path):  # issue 31, item 18
+    other = {"cpu": "Another machine", "cores": 3}
+    kept = {k: v for k, v in row("torch-fast", 64, 1.0).items() if k != "command"}
+    (tmp_path / "speed.json").write_text(json.dumps({"command": "earlier", "machine": other, "rows": [kept]}))
+    new = {k: v for k, v in row("flax-scan-xla", 64, 2.0).items() if k != "command"}
+    speed.write(str(tmp_path), "now", speed.merged(speed.previous_rows(str(tmp_path)), [new]))
+    old, fresh = json.load(open(tmp_path / "speed.json"))["rows"]
+    assert old["machine"] == other and old["date"] == "not recorded" and old["command"] == "earlier"
+    assert fresh["machine"] == speed.machine_info() and fresh["date"] != "not recorded"  # control: this run's row
+
+
+DAMAGED_TABLES = {
+    "not JSON": "{",
+    "nested deep": "[" * 100_000 + "]" * 100_000,
+    "a list": "[]",
+    "rows a string": json.dumps({"rows": "x"}),
+    "a row a number": json.dumps({"rows": [3]}),
+    "a row without model": json.dumps({"rows": [{"variant": "torch-fast", "batch": 64}]}),
+    "a row with a list for batch": json.dumps({"rows": [{"variant": "torch-fast", "model": "dropout", "batch": []}]}),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_TABLES)
+def test_a_damaged_table_to_merge_is_one_line_before_measuring(tmp_path, case, capsys, monkeypatch):  # item 18
+    (tmp_path / "speed.json").write_text(DAMAGED_TABLES[case])
+
+    def measured(*args, **kwargs):
+        raise AssertionError("measured before the table to merge was read")
+    for name in ("run_subprocess", "run_group"):
+        monkeypatch.setattr(speed, name, measured, raising=False)
+    with pytest.raises(SystemExit) as e:
+        speed.main(["--variants", "torch-fast", "--models", "dropout", "--batches", "64", "--merge",
+                    "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, (e.value.code, err)
+    assert err.startswith("benchmarks.runners.speed: error: --merge: ") and "Traceback" not in err, err
+    assert (tmp_path / "speed.json").read_text() == DAMAGED_TABLES[case]

@@ -1,24 +1,30 @@
 """python -m benchmarks.runners.speed: training throughput of both frameworks, side by side in one run.
 
-Each configuration runs in its own subprocess (no thread pool of one framework spinning while the
-other is timed) and trains through the real trainers (torch_ref's engines, flax_impl.trainer.FlaxTrainer)
-on random CIFAR-shaped data. Reported: median and min-max img/s over --repeats timed epochs after one
-warm-up epoch, whose extra time is the compile (or CUDA-graph capture) time, and over --rounds
-processes per configuration, run in interleaved rounds. Evaluation img/s: the validation pass as the
-training loop runs it (10,000 images). Each Flax row is also compared with the fastest PyTorch
-variant of the same model, batch size and number of lanes. Variants that need CUDA are recorded as
-skipped, with the reason, on a machine without it.
+Configurations run in one process per framework and XLA-flag set, one after the other (start-up paid once;
+no thread pool of one framework spinning while the other is timed; XLA reads its flags when a process
+starts), and train through the real trainers (torch_ref's engines, flax_impl.trainer.FlaxTrainer) on random
+CIFAR-shaped data. A row: one warm-up epoch, whose extra time is the compile (or CUDA-graph capture) time,
+then timed epochs, at least --repeats and, with --window S, until S seconds of them (a window sized by the
+row's own rate); reported are their median and min-max img/s, over --rounds processes per configuration run
+in interleaved rounds. Evaluation img/s: the validation pass as the training loop runs it (10,000 images),
+timed alike over a quarter of the window. Each Flax row is also compared with the fastest PyTorch variant of
+the same model, batch size and number of lanes. Variants that need CUDA are recorded as skipped, with the
+reason, on a machine without it.
 Writes <out>/speed.json and <out>/speed.md.
 """
 import argparse
 import dataclasses
+import gc
 import importlib
 import itertools
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from typing import NamedTuple
 
@@ -28,7 +34,7 @@ from benchmarks.report.speed_table import table
 from benchmarks.runners.args import int_list, name_list, out_folder
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, positive_float, positive_int
-from experiment.errors import exit_on_user_error
+from experiment.errors import UserError, exit_on_user_error
 from experiment.frameworks import FRAMEWORKS
 from experiment.lanes import plan_lanes
 from experiment.provenance import cpu_name
@@ -92,6 +98,9 @@ CUDA_ONLY = {"torch-cudagraph": "CUDA graphs need a CUDA device",
              "torch-compile-ro": "reduce-overhead replays CUDA graphs; needs a CUDA device"}
 
 EVAL_IMAGES = 10000  # the validation set's size
+EVAL_SHARE = 0.25  # evaluation is timed over this share of --window
+MAX_TIMED = 200  # timed epochs (or evaluations) of one row, at most
+PROCESS_START = time.monotonic()  # a configuration process's start, after this module's imports
 
 
 def random_splits(n, seed=0):
@@ -101,40 +110,57 @@ def random_splits(n, seed=0):
     return Splits(x[:n], y[:n], x[:EVAL_IMAGES], y[:EVAL_IMAGES], x[:10], y[:10])
 
 
-def measure_one(variant, model, batch, images, repeats, device):
-    """Run in a subprocess: times warm-up + `repeats` epochs of `images` random images."""
+def timed(run, at_least, window_s, most=MAX_TIMED):
+    """Seconds of calls of run(), after one warm-up call (returned apart): at least `at_least` timed calls,
+    and more until they sum to `window_s` (at most `most`)."""
+    t0 = time.perf_counter()
+    run()
+    warm = time.perf_counter() - t0
+    times = []
+    while len(times) < at_least or (sum(times) < window_s and len(times) < most):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return warm, times
+
+
+def measure_one(variant, model, batch, how):
+    """Run in the configuration's process: times a warm-up + timed epochs of `how.images` random images."""
     framework, extra = variant_spec(variant)
     seeds = list(range(extra.pop("seeds", 1)))
-    extra.pop("xla_flags", None)  # set for this process by run_subprocess
-    images //= len(seeds)  # same model-images per timed epoch for every variant
+    extra.pop("xla_flags", None)  # set for this process by run_group
+    images = max(how.images // len(seeds), batch)  # same model-images per timed epoch for every variant
     module = importlib.import_module(FRAMEWORKS[framework].train)
-    config = module.default(model=model, seeds=seeds, batch_size=batch, device=device, no_progress=True, **extra)
+    config = module.default(model=model, seeds=seeds, batch_size=batch, device=how.device, no_progress=True, **extra)
     row = {"variant": variant, "framework": framework, "model": model, "batch": batch, "seeds": len(seeds),
            "engine": getattr(config.options, "engine", None), "precision": config.precision,
            "settings": dataclasses.asdict(config.options), "xla_flags": os.environ.get("XLA_FLAGS", "")}
     reason = next((why for v, why in CUDA_ONLY.items() if variant.startswith(v)), None)
-    if reason and not cuda_device(device):
+    if reason and not cuda_device(how.device):
         return {**row, "skipped": reason}
+    t_row = time.perf_counter()
     splits = random_splits(images)
     trainer = module.BACKEND.make_trainer(config, plan_lanes(config), splits)
-    times = []
-    for epoch in range(repeats + 1):
-        orders = np.stack([np.random.default_rng([s, epoch]).permutation(images) for s in seeds])
-        t0 = time.perf_counter()
-        trainer.train_epoch(epoch, EpochBatches(orders, batch))
-        times.append(time.perf_counter() - t0)
-    steady = float(np.median(times[1:]))
-    rates = [images * len(seeds) / t for t in times[1:]]  # model-images per second
-    eval_times = []
-    for _ in range(repeats + 1):  # validation as the training loop runs it, first call = warm-up
-        t0 = time.perf_counter()
-        trainer.validate()
-        eval_times.append(time.perf_counter() - t0)
-    eval_rate = EVAL_IMAGES * len(seeds) / float(np.median(eval_times[1:]))
-    return {**row, "images": images,
+    epoch = iter(range(10**9))
+
+    def train():
+        e = next(epoch)
+        orders = np.stack([np.random.default_rng([s, e]).permutation(images) for s in seeds])
+        trainer.train_epoch(e, EpochBatches(orders, batch))
+    warm, times = timed(train, how.repeats, how.window)
+    steady = float(np.median(times))
+    rates = [images * len(seeds) / t for t in times]  # model-images per second
+    _, eval_times = timed(trainer.validate, how.repeats, how.window * EVAL_SHARE)  # first call = warm-up
+    eval_rate = EVAL_IMAGES * len(seeds) / float(np.median(eval_times))
+    compile_stats = trainer.compile_stats() if hasattr(trainer, "compile_stats") else None
+    where = {"device": trainer.device, "versions": trainer.versions}
+    del trainer
+    gc.collect()  # the next row of this process starts with the device's memory free
+    return {**row, "images": images, "timed_epochs": len(times),
             "img_per_s": float(np.median(rates)), "img_per_s_min": min(rates), "img_per_s_max": max(rates),
-            "compile_s": max(0.0, times[0] - steady), "eval_img_per_s": eval_rate,
-            "device": trainer.device, "versions": trainer.versions}
+            "compile_s": max(0.0, warm - steady), "eval_img_per_s": eval_rate,
+            "row_s": round(time.perf_counter() - t_row, 3), **where,
+            **({"compile_cache": compile_stats} if compile_stats else {})}
 
 
 def cuda_device(device):
@@ -144,34 +170,77 @@ def cuda_device(device):
 
 
 class Measure(NamedTuple):
-    """How each configuration is measured: images per timed epoch, timed epochs (after one warm-up),
-    on which device, and the seconds after which its process is given up (None: never)."""
+    """How each configuration is measured: images per timed epoch, the fewest timed epochs (after one
+    warm-up), on which device, the seconds after which a configuration is given up (None: never) and the
+    seconds of timed epochs to fill (0: just the fewest)."""
     images: int
     repeats: int
     device: str
     timeout: float | None = None
+    window: float = 0.0
 
 
-def run_subprocess(variant, model, batch, how):
-    """One configuration in a fresh process, measured as `how` says; a failure or a time-out is a
-    row saying so."""
-    images, repeats, device, timeout = how
-    cmd = [sys.executable, "-m", "benchmarks.runners.speed", "--one", variant, model, str(batch),
-           "--images", str(images), "--repeats", str(repeats), "--device", device]
+def process_key(variant):
+    """Configurations that may share a process: one framework, one set of XLA flags (read at start-up)."""
     framework, extra = variant_spec(variant)
-    row = {"variant": variant, "framework": framework, "model": model, "batch": batch,
-           "seeds": extra.get("seeds", 1), "precision": extra["precision"]}
+    return framework, extra.get("xla_flags", "")
+
+
+def skipped_row(config, why):
+    variant, model, batch = config
+    framework, extra = variant_spec(variant)
+    return {"variant": variant, "framework": framework, "model": model, "batch": batch,
+            "seeds": extra.get("seeds", 1), "precision": extra["precision"], "skipped": why}
+
+
+def run_group(configs, how):
+    """Rows of configurations (variant, model, batch) of one process_key, measured one after the other in
+    one fresh process, yielded as each finishes; those it did not reach (a time-out, a failure) as rows
+    saying why."""
+    _, xla_flags = process_key(configs[0][0])
+    cmd = [sys.executable, "-m", "benchmarks.runners.speed", "--group", json.dumps(configs), "--images",
+           str(how.images), "--repeats", str(how.repeats), "--device", how.device, "--window", str(how.window)]
     env = dict(os.environ)
-    if extra.get("xla_flags"):
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {extra['xla_flags']}".strip()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {**row, "skipped": f"did not finish within {timeout} s"}
-    if r.returncode != 0:
-        last = r.stderr.strip().splitlines()[-1][:200] if r.stderr.strip() else f"exit {r.returncode}"
-        return {**row, "skipped": f"failed: {last}"}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    if xla_flags:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags}".strip()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [*map(lines.put, proc.stdout), lines.put(None)], daemon=True).start()
+        done, why = 0, None
+        while done < len(configs):
+            try:
+                line = lines.get(timeout=how.timeout)
+            except queue.Empty:
+                proc.kill()
+                why = f"did not finish within {how.timeout} s"
+                break
+            if line is None:
+                break
+            try:
+                row = json.loads(line)
+            except ValueError:  # a library's own output on stdout
+                continue
+            done += 1
+            yield row
+        proc.wait()
+        if why is None and done < len(configs):
+            err.seek(0)
+            last = [x for x in err.read().strip().splitlines() if x.strip()]
+            why = f"failed: {last[-1][:200]}" if last else f"failed: exit {proc.returncode}"
+    for i, config in enumerate(configs[done:]):
+        yield skipped_row(config, why if i == 0 else f"not measured: its process stopped at {configs[done][0]}")
+
+
+def measure_group(configs, how):
+    """In a configuration process: the framework's start-up once, then each configuration's row, printed
+    as one JSON line as soon as it is measured."""
+    framework, _ = process_key(configs[0][0])
+    importlib.import_module(FRAMEWORKS[framework].train)
+    startup = round(time.monotonic() - PROCESS_START, 3)  # interpreter, imports: paid once per process
+    for i, (variant, model, batch) in enumerate(configs):
+        row = measure_one(variant, model, int(batch), how)
+        print(json.dumps({**row, "process_startup_s": startup, "process_row": i + 1}), flush=True)
 
 
 def combine(rows):
@@ -206,21 +275,24 @@ def main(argv=None):
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--models", type=name_list(MODELS), default=list(MODELS))
     p.add_argument("--batches", type=int_list(), default=[64, 128, 256])
-    p.add_argument("--images", type=positive_int, default=10240, help="images per timed epoch")
-    p.add_argument("--repeats", type=positive_int, default=3, help="timed epochs per process")
+    p.add_argument("--images", type=positive_int, default=10240, help="model-images per timed epoch")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed epochs per row, at least")
+    p.add_argument("--window", type=non_negative_float, default=0.0,
+                   help="seconds of timed epochs per row: more epochs than --repeats until they fill it")
     p.add_argument("--rounds", type=positive_int, default=3, help="processes per configuration, interleaved")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="default benchmarks/results/<cpu|gpu>-speed")
     p.add_argument("--timeout", type=positive_float, default=None,
-                   help="seconds a configuration may take before it is skipped")
+                   help="seconds a configuration may take before it (and the rest of its process) is skipped")
     p.add_argument("--merge", action="store_true",
                    help="keep the rows already in OUT/speed.json (a configuration measured again replaces its row), "
                         "so several runs build one table")
     p.add_argument("--one", nargs=3, metavar=("VARIANT", "MODEL", "BATCH"), help=argparse.SUPPRESS)
+    p.add_argument("--group", type=json.loads, help=argparse.SUPPRESS)  # [[variant, model, batch], ...]
     a = p.parse_args(argv)
-    if a.one:
-        v, m, b = a.one
-        print(json.dumps(measure_one(v, m, int(b), a.images, a.repeats, a.device)))
+    how = Measure(a.images, a.repeats, a.device, a.timeout, a.window)
+    if a.one or a.group:
+        measure_group([a.one] if a.one else a.group, how)
         return
     configs = list(itertools.product(a.models, a.batches, a.variants.split(",")))
     for variant in a.variants.split(","):
@@ -229,38 +301,74 @@ def main(argv=None):
         except ValueError as e:
             p.error(f"--variants: {e}")
     out_folder(p, a.out or "benchmarks")
-    runs = {c: [] for c in configs}
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
+    kept = previous_rows(out) if a.merge else []  # a damaged table is refused before anything is measured
+    runs = {c: [] for c in configs}
     os.makedirs(out, exist_ok=True)
     command = "python -m benchmarks.runners.speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    kept = previous_rows(out) if a.merge else []
+    groups = {}
+    for model, batch, variant in configs:
+        groups.setdefault(process_key(variant), []).append((variant, model, batch))
     for r in range(a.rounds):  # whole rounds, so a drift of the machine hits every variant alike
-        for model, batch, variant in configs:
-            row = run_subprocess(variant, model, batch, Measure(a.images, a.repeats, a.device, a.timeout))
-            runs[(model, batch, variant)].append(row)
-            if row.get("skipped"):
-                print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} skipped: {row['skipped']}")
-            else:
-                print(f"round {r + 1}/{a.rounds} {model:8s} batch {batch:4d} {variant:22s} {row['img_per_s']:9,.0f} "
-                      f"img/s train, {row['eval_img_per_s']:9,.0f} eval (compile {row['compile_s']:.1f}s)", flush=True)
-            write(out, command, merged(kept, [combine(rs) for rs in runs.values() if rs]))  # a cut run keeps what it measured
+        for group in groups.values():
+            for row in run_group(group, how):
+                runs[(row["model"], row["batch"], row["variant"])].append(row)
+                say(r, a.rounds, row)
+                write(out, command, merged(kept, [combine(rs) for rs in runs.values() if rs]))  # a cut run keeps it
     print(table([combine(rs) for rs in runs.values()]))
+
+
+def say(r, rounds, row):
+    head = f"round {r + 1}/{rounds} {row['model']:8s} batch {row['batch']:4d} {row['variant']:22s}"
+    if row.get("skipped"):
+        print(f"{head} skipped: {row['skipped']}", flush=True)
+    else:
+        print(f"{head} {row['img_per_s']:9,.0f} img/s train, {row['eval_img_per_s']:9,.0f} eval "
+              f"(compile {row['compile_s']:.1f}s, {row['timed_epochs']} timed epochs)", flush=True)
+
+
+def non_negative_float(text):
+    v = float(text)
+    if not 0 <= v < float("inf"):
+        raise ValueError(text)
+    return v
 
 
 def row_key(row):
     return row["variant"], row["model"], row["batch"]
 
 
+ROW_FIELDS = {"variant": str, "model": str, "batch": int}  # what a kept row is matched by
+
+
 def previous_rows(out):
-    """The rows of OUT/speed.json, with the command that measured each (none if there is no file)."""
+    """The rows of OUT/speed.json (none if there is no file), each with the command, machine and date that
+    measured it (a row that does not say: the file's command and machine, date not recorded); a table that
+    is not one this runner writes is a UserError, so nothing is measured only to be lost."""
+    path = os.path.join(out, "speed.json")
     try:
-        with open(os.path.join(out, "speed.json")) as f:
+        with open(path) as f:
             old = json.load(f)
     except FileNotFoundError:
         return []
-    except ValueError as e:
-        raise SystemExit(f"benchmarks.runners.speed: error: --merge: {out}/speed.json is not readable JSON ({e})") from None
-    return [{**r, "command": r.get("command", old.get("command"))} for r in old.get("rows", [])]
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
+        raise UserError(f"--merge: {path} is not readable JSON ({type(e).__name__}); move it away or drop --merge")
+    rows = old.get("rows") if isinstance(old, dict) else None
+    why = "it holds no list of rows" if not isinstance(rows, list) else next(
+        (f"row {i + 1} {w}" for i, r in enumerate(rows) for w in [bad_row(r)] if w), None)
+    if why:
+        raise UserError(f"--merge: {path} is not a speed table ({why}); move it away or drop --merge")
+    return [{**r, "command": r.get("command", old.get("command")), "machine": r.get("machine", old.get(
+        "machine", "not recorded")), "date": r.get("date", "not recorded")} for r in rows]
+
+
+def bad_row(r):
+    if not isinstance(r, dict):
+        return "is not an object"
+    for k, kind in ROW_FIELDS.items():
+        if not isinstance(r.get(k), kind) or isinstance(r.get(k), bool):
+            return f"has no {k} ({kind.__name__})"
+    return None
 
 
 def merged(kept, new):
@@ -270,8 +378,9 @@ def merged(kept, new):
 
 
 def write(out, command, rows):
+    """speed.json and speed.md; a row this run measured is stamped with this command, machine and date
+    (a kept row carries its own: a merged table can hold rows of several machines)."""
     machine, today = machine_info(), time.strftime("%Y-%m-%d")
-    # Which run measured each row, where and when (a merged table can hold rows of several machines).
     rows = [{"command": command, "machine": machine, "date": today, **r} for r in rows]
     result = {"command": command, "machine": machine, "rows": rows}
     atomic_write_text(os.path.join(out, "speed.json"), json.dumps(result, indent=1) + "\n")
