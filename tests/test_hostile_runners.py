@@ -9,7 +9,7 @@ import types
 import pytest
 
 from benchmarks.runners import convergence, speed, sweep, wall
-from benchmarks.folders import evaluation_of, seed_dir
+from benchmarks.folders import evaluation_of, lane_file, seed_dir
 
 RUNNERS = {"convergence": convergence.main, "sweep": sweep.main, "speed": speed.main, "wall": wall.main}
 BAD = [
@@ -101,7 +101,30 @@ def test_reuse_takes_only_a_run_of_the_same_length_batch_and_data(tmp_path):
     for epochs, data, taken in ((3, "synthetic:300", False), (2, "synthetic:400", False), (2, "synthetic:300", True)):
         for m in ("baseline", "dropout"):
             fake_lane(os.path.join(seed_dir(conv, "flax", m, 0), "history.json"), epochs, data=data)
-        assert (sweep.reuse(a, 32) == conv) == taken, (epochs, data)
+        assert (sweep.reusable(a, 32)[0] == conv) == taken, (epochs, data)
+
+
+def test_a_sweep_takes_the_main_runs_rates_and_trains_only_the_others(tmp_path, monkeypatch):
+    conv = str(tmp_path / "conv")
+    os.makedirs(conv)
+    json.dump({"batch_size": 32}, open(os.path.join(conv, "convergence.json"), "w"))
+    for m in ("baseline", "dropout"):
+        fake_lane(os.path.join(seed_dir(conv, "flax", m, 0), "history.json"), 2)
+    out = str(tmp_path / "sweep")
+    a = types.SimpleNamespace(reuse=[conv], rates=[0.0, 0.25, 0.5], seeds=[0], epochs=2, data="synthetic:300",
+                              out=out, flax_args="")
+    trained = []
+    monkeypatch.setattr(sweep.subprocess, "run", lambda cmd, check: trained.append(cmd))
+    made = sweep.run_batch(a, 32)
+    assert len(trained) == 1 and trained[0][trained[0].index("--dropout-rates") + 1] == "0.25", trained
+    assert made == f"trained; rates 0, 0.5 from {conv}"
+    for r in (0.0, 0.5):  # taken after the others trained
+        assert json.load(open(lane_file(out, 32, r, 0))) == json.load(open(
+            os.path.join(seed_dir(conv, "flax", "baseline" if r == 0 else "dropout", 0), "history.json")))
+    fake_lane(os.path.join(seed_dir(conv, "flax", "dropout", 0), "history.json"), 3)  # control: another length
+    trained.clear()
+    sweep.run_batch(types.SimpleNamespace(**{**vars(a), "out": str(tmp_path / "sweep2")}), 32)
+    assert trained[0][trained[0].index("--dropout-rates") + 1] == "0,0.25,0.5"
 
 
 def test_a_sweep_never_relabels_finished_lanes_of_other_data(tmp_path, capsys):

@@ -7,8 +7,9 @@ rate serves this network best.
       --out benchmarks/results/cpu/sweep
 
 Resumable: a batch size whose lanes have all their epochs is reused, one killed part-way continues
-from its last saved epoch (--resume). --reuse DIR takes a batch size's lanes from a convergence run
-(benchmarks.runners.convergence: flax/<baseline|dropout>/seed_<s>, rates 0 and 0.5) when it has them all.
+from its last saved epoch (--resume). --reuse DIR takes a batch size's lanes of rates 0 and 0.5 from a
+convergence run (benchmarks.runners.convergence: flax/<baseline|dropout>/seed_<s>) when it has every seed of
+them at that batch size, data and length; the other rates are trained.
 Writes OUT/sweep.json and the figures the report shows.
 """
 import json
@@ -45,30 +46,40 @@ def unusable(path, a, batch):
     return f"has {n} epochs, not {a.epochs}" if n != a.epochs else clash(h, batch, a.data)
 
 
-def reuse(a, batch):
-    """Copy a convergence run's lanes for this batch size, if it has every (rate, seed) asked for."""
-    for folder in a.reuse:
+MAIN_RATES = (0.0, 0.5)  # a convergence run's lanes: BaseLine (rate 0) and Dropout (0.5)
+
+
+def reusable(a, batch):
+    """A convergence run's lanes (rates 0 and 0.5) this batch size can take, where it has every seed asked
+    for at each of those rates: (the folder, the rates, {lane file: its source}), or (None, (), {})."""
+    wanted = [r for r in a.rates if r in MAIN_RATES]
+    for folder in a.reuse if wanted else []:
         try:
             conv = json.load(open(os.path.join(folder, "convergence.json")))
         except (OSError, ValueError, RecursionError):
             continue
-        if conv.get("batch_size") != batch or not set(a.rates) <= {0.0, 0.5}:
+        if not isinstance(conv, dict) or conv.get("batch_size") != batch:
             continue
         sources = {(r, s): os.path.join(seed_dir(folder, "flax", folder_name(r), s), "history.json")
-                   for r in a.rates for s in a.seeds}
+                   for r in wanted for s in a.seeds}
         why = next((f"{p} {w}" for p in sources.values() for w in [unusable(p, a, batch)] if w), None)
         if why:
             print(f"[sweep] batch {batch}: not taking lanes from {folder}: {why}", flush=True)
         else:
-            for (r, s), src in sources.items():
-                os.makedirs(os.path.dirname(lane_file(a.out, batch, r, s)), exist_ok=True)
-                shutil.copy(src, lane_file(a.out, batch, r, s))
-            return folder
-    return None
+            return folder, tuple(wanted), {lane_file(a.out, batch, r, s): src for (r, s), src in sources.items()}
+    return None, (), {}
+
+
+def take(copies):
+    """Copy the lanes reusable() found (after the others trained: a training run owns its folder until then)."""
+    for dst, src in copies.items():
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy(src, dst)
 
 
 def run_batch(a, batch):
-    """Train every (rate, seed) of one batch size as one program, unless done or reusable."""
+    """Train every (rate, seed) of one batch size as one program, unless done or reusable (the rates a
+    convergence run has are taken from it, the others trained)."""
     files = [lane_file(a.out, batch, r, s) for r in a.rates for s in a.seeds]
     if all(os.path.exists(f) for f in files) and not any(unusable(f, a, batch) for f in files):
         print(f"[sweep] batch {batch}: done, reusing", flush=True)
@@ -77,8 +88,10 @@ def run_batch(a, batch):
                 return json.load(f)["summary"][str(batch)]["lanes"] or "trained earlier"
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return "trained earlier"
-    source = reuse(a, batch)
-    if source:
+    source, taken, copies = reusable(a, batch)
+    rates = [r for r in a.rates if r not in taken]
+    if not rates:
+        take(copies)
         print(f"[sweep] batch {batch}: lanes taken from {source}", flush=True)
         return f"from {source}"
     out = os.path.join(a.out, f"batch_{batch}")
@@ -87,7 +100,7 @@ def run_batch(a, batch):
         # the killed run is this one only if it trains these lanes (a one-rate run keeps its train
         # state in its rate's folder)
         killed = (run.get("epochs"), run.get("batch_size"), sorted(run.get("dropout_rates") or []),
-                  run.get("seeds")) == (a.epochs, batch, sorted(a.rates), a.seeds) \
+                  run.get("seeds")) == (a.epochs, batch, sorted(rates), a.seeds) \
             and data_key(run.get("data")) == data_key(a.data) \
             and any(f.startswith("train_state") for _, _, fs in os.walk(out) for f in fs)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
@@ -95,12 +108,14 @@ def run_batch(a, batch):
     if killed:
         cmd = ["--resume", out]
     else:
-        cmd = ["--dropout-rates", ",".join(f"{r:g}" for r in a.rates), "--seeds", ",".join(map(str, a.seeds)),
+        cmd = ["--dropout-rates", ",".join(f"{r:g}" for r in rates), "--seeds", ",".join(map(str, a.seeds)),
                "--epochs", str(a.epochs), "--batch-size", str(batch), "--out", out, "--overwrite",
                *(["--data", a.data] if a.data else []), *a.flax_args.split()]
-    print(f"[sweep] batch {batch}: training {len(files)} lanes", flush=True)
+    print(f"[sweep] batch {batch}: training {len(rates) * len(a.seeds)} lanes"
+          + (f", rates {', '.join(f'{r:g}' for r in taken)} taken from {source}" if taken else ""), flush=True)
     subprocess.run([sys.executable, "-m", "flax_impl.train", *cmd, "--no-progress"], check=True)
-    return "trained"
+    take(copies)
+    return "trained" + (f"; rates {', '.join(f'{r:g}' for r in taken)} from {source}" if taken else "")
 
 
 def figures(a, summary):
