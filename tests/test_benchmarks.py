@@ -1,5 +1,5 @@
 """The benchmark runners work end to end on tiny configurations (their numbers are not checked; the
-speed and wall runners run inside the tiny device run, tests/test_device_run.py)."""
+speed runner also runs inside the tiny device run, tests/test_device_run.py)."""
 import json
 import os
 
@@ -68,6 +68,17 @@ def test_sweep_trains_one_program_per_batch_size_and_resumes(tmp_path, capfd):
     report.main(["--convergence", conv, "--sweep", out, "--out", str(tmp_path / "rep")])
     text = open(tmp_path / "rep" / "REPORT.md").read()
     assert "## What the tutorial left unsaid" in text and "the best final val accuracy is at rate" in text
+
+
+@pytest.mark.slow  # two speed rows, each in a process of its own
+def test_wall_times_one_program_of_n_lanes(tmp_path):
+    from benchmarks.runners import wall
+    out = tmp_path / "lanes"
+    wall.main(["--skip-command", "--lanes", "1,2", "--images", "64", "--batch", "32", "--speed-repeats", "1",
+               "--out", str(out)])
+    rows = json.load(open(out / "wall.json"))["lanes"]
+    assert [r["seeds"] for r in rows] == [1, 2] and all(r["img_per_s"] > 0 for r in rows)
+    assert "| 2 |" in open(out / "wall.md").read()
 
 
 def test_report_refuses_missing_or_damaged_results_in_one_line(tmp_path, capsys):

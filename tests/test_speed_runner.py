@@ -73,3 +73,39 @@ def test_a_damaged_table_to_merge_is_one_line_before_measuring(tmp_path, case, c
     assert e.value.code == 2 and err.count("\n") == 1, (e.value.code, err)
     assert err.startswith("benchmarks.runners.speed: error: --merge: ") and "Traceback" not in err, err
     assert (tmp_path / "speed.json").read_text() == DAMAGED_TABLES[case]
+
+
+def test_rows_share_one_process_per_framework_and_xla_flag_set(tmp_path, monkeypatch):
+    groups = []
+
+    def fake_group(configs, how):
+        groups.append(list(configs))
+        for config in configs:
+            yield speed.skipped_row(config, "not measured here")
+    monkeypatch.setattr(speed, "run_group", fake_group)
+    speed.main(["--variants", "flax-scan-matmul,torch-fast,flax-scan-matmul-cmdbuf,flax-scan-xla@128,torch-vmap8@32",
+                "--models", "dropout", "--batches", "64", "--rounds", "1", "--out", str(tmp_path)])
+    assert groups == [[("flax-scan-matmul", "dropout", 64), ("flax-scan-xla", "dropout", 128)],
+                      [("torch-fast", "dropout", 64), ("torch-vmap8", "dropout", 32)],
+                      [("flax-scan-matmul-cmdbuf", "dropout", 64)]]  # XLA reads its flags once, at start-up
+    assert len(json.load(open(tmp_path / "speed.json"))["rows"]) == 5
+
+
+def test_a_row_is_timed_over_a_window_sized_by_its_own_rate():
+    import time
+    calls = []
+
+    def epoch(seconds):
+        calls.append(seconds)
+        time.sleep(seconds)
+    warm, times = speed.timed(lambda: epoch(0.01), 2, 0.1)
+    assert len(times) >= 8 and sum(times) >= 0.1 and len(calls) == len(times) + 1  # a warm-up apart
+    _, times = speed.timed(lambda: epoch(0.05), 2, 0.0)
+    assert len(times) == 2  # no window: the fewest timed epochs
+
+
+def test_a_bad_batch_after_a_variant_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        speed.main(["--variants", "torch-fast@x", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "torch-fast@x" in err and not (tmp_path / "o").exists()

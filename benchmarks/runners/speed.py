@@ -232,6 +232,11 @@ def run_group(configs, how):
         yield skipped_row(config, why if i == 0 else f"not measured: its process stopped at {configs[done][0]}")
 
 
+def run_subprocess(variant, model, batch, how):
+    """One configuration's row, measured in a fresh process of its own."""
+    return next(run_group([(variant, model, batch)], how))
+
+
 def measure_group(configs, how):
     """In a configuration process: the framework's start-up once, then each configuration's row, printed
     as one JSON line as soon as it is measured."""
@@ -272,7 +277,7 @@ def machine_info():
 @exit_on_user_error("benchmarks.runners.speed")
 def main(argv=None):
     p = OneLineParser(prog="benchmarks.runners.speed", description=__doc__.splitlines()[0])
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(VARIANTS), help="VARIANT (at every --batches) or VARIANT@BATCH")
     p.add_argument("--models", type=name_list(MODELS), default=list(MODELS))
     p.add_argument("--batches", type=int_list(), default=[64, 128, 256])
     p.add_argument("--images", type=positive_int, default=10240, help="model-images per timed epoch")
@@ -294,12 +299,15 @@ def main(argv=None):
     if a.one or a.group:
         measure_group([a.one] if a.one else a.group, how)
         return
-    configs = list(itertools.product(a.models, a.batches, a.variants.split(",")))
-    for variant in a.variants.split(","):
+    configs = []
+    for item in a.variants.split(","):
+        variant, at, batch = item.partition("@")  # VARIANT@BATCH: at that batch size only
         try:
             variant_spec(variant)  # an unknown name fails now, not an hour in
-        except ValueError as e:
-            p.error(f"--variants: {e}")
+            batches = [positive_int(batch)] if at else a.batches
+        except (ValueError, argparse.ArgumentTypeError) as e:
+            p.error(f"--variants: {item!r}: {e}")
+        configs += [(m, b, variant) for m, b in itertools.product(a.models, batches)]
     out_folder(p, a.out or "benchmarks")
     out = a.out or os.path.join("benchmarks", "results", f"{a.device}-speed")
     kept = previous_rows(out) if a.merge else []  # a damaged table is refused before anything is measured
