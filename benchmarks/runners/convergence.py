@@ -25,6 +25,9 @@ from experiment.frameworks import FRAMEWORKS
 from experiment.history import load_history
 from experiment.variants import MODELS
 
+CHILD_SAVE_S = 10  # a stopped training command drops the epoch in progress and flushes its writes within this
+
+
 def settings_clash(args, frameworks):
     """The first finished seed whose recorded batch size or data differ from this run's (reusing it
     would label it with settings it was not trained with), as a sentence; None if there is none."""
@@ -76,7 +79,7 @@ def run_framework(fw, args):
                    "--batch-size", str(args.batch_size), "--out", out, "--overwrite",
                    *(["--data", args.data] if args.data else []), *args.extra.get(fw, [])]
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", f.train, *cmd, "--no-progress"], check=True)
+        run_training([sys.executable, "-m", f.train, *cmd, "--no-progress"])
         walls[",".join(map(str, group))] = round(time.perf_counter() - t0, 2)  # the whole command, as a user waits
     ckpts = [os.path.join(seed_dir(args.out, fw, m, s), "best" + f.ckpt_ext) for m in MODELS for s in args.seeds]
     ckpts = [c for c in ckpts if os.path.exists(c) and evaluation_of(os.path.dirname(c), f.ckpt_ext) is None]
@@ -85,6 +88,23 @@ def run_framework(fw, args):
               *(["--data", args.data] if args.data else []), *device_of(args.extra.get(fw, []))]
         subprocess.run(ev, check=True, stdout=subprocess.DEVNULL)
     return walls
+
+
+def run_training(cmd):
+    """A training command, waited for; stopped by a signal, this runner lets it save its last epoch first
+    (it got the signal too where both are one process group: a terminal's Ctrl-C, the device run's stop)."""
+    proc = subprocess.Popen(cmd)
+    try:
+        rc = proc.wait()
+    except Stopped:
+        try:
+            proc.wait(timeout=CHILD_SAVE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    if rc:
+        raise subprocess.CalledProcessError(rc, cmd)
 
 
 def device_of(flags):
