@@ -235,7 +235,7 @@ def test_a_lease_stopped_by_sigterm_packs_what_it_has(tmp_path):  # item 3
     from tests.conftest import REPO
     env = dict(os.environ, PYTHON=__import__("sys").executable, OMP_NUM_THREADS="1", TMPDIR=str(tmp))
     proc = subprocess.Popen(["bash", "benchmarks/device_run.sh", str(out), "--tiny", "--assume",
-                             "parity=99999"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             "parity=99999,speed=99999"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(out / "device_run.log", "main-flax: start"), "main-flax never started"

@@ -98,10 +98,11 @@ def check_out(out):
 
 
 def budget(tiny, overhead_s):
-    """$BUDGET: the lease's seconds (default 540; --tiny 1200), more than the `overhead_s` every lease pays."""
+    """$BUDGET: the lease's seconds (default 540, --tiny too: a tiny lease is planned as a GPU lease), more
+    than the `overhead_s` every lease pays."""
     text = os.environ.get("BUDGET", "")
     if not text:
-        return 1200 if tiny else 540
+        return 540
     if not text.isdigit() or int(text) <= overhead_s:
         fail(f"BUDGET={text!r}: expected a whole number of seconds above the {overhead_s} s every lease "
              f"pays for its start-up and its report")

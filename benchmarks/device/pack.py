@@ -1,11 +1,14 @@
 """What a lease brings back, and how the next lease reads it.
 
 results.tar.gz: every step's files but checkpoints and caches (histories, run.json, summaries, logs,
-steps.json). state.tar.gz.1 (and .2): what a cut training step needs to resume next lease, its
-train state and best checkpoints (the test evaluation reads them at the end); ~0.75 MB of train
-state per lane, so 16 lanes fit one part. At most two parts of at most 15 MiB, so that with the
-report, the log and three tables a lease brings back at most 8 files of at most 16 MB; a cut step
-whose files do not fit is trained from its start next lease, and the log says so."""
+steps.json). state.tar.gz.1 (to .3): what the next lease resumes from and reuses: the train states and
+best checkpoints of the training steps it continues (the test evaluation reads the checkpoints at the end;
+about 1 MB a lane), then as much of JAX's persistent compile cache as fits (its programs load instead of
+compiling again). At most three parts of at most 15 MiB, so that with the report, the log, results.tar.gz,
+the speed table and the parity log a lease brings back at most 8 files, 64 MiB in all; a training folder whose files do
+not fit is trained from its start next lease, and the log says so. Nothing else of a lease's work folder
+travels: the decoded data (too large) is decoded again.
+"""
 import glob
 import io
 import os
@@ -17,9 +20,13 @@ from pathlib import PurePosixPath
 
 from benchmarks.device.cli import BadInput
 
-PART_BYTES, MAX_PARTS = 15 * 2**20, 2
+PART_BYTES, MAX_PARTS = 15 * 2**20, 3  # with REPORT.md, the log, results.tar.gz, speed.md, parity.log: 8 files
+STATE_BYTES = PART_BYTES * MAX_PARTS
+STATE_PER_LANE = 2**20  # a Flax or PyTorch lane's train state (params and Adam's two moments) and best checkpoint
 STATE = "state.tar.gz"
 SKIP = (".msgpack", ".pt", ".tmp")
+CACHE = ".cache"  # the lease's caches, under its work folder: data/ (decoded) and jax/ (compiled programs)
+COMPILE_CACHE = os.path.join(CACHE, "jax")
 
 
 def atomic_bytes(path, data):
@@ -30,8 +37,8 @@ def atomic_bytes(path, data):
 
 def pack_results(work, out):
     def keep(info):
-        name = os.path.basename(info.name)
-        skip = name.endswith(SKIP) or "jax-cache" in info.name.split("/") or info.issym()  # the data's link
+        parts = info.name.split("/")
+        skip = os.path.basename(info.name).endswith(SKIP) or CACHE in parts or info.issym()  # the data's link
         return None if skip else info
     with tarfile.open(os.path.join(out, "results.tar.gz.tmp"), "w:gz") as tar:
         tar.add(work, arcname=".", filter=keep)
@@ -46,28 +53,54 @@ def resume_files(work, folder):
     return sorted(os.path.relpath(p, work) for p in found if not p.endswith(".tmp"))
 
 
+def cache_files(work):
+    """The compile cache's files, the latest first (where not all fit, the later steps' programs travel)."""
+    root = os.path.join(work, COMPILE_CACHE)
+    paths = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    return [os.path.relpath(p, work) for p in sorted(paths, key=lambda p: -os.path.getmtime(p))]
+
+
 def gz_tar(work, files):
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:  # weights hardly compress: be quick
         for f in files:
             tar.add(os.path.join(work, f), arcname=f)
     return buf.getvalue()
 
 
-def pack_state(work, out, folders):
-    """State parts for the cut training folders, in order while they fit; returns the folders left out."""
+def fitting(work, packed, files, limit):
+    """`packed` + as many of `files` as fit under `limit` bytes once packed (sizes on disk as the guide)."""
+    room = limit - sum(os.path.getsize(os.path.join(work, f)) for f in packed) - 2**20  # headers, a margin
+    taken = []
+    for f in files:
+        size = os.path.getsize(os.path.join(work, f))
+        if size <= room:
+            taken.append(f)
+            room -= size + 1024
+    return taken
+
+
+def pack_state(work, out, folders, with_cache=False):
+    """State parts for `folders` (training folders a later lease resumes from), in order while they fit,
+    then the compile cache's files while they fit; returns the folders left out. The new parts are written
+    before the old ones go, so a stop while packing loses nothing."""
     packed, left_out = [], []
     for folder in folders:
         files = resume_files(work, folder)
-        if files and len(gz_tar(work, packed + files)) <= PART_BYTES * MAX_PARTS:
+        if files and sum(os.path.getsize(os.path.join(work, f)) for f in packed + files) <= STATE_BYTES - 2**20:
             packed += files
         elif files:
             left_out.append(folder)
-    for old in glob.glob(os.path.join(out, STATE + ".*")):
-        os.remove(old)
+    if with_cache:
+        packed += fitting(work, packed, cache_files(work), STATE_BYTES)
     data = gz_tar(work, packed) if packed else b""
+    new = []
     for i in range(0, len(data), PART_BYTES):
-        atomic_bytes(os.path.join(out, f"{STATE}.{i // PART_BYTES + 1}"), data[i:i + PART_BYTES])
+        new.append(os.path.join(out, f"{STATE}.{i // PART_BYTES + 1}"))
+        atomic_bytes(new[-1], data[i:i + PART_BYTES])
+    for old in glob.glob(os.path.join(out, STATE + ".*")):
+        if old not in new:
+            os.remove(old)
     return left_out
 
 
@@ -103,6 +136,7 @@ def extract(tar_bytes_or_path, dest, where):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with tar.extractfile(m) as src, open(path, "wb") as f:
                     shutil.copyfileobj(src, f)
+                os.utime(path, (m.mtime, m.mtime))  # an evaluation stays newer than its checkpoint
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise BadInput(f"--continue {where}: not a readable results tarball ({type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else 'damaged'})") from None
