@@ -152,7 +152,7 @@ def measure_one(variant, model, batch, how):
     rates = [images * len(seeds) / t for t in times]  # model-images per second
     _, eval_times = timed(trainer.validate, how.repeats, how.window * EVAL_SHARE)  # first call = warm-up
     eval_rate = EVAL_IMAGES * len(seeds) / float(np.median(eval_times))
-    compile_stats = trainer.compile_stats() if hasattr(trainer, "compile_stats") else None
+    compile_stats = trainer.compile_stats()  # Flax: this process's compiles and cache loads; PyTorch: None
     where = {"device": trainer.device, "versions": trainer.versions}
     del trainer
     gc.collect()  # the next row of this process starts with the device's memory free
