@@ -102,6 +102,10 @@ DAMAGED = {  # item 19: each a one-line error, exit 2
         {"programme": "h200", "records": [{"name": "parity", "lease": 1}]})]).read_bytes(),
     "records a string": lambda t: tarball(t / "x.tar.gz", [steps_member({"programme": "h200", "records": "x"})]
                                           ).read_bytes(),
+    "an engine no trainer has": lambda t: tarball(t / "x.tar.gz", [steps_member({"programme": "h200", "records": [
+        {**STEPS["records"][0], "name": "main-torch", "status": "cut", "engine": "vmap --compile"}]})]).read_bytes(),
+    "a lease of another type": lambda t: tarball(t / "x.tar.gz", [steps_member({"programme": "h200", "records": [
+        {**STEPS["records"][0], "lease": "1"}]})]).read_bytes(),
     "a cut step's history not JSON": lambda t: tarball(t / "x.tar.gz", [
         steps_member({"programme": "h200", "records": [{**STEPS["records"][0], "name": "main-flax", "status": "cut"}]}),
         member("./convergence/flax/baseline/seed_0/history.json", b"{not json"),

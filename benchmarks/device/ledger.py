@@ -12,7 +12,9 @@ STATUSES = ("finished", "cut", "skipped", "failed")
 PROGRAMMES = {True: "tiny", False: "h200"}  # --tiny or not
 # field -> the types a record may hold there (bool is not a number here)
 FIELDS = {"name": (str,), "status": (str,), "lease": (int,), "actual_s": (int, float), "planned_s": (int, float),
-          "cap_s": (int, float), "machine": (str,), "date": (str,), "batch": (int,)}
+          "cap_s": (int, float), "machine": (str,), "date": (str,), "batch": (int,), "kind": (str,), "detail": (str,),
+          "engine": (str,)}
+ENGINES = ("vmap-cudagraph", "cudagraph", "vmap")  # main-torch's engines a record may name (the next lease uses it)
 
 
 def save(work, records, tiny):
@@ -59,6 +61,8 @@ def bad_record(r):
         return f"has status {r['status']!r}, not one of {', '.join(STATUSES)}"
     if r["lease"] < 1 or r["actual_s"] < 0:
         return "has a lease below 1 or negative seconds"
+    if r.get("engine", ENGINES[0]) not in ENGINES:
+        return f"names engine {r['engine']!r}, not one of {', '.join(ENGINES)}"
     return None
 
 

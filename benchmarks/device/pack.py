@@ -138,8 +138,8 @@ def extract(tar_bytes_or_path, dest, where):
                     shutil.copyfileobj(src, f)
                 os.utime(path, (m.mtime, m.mtime))  # an evaluation stays newer than its checkpoint
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise BadInput(f"--continue {where}: not a readable results tarball ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else 'damaged'})") from None
+        said = (str(e).splitlines() or ["damaged"])[0].replace(os.path.join(dest, ""), "")  # no work folder's name
+        raise BadInput(f"--continue {where}: not a readable results tarball ({type(e).__name__}: {said[:200]})") from None
 
 
 def check_folder(prev):
@@ -162,11 +162,16 @@ def unpack_previous(prev, dest):
         prev = os.path.join(prev, "results.tar.gz")
     if os.path.isdir(prev):
         check_folder(prev)
-        shutil.copytree(prev, dest, symlinks=True, dirs_exist_ok=True)
+        try:
+            shutil.copytree(prev, dest, symlinks=True, dirs_exist_ok=True)
+        except OSError as e:  # shutil.Error too: a file that cannot be read
+            raise BadInput(f"--continue {prev}: cannot be read ({str(e).splitlines()[0][:200]})") from None
         beside = prev
     elif os.path.isfile(prev):
         extract(prev, dest, prev)
         beside = os.path.dirname(prev)
+    elif os.path.exists(prev):
+        raise BadInput(f"--continue {prev}: neither a results.tar.gz nor a folder")
     else:
         raise BadInput(f"--continue {prev}: no such results.tar.gz or folder")
     parts = sorted((p for p in glob.glob(os.path.join(beside, STATE + ".*")) if p.rsplit(".", 1)[1].isdigit()),
