@@ -116,6 +116,13 @@ def test_estimates_are_built_from_the_figures_and_the_calibration_replaces_the_r
     torch = by_name("main-torch")
     assert device_plan.estimate(torch, device_plan.Context(costs, engine="cudagraph"), device_plan.Lease()).seconds > \
         device_plan.estimate(torch, ctx, device_plan.Lease()).seconds  # the fallback's measured rate is lower
+    # the calibration finds PyTorch's engine slow: its main job no longer fits lease 1's rest, so it runs a part
+    slow_torch = device_plan.Context(costs, engine="cudagraph", rates={"torch-cudagraph@64": {
+        "img_per_s": 100_000, "eval_img_per_s": 800_000}})
+    verdict, est, _, epochs = device_plan.decide(torch, slow_torch, device_plan.Lease(set(), True), 150, {})
+    assert verdict == "part" and 0 < epochs < 100 and est.seconds <= 150 and "[calibrated]" in est.note()
+    verdict, *_ = device_plan.decide(torch, slow_torch, device_plan.Lease(set(), True), 50, {})
+    assert verdict == "wait"  # under a minute left: not worth starting
     row, why = device_plan.speed_figure(costs, "flax-scan-matmul-vmap16-unroll4-tf32", 256)
     assert row is costs["speed_rows"]["flax-scan-matmul-vmap8@64"] and "option not measured" in why
     with pytest.raises(ValueError):

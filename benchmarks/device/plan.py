@@ -287,15 +287,14 @@ def decide(step, ctx, lease, left_s, progress):
     ...) for a main job longer than any lease, started now with the epochs that fit and continued next
     lease (it resumes), or ("wait", ...) for the next lease."""
     done, ran = progress.get(step.name, (0, 0.0))
-    usable = ctx.budget - lease_overhead(ctx.costs)
     trial = Lease(set(lease.compiled), lease.data_loaded)
     est = estimate(step, ctx, trial, (done, ran))
     h = sized(step)
     if est.seconds <= left_s:
         return "run", est, trial, h.epochs
-    # a training step whose lanes' state fits what comes back may start a part that fills the lease; a main
-    # job longer than a lease always does
-    partable = h.kind == "train" and est.seconds > usable or h.kind == "sweep" and h.lanes * STATE_PER_LANE <= STATE_BYTES
+    # a training step whose lanes' state fits what comes back may start a part that fills what is left (a main
+    # job too long for this lease's rest answers what its epochs reached, and goes on next lease)
+    partable = h.kind in ("train", "extend", "sweep") and h.lanes * STATE_PER_LANE <= STATE_BYTES
     if partable and left_s >= PART_MIN_S and step.name not in ctx.assume:
         for n in range(h.epochs - done - 1, 0, -1):
             part = Lease(set(lease.compiled), lease.data_loaded)
