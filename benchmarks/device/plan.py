@@ -253,7 +253,9 @@ def estimate(step, ctx, lease, progress=(0, 0.0)):
         est.add("assumed (a what-if given on the command line)", ctx.assume[step.name], "input")
         return est
     if h.kind == "parity":
-        est.add("the GPU parity suite", ctx.fig("parity_s"), ctx.kind("parity_s"))
+        est.add("the GPU parity suite, decoding the data into the lease's cache", ctx.fig("parity_s"),
+                ctx.kind("parity_s"))
+        lease.data_loaded = True  # its decoded copy is the one every later step of the lease reads
     elif h.kind in ("speed", "calibrate"):
         speed_s(ctx, h, lease, est)
     elif h.kind in ("train", "extend", "sweep"):
