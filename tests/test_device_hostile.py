@@ -68,6 +68,20 @@ def test_a_results_tarball_with_a_link_member_is_refused(tmp_path, case):  # iss
     left_alone(tmp_path, before)
 
 
+def test_a_tarball_that_would_unpack_past_the_limit_is_refused_before_writing(tmp_path, monkeypatch):
+    from benchmarks.device import pack
+    monkeypatch.setattr(pack, "UNPACK_BYTES", 1000)  # a gzip bomb's size, scaled down
+    prev = tarball(tmp_path / "results.tar.gz", [steps_member(), member("./big", b"\0" * 2000)])
+    dest = tmp_path / "work"
+    dest.mkdir()
+    with pytest.raises(pack.BadInput, match="would unpack to"):
+        pack.extract(str(prev), str(dest), "PREV")
+    assert list(dest.iterdir()) == []
+    monkeypatch.setattr(pack, "UNPACK_BYTES", 10_000)  # control: under the limit it unpacks
+    pack.extract(str(prev), str(dest), "PREV")
+    assert (dest / "big").stat().st_size == 2000
+
+
 def test_a_state_part_with_a_link_member_is_refused(tmp_path):  # item 1: the state parts are read alike
     (tmp_path / "tmp").mkdir()
     prev = tarball(tmp_path / "results.tar.gz", [steps_member()])

@@ -22,6 +22,10 @@ from benchmarks.device.cli import BadInput
 
 PART_BYTES, MAX_PARTS = 15 * 2**20, 3  # with REPORT.md, the log, results.tar.gz, speed.md, parity.log: 8 files
 STATE_BYTES = PART_BYTES * MAX_PARTS
+# What one tarball may unpack to: a lease brings back at most 64 MiB, compressed; its results and train
+# states unpack to a few hundred MiB. A tarball whose headers say more (a gzip bomb) is refused before
+# anything is written.
+UNPACK_BYTES, UNPACK_MEMBERS = 2 * 2**30, 100_000
 STATE_PER_LANE = 2**20  # a Flax or PyTorch lane's train state (params and Adam's two moments) and best checkpoint
 STATE = "state.tar.gz"
 SKIP = (".msgpack", ".pt", ".tmp")
@@ -128,6 +132,11 @@ def extract(tar_bytes_or_path, dest, where):
                   if isinstance(tar_bytes_or_path, bytes) else tarfile.open(tar_bytes_or_path, "r:gz"))
         with opened as tar:
             members = [(m, member_path(m, where)) for m in tar.getmembers()]  # every header read first
+            total = sum(m.size for m, _ in members)
+            if total > UNPACK_BYTES or len(members) > UNPACK_MEMBERS:
+                raise BadInput(f"--continue {where}: would unpack to {total:,} bytes in {len(members):,} members, "
+                               f"more than a lease brings back (limits {UNPACK_BYTES:,} bytes, {UNPACK_MEMBERS:,} "
+                               f"members)")
             for m, rel in members:
                 path = os.path.join(dest, rel)
                 if m.isdir():
