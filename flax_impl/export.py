@@ -6,7 +6,8 @@ weights converted exactly (flax_impl.convert), what its metadata says kept.
 
 IN is read by its content (a Flax checkpoint, this project's best.pt, or the tutorial's own bare
 state_dict); OUT's suffix (.pt/.pth or .msgpack) says what to write. A .pt gets its .json beside it
-when IN said which model it is.
+when IN said which model it is: where that .json exists (best.pth beside a run's best.pt and
+best.json), it is refused like OUT itself, and --overwrite names both.
 """
 import os
 
@@ -26,7 +27,7 @@ def parser():
     p = OneLineParser(prog=PROG, description="A checkpoint in the other framework's format, converted exactly.")
     p.add_argument("--ckpt", required=True, help="a Flax or PyTorch checkpoint")
     p.add_argument("--to", required=True, help="the file to write: .pt/.pth (PyTorch) or .msgpack (Flax)")
-    p.add_argument("--overwrite", action="store_true", help="replace --to if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace --to (and the .json beside a .pt) if it exists")
     return p
 
 
@@ -44,9 +45,15 @@ def export(argv=None):
         "format": CHECKPOINT_FORMAT, "framework": "torch" if to_torch else "flax", "model": described.model,
         "dropout_rate": described.dropout_rate, "layout": LAYOUT, "config": {"precision": described.precision},
         "epoch": described.epoch, "exported_from": os.path.basename(args.ckpt)}
+    wrote = args.to
     if to_torch:
         from torch_ref.checkpoint import CODEC as TORCH_CODEC  # torch only where it is written
-        from torch_ref.checkpoint import torch_bytes
+        from torch_ref.checkpoint import sidecar, torch_bytes
+        if meta is not None:  # the metadata goes beside it: a file the user did not name
+            wrote = f"{args.to} and {sidecar(args.to)}"
+            if os.path.exists(sidecar(args.to)) and not args.overwrite:
+                raise UserError(f"--to {args.to} also writes {sidecar(args.to)}, and {sidecar(args.to)} exists; pass "
+                                f"--overwrite to replace it, or name another file")
         sd = flax_to_torch(params)
         if meta is None:  # the weights came alone: a bare state_dict, as the tutorial saves one
             blob = torch_bytes(sd)
@@ -57,7 +64,7 @@ def export(argv=None):
         CODEC.write_params(args.to, params, meta or {"format": CHECKPOINT_FORMAT, "model": "baseline",
                                                   "dropout_rate": 0.0, "layout": LAYOUT, "config": {},
                                                   "exported_from": os.path.basename(args.ckpt)})
-    print(f"{PROG}: wrote {args.to} ({name} from {args.ckpt})")
+    print(f"{PROG}: wrote {wrote} ({name} from {args.ckpt})")
     return args.to
 
 

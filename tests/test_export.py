@@ -41,3 +41,18 @@ def test_bad_requests_are_one_line(flax_run, capsys):
                        (["--ckpt", best, "--to", "taken.pt"], "exists; pass --overwrite"),
                        (["--ckpt", "missing.msgpack", "--to", "y.pt"], "does not exist")):
         assert says in refused(export.main, argv, flax_run, capsys)
+
+
+def test_a_pt_never_replaces_a_json_beside_it_that_was_not_named(flax_run, tmp_path, capsys):
+    """--to X.pt also writes X.json (what the weights are): where X.json exists, say so and replace
+    neither, unless --overwrite (which names both)."""
+    folder = tmp_path / "torch-run"
+    folder.mkdir()
+    best_json = folder / "best.json"  # a PyTorch run's best.pt description
+    best_json.write_text('{"model": "baseline"}\n')
+    best = os.path.join(flax_run, "dropout", "best.msgpack")
+    err = refused(export.main, ["--ckpt", best, "--to", str(folder / "best.pth")], str(folder), capsys)
+    assert f"{best_json} exists" in err and "--overwrite" in err
+    export.main(["--ckpt", best, "--to", str(folder / "best.pth"), "--overwrite"])
+    assert '"exported_from": "best.msgpack"' in best_json.read_text()
+    assert f"wrote {folder / 'best.pth'} and {best_json}" in capsys.readouterr().out
