@@ -50,11 +50,11 @@ class Codec(Protocol):
     def read_state(self, path: str) -> tuple[dict, object]: ...
 
 
-def train_state_header(lanes, epoch, histories):
-    """What a train state says of itself besides the trainer's state: its lanes, the last epoch it
-    holds and the lanes' histories up to it."""
-    return {"format": TRAIN_STATE_FORMAT, "lanes": [lane.record() for lane in lanes], "epoch": epoch,
-            "histories": histories}
+def train_state_header(lanes, epoch, histories, run_id):
+    """What a train state says of itself besides the trainer's state: the run it belongs to (the id
+    in its run.json), its lanes, the last epoch it holds and the lanes' histories up to it."""
+    return {"format": TRAIN_STATE_FORMAT, "run_id": run_id, "lanes": [lane.record() for lane in lanes],
+            "epoch": epoch, "histories": histories}
 
 
 def state_format(path, raw):
@@ -65,15 +65,28 @@ def state_format(path, raw):
     return fmt
 
 
-def check_state_header(path, header, lanes):
-    """The saved epoch of a train state's header, once its lanes and histories fit these lanes;
+def check_state_header(path, header, lanes, run_id):
+    """The saved epoch of a train state's header, once it is of the run `run_id` (a train state
+    written before run ids names none) and its lanes and histories fit these lanes and that epoch;
     UserError otherwise (header["lanes"]: format 1 holds only model and seed)."""
+    owner = header.get("run_id")
+    if owner is not None and owner != run_id:
+        raise UserError(f"{path} belongs to another run (run id {owner}, not {run_id or 'none'} as in this run's "
+                        f"run.json); it cannot continue this one")
     check_saved_lanes(path, header["lanes"], lanes)
     with damaged(path, "train state"):
         histories = header["histories"]
         if not isinstance(histories, list) or len(histories) != len(lanes):
             raise ValueError("one history per lane")
-    return check_number(path, "its epoch", header["epoch"], 0, integer=True)
+        epochs = [[row["epoch"] for row in h["epochs"]] for h in histories]
+        best = [h["best_epoch"] for h in histories]
+    epoch = check_number(path, "its epoch", header["epoch"], 0, integer=True)
+    for rows, b in zip(epochs, best):  # a resumed run appends after `epoch`: the histories must end there
+        if rows != list(range(1, epoch + 1)) or (b is None) != (epoch == 0) or (b is not None and b not in rows):
+            shown = ", ".join(map(str, rows[:6])) + (", ..." if len(rows) > 6 else "")
+            raise UserError(f"{path}: its epoch {epoch} disagrees with its histories (epochs [{shown}], best epoch "
+                            f"{b}); it is damaged or was edited")
+    return epoch
 
 
 def check_saved_lanes(path, saved, lanes):  # lanes: experiment.lanes.Lane

@@ -18,6 +18,7 @@ log line is printed once its epoch is on disk.
 import copy
 import json
 import os
+import re
 import time
 
 from experiment.atomic import atomic_write_text
@@ -27,7 +28,7 @@ from experiment.lanes import folder_name
 from experiment.metrics import EPOCH_FIELDS, epoch_fields, log_text
 from experiment.plots import plot_curves, plot_mean_std
 from experiment.provenance import code_version_here, machine, versions
-from experiment.runfile import RUN_FILE, write_run_file
+from experiment.runfile import RUN_FILE, new_run_id, run_id_of, write_run_file
 from experiment.variants import VARIANTS
 
 SCHEMA_VERSION = 1
@@ -113,7 +114,7 @@ class TrainerRecords:
         for a file that is not this run's."""
         path = self.state_path
         header, tree = self.run.codec.read_state(path)
-        done = check_state_header(path, header, [r.lane for r in self.lanes])
+        done = check_state_header(path, header, [r.lane for r in self.lanes], self.run.run_id)
         try:
             trainer.restore(tree)
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
@@ -144,7 +145,8 @@ class TrainerRecords:
             lines.append(f"[{r.history['framework']} {r.lane.folder} seed {r.lane.seed}] epoch "
                          f"{epoch}/{run.config.epochs}  {log_text(row)}  {seconds:.1f}s{shared}"
                          f"{'  *best' if is_best else ''}")
-        writer.submit(self.write_state, snapshot, train_state_header([r.lane for r in self.lanes], epoch, histories))
+        header = train_state_header([r.lane for r in self.lanes], epoch, histories, run.run_id)
+        writer.submit(self.write_state, snapshot, header)
         if run.stop is not None:
             writer.submit(run.stop.commit, epoch)
         for line in lines:
@@ -166,15 +168,31 @@ class RunRecords:
         self.config, self.codec = config, codec
         self.lanes = [LaneRecord(lane, lane_folder(config, lane)) for lane in lanes]
         self.writer, self.stop, self.log = None, None, print
+        # The run the train states belong to; a run from before run ids (None) gets one when it starts.
+        self.run_id = run_id_of(config.resume) if config.resume else new_run_id()
 
     def check(self):
-        """Refuse an output folder that holds a run (unless --resume or --overwrite); creates nothing."""
+        """Refuse an output folder that holds a run (unless --resume or --overwrite), a resumed run
+        whose lane folder is gone, and an --overwrite that would leave lanes of the run it replaces
+        beside its own (they would pass as this run's); creates nothing."""
         config = self.config
         if os.path.exists(os.path.join(config.out, RUN_FILE)) and not (config.overwrite or config.resume):
             raise UserError(f"{config.out} already holds a run; pass --resume to continue it, --overwrite "
                             f"to replace it, or choose another --out")
         for d in [config.out, *(r.folder for r in self.lanes)]:
             check_out_dir(d, config.overwrite, config.resume)
+        if config.resume:
+            gone = next((r.folder for r in self.lanes if not os.path.isdir(r.folder)), None)
+            if gone:  # recreated, it would lack the checkpoints its history names
+                raise UserError(f"--resume {config.out}: the lane folder {gone} is missing (renamed or removed?); "
+                                f"put it back, or train afresh with --overwrite")
+        if config.overwrite:
+            mine = {r.folder for r in self.lanes}
+            left = [d for d in lane_folders_in(config.out) if d not in mine]
+            if left:
+                more = f" and {len(left) - 2} more" if len(left) > 2 else ""
+                raise UserError(f"--overwrite replaces the run in {config.out}, but {' and '.join(left[:2])}{more} "
+                                f"hold lanes this run does not train; remove them first, or choose another --out")
 
     def make_folders(self, folders):
         """Create the lanes' folders (noting what is new in `folders`, an experiment.lock.NewFolders),
@@ -201,7 +219,9 @@ class RunRecords:
         kill cut short are removed from the run's own folders only (OUT, the train states', the
         lanes' and their parents): a folder below OUT may be another run's, writing now."""
         config = self.config
-        write_run_file(config, data_info)
+        if self.run_id is None:
+            self.run_id = new_run_id()
+        write_run_file(config, data_info, self.run_id)
         states = [p.state_path for p in parts]
         stale = [] if config.resume else list(states)
         lanes = [r.folder for r in self.lanes]
@@ -262,6 +282,19 @@ def lane_folder(config, lane):
     if config.seeds is None:
         return os.path.join(config.out, lane.folder)
     return os.path.join(config.out, lane.folder, f"seed_{lane.seed}")
+
+
+def lane_folders_in(out):
+    """The folders under OUT that hold a lane's history: OUT/<folder>/ and OUT/<folder>/seed_<s>/."""
+    found = []
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        group = os.path.join(out, name)
+        if os.path.isfile(os.path.join(group, "history.json")):
+            found.append(group)
+        elif os.path.isdir(group):
+            found += [os.path.join(group, s) for s in sorted(os.listdir(group))
+                      if re.fullmatch(r"seed_\d+", s) and os.path.isfile(os.path.join(group, s, "history.json"))]
+    return found
 
 
 def check_out_dir(path, overwrite, resume=False):

@@ -1,7 +1,9 @@
 """OUT/run.json, the run's settings: written when a run starts, read by --resume, which may change
-only where the data is, the device and how many epochs (plus what a framework allows)."""
+only where the data is, the device and how many epochs (plus what a framework allows). It also says
+which run this is: a random run id, which its train states carry too."""
 import json
 import os
+import secrets
 
 from experiment.atomic import atomic_write_text
 from experiment.cli import explicit_flags
@@ -15,10 +17,14 @@ RUN_FORMAT = 2  # 1: no "format" key (read the same way)
 RESUME_MAY_CHANGE = ("resume", "epochs", "data", "device", "no_progress")
 
 
-def write_run_file(config, data_info):
-    """OUT/run.json: the run's settings and what data it trains on (what --resume reads)."""
+def new_run_id():
+    return secrets.token_hex(8)
+
+
+def write_run_file(config, data_info, run_id):
+    """OUT/run.json: the run's settings, its id and what data it trains on (what --resume reads)."""
     record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
-              "args": config.run_record(), "data": data_info}
+              "run_id": run_id, "args": config.run_record(), "data": data_info}
     atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
 
 
@@ -38,6 +44,14 @@ def read_run_file(d):
         raise UserError(f"--resume {d}: {RUN_FILE} has format {run['format']}, written by a newer version of this "
                         f"project (this one reads up to {RUN_FORMAT})")
     return run
+
+
+def run_id_of(d):
+    """The run id DIR/run.json records; None for a run.json written before run ids."""
+    run_id = read_run_file(d).get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise UserError(f"--resume {d}: {RUN_FILE} holds run_id {run_id!r}, not a string")
+    return run_id
 
 
 def resumed_config(parser, args, argv, backend):

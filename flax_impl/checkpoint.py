@@ -29,7 +29,7 @@ class FlaxCodec:
     def write_state(self, path, header, state):
         """All lanes in one file: the whole state with its leading lane axis."""
         blob = serialization.to_bytes({
-            "format": header["format"], "framework": "flax", "kind": "train_state",
+            "format": header["format"], "framework": "flax", "kind": "train_state", "run_id": header["run_id"],
             "lanes": json.dumps(header["lanes"]), "epoch": header["epoch"],
             "state": serialization.to_state_dict(state), "histories": json.dumps(header["histories"])})
         atomic_write(path, lambda f: f.write(blob))
@@ -43,7 +43,8 @@ class FlaxCodec:
         with damaged(path, "train state"):
             lanes = [{"model": raw["model"], "seed": s} for s in json.loads(raw["seeds"])] if fmt == 1 \
                 else json.loads(raw["lanes"])
-            header = {"format": fmt, "lanes": lanes, "epoch": raw["epoch"], "histories": json.loads(raw["histories"])}
+            header = {"format": fmt, "run_id": raw.get("run_id"), "lanes": lanes, "epoch": raw["epoch"],
+                      "histories": json.loads(raw["histories"])}
             check_finite(path, dict(named_leaves(raw["state"]["params"])))
         return header, raw["state"]
 

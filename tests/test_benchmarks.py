@@ -5,7 +5,9 @@ import os
 
 import pytest
 
+from benchmarks.folders import seed_dir
 from benchmarks.runners import convergence
+from benchmarks.runners.args import clear_for_training
 from benchmarks.report import build as report
 
 
@@ -27,8 +29,9 @@ def test_convergence_resumes_and_report_has_verdicts(tmp_path, capfd):
     assert os.path.getmtime(os.path.join(out, "torch", "baseline", "seed_1", "history.json")) == stamp
     # Killed inside a group: its finished epochs are kept, the rest is trained (--resume).
     from torch_ref import train as torch_train
+    clear_for_training(os.path.join(out, "torch"), [seed_dir(out, "torch", m, 1) for m in ("baseline", "dropout")])
     torch_train.main(["--model", "both", "--seeds", "1", "--epochs", "1", "--batch-size", "32", "--data",
-                      "synthetic:600", "--out", os.path.join(out, "torch"), "--overwrite", "--no-progress"])
+                      "synthetic:600", "--out", os.path.join(out, "torch"), "--no-progress"])
     run_json = os.path.join(out, "torch", "run.json")
     run = json.load(open(run_json))
     run["args"]["epochs"] = 2  # what a run of 2 epochs killed after its first looks like

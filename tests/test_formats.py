@@ -57,6 +57,37 @@ def test_a_run_of_the_previous_format_resumes_exactly(fw, tmp_path):
     assert len(got) == 2
 
 
+def edit_train_state(fw, path, change):
+    if fw == "torch":
+        raw = torch.load(path, weights_only=True)
+        change(raw)
+        torch.save(raw, path)
+        return raw
+    raw = serialization.msgpack_restore(open(path, "rb").read())
+    change(raw)
+    open(path, "wb").write(serialization.msgpack_serialize(raw))
+    return raw
+
+
+@pytest.mark.parametrize("fw", ["flax", "torch"])
+def test_a_run_from_before_run_ids_resumes_and_gets_an_id(fw, tmp_path, capsys):
+    """run.json and train states of format 2 as written before they named their run: the train state
+    is taken as the run's, which has an id from then on."""
+    out = str(tmp_path / "run")
+    main(fw)([*RUN, "--epochs", "1", "--out", out])
+    state = os.path.join(out, "dropout", "train_state" + FRAMEWORKS[fw].ckpt_ext)
+    edit_train_state(fw, state, lambda raw: raw.pop("run_id"))
+    run_file = os.path.join(out, "run.json")
+    run = json.load(open(run_file))
+    del run["run_id"]
+    json.dump(run, open(run_file, "w"))
+    capsys.readouterr()
+    main(fw)(["--resume", out, "--epochs", "2"])
+    assert "resuming at epoch 2" in capsys.readouterr().out
+    run_id = json.load(open(run_file))["run_id"]
+    assert len(run_id) == 16 and edit_train_state(fw, state, lambda raw: None)["run_id"] == run_id
+
+
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_newer_formats_are_refused_by_version(fw, tmp_path, capsys):
     out = str(tmp_path / "run")

@@ -84,6 +84,9 @@ STATE_CASES = [
     ("histories of other lanes", lambda raw: raw.__setitem__("histories", "[]"), "is a damaged train state"),
     ("a weight is NaN", put_nan, "holds NaN values"),
     ("lanes missing", lambda raw: raw.pop("lanes"), "is a damaged train state"),
+    # The run has 1 epoch: a header saying 0 would train epoch 1 again after it, 2 would skip one.
+    ("epoch behind its histories", lambda raw: raw.__setitem__("epoch", 0), "its epoch 0 disagrees with"),
+    ("epoch ahead of its histories", lambda raw: raw.__setitem__("epoch", 2), "its epoch 2 disagrees with"),
 ]
 
 

@@ -51,8 +51,8 @@ class TorchCodec:
     def write_state(self, path, header, states):
         """All lanes in one file: per lane the model, optimiser and RNG state."""
         blob = torch_bytes({"format": header["format"], "framework": "torch", "kind": "train_state",
-                            "lanes": header["lanes"], "epoch": header["epoch"], "states": states,
-                            "histories": json.dumps(header["histories"])})
+                            "run_id": header["run_id"], "lanes": header["lanes"], "epoch": header["epoch"],
+                            "states": states, "histories": json.dumps(header["histories"])})
         atomic_write(path, lambda f: f.write(blob))
 
     def read_state(self, path):
@@ -68,7 +68,7 @@ class TorchCodec:
                 lanes, states = state["lanes"], state["states"]
             if len(states) != len(lanes):
                 raise ValueError("one state per lane")
-            header = {"format": fmt, "lanes": lanes, "epoch": state["epoch"],
+            header = {"format": fmt, "run_id": state.get("run_id"), "lanes": lanes, "epoch": state["epoch"],
                       "histories": json.loads(state["histories"])}
             for i, s in enumerate(states):
                 check_finite(path, {f"lane {i} {k}": v for k, v in s["model"].items()})

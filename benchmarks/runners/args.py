@@ -2,6 +2,7 @@
 exit 2) before anything runs, never a traceback, nor a row recorded as "skipped"."""
 import argparse
 import os
+import shutil
 
 from experiment.cli import list_of, positive_int
 
@@ -72,3 +73,15 @@ def last_line(text):
     """The last non-empty line of a failed command's output (its one-line error), printable."""
     lines = [x for x in (text or "").splitlines() if x.strip()]
     return lines[-1].strip().encode("ascii", "backslashreplace").decode() if lines else "no output"
+
+
+def clear_for_training(run_folder, lane_folders):
+    """Before a runner trains lanes afresh in a folder that gathers the lanes of several runs (a
+    convergence run's seeds, a sweep's rates): the folders of those lanes go (they are trained
+    again), and so does run.json, which described the run before only. The lanes beside stay; the
+    training command needs no --overwrite, which would refuse to leave them beside a run that does
+    not train them."""
+    for folder in lane_folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    if os.path.exists(os.path.join(run_folder, "run.json")):
+        os.remove(os.path.join(run_folder, "run.json"))

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import time
 
-from benchmarks.folders import EVALUATION_FILES, evaluation_of, history_done, json_or, seed_dir
+from benchmarks.folders import evaluation_of, history_done, json_or, seed_dir
 from benchmarks.report.summaries import convergence_summary
-from benchmarks.runners.args import clash, data_source, name_list, out_folder
+from benchmarks.runners.args import clash, clear_for_training, data_source, name_list, out_folder
 from experiment.atomic import atomic_write_text
 from experiment.cli import OneLineParser, epochs_count, positive_int, seed_list
 from experiment.errors import exit_on_user_error
@@ -68,15 +68,10 @@ def run_framework(fw, args):
     for group in ([[s] for s in todo] if args.one_seed_at_a_time else [todo] if todo else []):
         if killed_during(out, group, args):  # continue from its last finished epoch
             cmd = ["--resume", out]
-        else:  # trained afresh: the evaluations of what it replaces go
-            for m in MODELS:
-                for s in group:
-                    for name in EVALUATION_FILES:
-                        path = os.path.join(seed_dir(args.out, fw, m, s), name)
-                        if os.path.exists(path):
-                            os.remove(path)
+        else:  # trained afresh beside the finished seeds, which the run.json of the run before described
+            clear_for_training(out, [seed_dir(args.out, fw, m, s) for m in MODELS for s in group])
             cmd = ["--model", "both", "--seeds", ",".join(map(str, group)), "--epochs", str(args.epochs),
-                   "--batch-size", str(args.batch_size), "--out", out, "--overwrite",
+                   "--batch-size", str(args.batch_size), "--out", out,
                    *(["--data", args.data] if args.data else []), *args.extra.get(fw, [])]
         t0 = time.perf_counter()
         run_training([sys.executable, "-m", f.train, *cmd, "--no-progress"])

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.folders import epochs_done, lane_file, seed_dir  # noqa: E402
 from benchmarks.report.summaries import sweep_summary  # noqa: E402
-from benchmarks.runners.args import clash, data_key, data_source, int_list, out_folder  # noqa: E402
+from benchmarks.runners.args import clash, clear_for_training, data_key, data_source, int_list, out_folder  # noqa: E402
 from experiment.atomic import atomic_write_text  # noqa: E402
 from experiment.cli import OneLineParser, epochs_count, rate_list, seed_list  # noqa: E402
 from experiment.errors import exit_on_user_error  # noqa: E402
@@ -107,9 +107,10 @@ def run_batch(a, batch):
         killed = False
     if killed:
         cmd = ["--resume", out]
-    else:
+    else:  # trained afresh beside lanes of other rates or seeds, which stay
+        clear_for_training(out, [os.path.dirname(lane_file(a.out, batch, r, s)) for r in rates for s in a.seeds])
         cmd = ["--dropout-rates", ",".join(f"{r:g}" for r in rates), "--seeds", ",".join(map(str, a.seeds)),
-               "--epochs", str(a.epochs), "--batch-size", str(batch), "--out", out, "--overwrite",
+               "--epochs", str(a.epochs), "--batch-size", str(batch), "--out", out,
                *(["--data", a.data] if a.data else []), *a.flax_args.split()]
     print(f"[sweep] batch {batch}: training {len(rates) * len(a.seeds)} lanes"
           + (f", rates {', '.join(f'{r:g}' for r in taken)} taken from {source}" if taken else ""), flush=True)
