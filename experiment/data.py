@@ -36,6 +36,12 @@ def default_source():
     return cached if os.path.exists(cached) else "download"
 
 
+def is_named(source):
+    """Whether a data source is a name (synthetic[:N], tfds, download), not a path; a loaded data
+    set's `source` says 'tfds:cifar10' for tfds."""
+    return source in ("synthetic", "tfds", "download") or source.startswith(("synthetic:", "tfds:"))
+
+
 def check_source(source=None):
     """Refuse, without reading it, a data source that is not there or of no known kind: what a
     command checks before it creates anything (decoding it may still find faults)."""

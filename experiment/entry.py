@@ -12,6 +12,7 @@ trainer for its epochs and hands them to the records, which write the files.
 """
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +29,7 @@ from experiment.lock import FolderLock, NewFolders
 from experiment.loop import train_and_evaluate
 from experiment.plots import confusion_matrix, plot_confusion
 from experiment.records import RunRecords
-from experiment.runfile import check_same_data, resumed_config
+from experiment.runfile import check_same_data, data_of_runs, resumed_config, run_folder_of
 from experiment.split import make_splits, normalize
 from experiment.stop import StopRequest
 from experiment.writer import Writer
@@ -142,13 +143,14 @@ def summary(fw, records):
         if not best:
             continue
         spread = lambda values, fmt: fmt(min(values)) + ("" if len(set(values)) == 1 else "–" + fmt(max(values)))  # noqa: E731
-        folder = os.path.join(config.out, group, "seed_*" if config.seeds is not None else "")
+        lanes = os.path.join("seed_*" if config.seeds is not None else "", "best" + fw.ckpt_ext)
         seeds = f" ({len(rs)} seeds)" if config.seeds is not None else ""
         lines.append(f"  {group}{seeds}: epoch {spread([r['epoch'] for r in best], str)}, val loss "
                      f"{spread([r['val_loss'] for r in best], '{:.4f}'.format)}, val acc "
                      f"{spread([100 * r['val_acc'] for r in best], '{:.2f}%'.format)} -> "
-                     f"{os.path.join(folder, 'best' + fw.ckpt_ext)} (and last{fw.ckpt_ext}, curves.png)")
-        ckpts.append(os.path.join(folder, "best" + fw.ckpt_ext))
+                     f"{os.path.join(config.out, group, lanes)} (and last{fw.ckpt_ext}, curves.png)")
+        # typed into a shell: the folder quoted, the seeds' glob not
+        ckpts.append(os.path.join(shlex.quote(os.path.join(config.out, group)), lanes))
     figure = os.path.join(config.out, "curves.png")
     if len(records.by_folder()) > 1:
         lines.append(f"  both models' curves: {figure}")
@@ -168,7 +170,7 @@ def configure(backend, argv):
         raise UserError("--out is empty; give the folder to write the run to")
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one")
-    resume_cmd = f"{fw.command()} --resume {args.resume or args.out}"
+    resume_cmd = f"{fw.command()} --resume {shlex.quote(args.resume or args.out)}"
     sub = backend.options.process_folder(args)
     if sub:
         args.out = os.path.join(args.out, sub)
@@ -205,7 +207,7 @@ def train_all(backend, records, splits, data_info, folders=None):
         names = "+".join(dict.fromkeys(r.lane.folder for r in part.lanes))
         if first > config.epochs:
             where = f"all {config.epochs} epochs are done, nothing to train (to go on: {fw.command()} --resume " \
-                    f"{config.out} --epochs N, N > {config.epochs})"
+                    f"{shlex.quote(config.out)} --epochs N, N > {config.epochs})"
         else:
             where = f"resuming at epoch {first}" if first > 1 else ""
         print(f"{fw.train}: {names} on {trainer.device}, seeds {config.seed_list}, "
@@ -218,7 +220,8 @@ def train_all(backend, records, splits, data_info, folders=None):
 def run_evaluate(fw, load_predictor, argv=None):
     """load_predictor(ckpt, device, precision) -> (model name, predict(x_nhwc_float32) -> logits), with
     predict.precision the precision it computes at. Several
-    --ckpt: each evaluated in turn on data loaded once; returns the last one's report."""
+    --ckpt: each evaluated in turn on data loaded once; returns the last one's report. Without
+    --data and $CIFAR10: the data the checkpoints' run trained on (its run.json), checked unchanged."""
     args = evaluate_parser(fw).parse_args(argv)
     if args.out and len(args.ckpt) > 1:
         raise UserError("--out takes one --ckpt; with several, each writes beside its checkpoint")
@@ -226,20 +229,35 @@ def run_evaluate(fw, load_predictor, argv=None):
     for ckpt in args.ckpt:  # every file checked before the data is read, and nothing created before then
         if not os.path.isfile(ckpt):
             raise UserError(f"checkpoint {ckpt!r} does not exist")
-        out = check_out_folder(args.out or os.path.dirname(os.path.abspath(ckpt)))
+        out = check_out_folder(args.out or evaluation_folder(ckpt))
         if outs.setdefault(out, ckpt) != ckpt:  # one evaluation.json would replace the other
             raise UserError(f"{outs[out]} and {ckpt} would both write {out}/evaluation.json; evaluate them one "
                             f"at a time with --out")
-    check_source(args.data)
+    run_data = None if args.data or os.environ.get("CIFAR10") else data_of_runs(args.ckpt)
+    source = run_data[0] if run_data else args.data
+    check_source(source)
     predictors = [load_predictor(ckpt, args.device, args.precision) for ckpt in args.ckpt]
-    data = load_cifar10(args.data)
+    data = load_cifar10(source)
+    if run_data and run_data[1] not in (None, data.fingerprint()):
+        raise UserError(f"the data {source} has changed since the run in {run_data[2]} trained on it (its content "
+                        f"differs); pass --data to evaluate on other data")
     test_x = normalize(data.test_x)
     for ckpt, (model, predict) in zip(args.ckpt, predictors):
         report = evaluation_report(predict(test_x), data.test_y, data.classes)
         report.update(framework=fw.name, model=model, checkpoint=ckpt, data=data.source, precision=predict.precision,
                       epoch=predict.epoch)
-        write_evaluation(fw, report, data.classes, out_folder(args.out or os.path.dirname(os.path.abspath(ckpt))))
+        write_evaluation(fw, report, data.classes, out_folder(args.out or evaluation_folder(ckpt)))
     return report
+
+
+def evaluation_folder(ckpt):
+    """Where evaluate writes by default: beside a checkpoint of a run (its lane folder), and for a
+    checkpoint of no run (an export, the tutorial's file) under runs/evaluate/<its name>, never
+    loose in the current folder."""
+    folder = os.path.dirname(os.path.abspath(ckpt))
+    if os.path.isfile(os.path.join(folder, "history.json")) or run_folder_of(ckpt):
+        return folder
+    return os.path.join("runs", "evaluate", os.path.splitext(os.path.basename(ckpt))[0])
 
 
 def check_out_folder(out):

@@ -1,6 +1,9 @@
 """OUT/run.json, the run's settings: written when a run starts, read by --resume, which may change
-only where the data is, the device and how many epochs (plus what a framework allows). It also says
-which run this is: a random run id, which its train states carry too."""
+only where the data is, the device and how many epochs (plus what a framework allows).
+
+It also says which run this is (a random run id, which its train states carry too) and where its
+data is, relative to the run folder: --resume and evaluate find the data from any folder without
+--data (checked by its fingerprint)."""
 import json
 import os
 import secrets
@@ -8,6 +11,7 @@ import secrets
 from experiment.atomic import atomic_write_text
 from experiment.cli import explicit_flags
 from experiment.config import RunConfig
+from experiment.data import is_named
 from experiment.errors import UserError
 from experiment.frameworks import FRAMEWORKS
 
@@ -23,25 +27,36 @@ def new_run_id():
 
 def write_run_file(config, data_info, run_id):
     """OUT/run.json: the run's settings, its id and what data it trains on (what --resume reads)."""
+    data = {**data_info, "source_from_run": source_from(config.out, data_info["source"])}
     record = {"format": RUN_FORMAT, "framework": config.framework, "program": FRAMEWORKS[config.framework].train,
-              "run_id": run_id, "args": config.run_record(), "data": data_info}
+              "run_id": run_id, "args": config.run_record(), "data": data}
     atomic_write_text(os.path.join(config.out, RUN_FILE), json.dumps(record, indent=1) + "\n")
 
 
-def read_run_file(d):
-    """The run record in DIR/run.json, or UserError."""
+def source_from(out, source):
+    """The data source as named from the run folder OUT: a path relative to it, a name as it is
+    (a loaded data set's 'tfds:cifar10' as the source 'tfds')."""
+    if is_named(source):
+        return "tfds" if source.startswith("tfds:") else source
+    return os.path.relpath(os.path.abspath(source), os.path.abspath(out))
+
+
+def read_run_file(d, who=None):
+    """The run record in DIR/run.json, or UserError (its messages start with `who`, by default
+    '--resume DIR')."""
+    who = who or f"--resume {d}"
     path = os.path.join(d, RUN_FILE)
     if not os.path.isfile(path):
-        raise UserError(f"--resume {d}: no {RUN_FILE} there, so it is not a run folder of this project")
+        raise UserError(f"{who}: no {RUN_FILE} there, so it is not a run folder of this project")
     try:
         with open(path) as f:
             run = json.load(f)
         if not isinstance(run, dict) or not isinstance(run.get("args"), dict):
             raise ValueError("no settings")
     except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
-        raise UserError(f"--resume {d}: {RUN_FILE} is unreadable ({type(e).__name__})") from None
+        raise UserError(f"{who}: {RUN_FILE} is unreadable ({type(e).__name__})") from None
     if run.get("format", 1) > RUN_FORMAT:
-        raise UserError(f"--resume {d}: {RUN_FILE} has format {run['format']}, written by a newer version of this "
+        raise UserError(f"{who}: {RUN_FILE} has format {run['format']}, written by a newer version of this "
                         f"project (this one reads up to {RUN_FORMAT})")
     return run
 
@@ -52,6 +67,57 @@ def run_id_of(d):
     if run_id is not None and not isinstance(run_id, str):
         raise UserError(f"--resume {d}: {RUN_FILE} holds run_id {run_id!r}, not a string")
     return run_id
+
+
+def remembered_data(d, run, who):
+    """(source, fingerprint) of the data DIR/run.json (read as `run`) says the run trained on, the
+    source named from here: a path recorded relative to the run folder is joined to DIR (a run
+    written before that records the path as it was given). None where it records no data;
+    UserError naming it where that path is not there."""
+    data = run.get("data")
+    if not isinstance(data, dict):
+        return None
+    relative, given = data.get("source_from_run"), data.get("source")
+    if isinstance(relative, str) and relative:
+        source = relative if is_named(relative) else os.path.join(d, relative)  # not normalised: DIR may be a link
+    elif isinstance(given, str) and given:
+        source = source_from(".", given) if is_named(given) else given
+    else:
+        return None
+    if not is_named(source) and not os.path.exists(source):
+        raise UserError(f"{who}: the data it trained on, {source!r}, is not there (moved or removed?); pass --data "
+                        f"with where it is now")
+    return source, data.get("fingerprint")
+
+
+def run_folder_of(ckpt):
+    """The run folder a checkpoint was saved in: the nearest of its folder and the two above it (a
+    lane is OUT/<folder>/ or OUT/<folder>/seed_<s>/) holding run.json; None for a checkpoint of no run."""
+    folder = os.path.dirname(os.path.abspath(ckpt))
+    for _ in range(3):
+        if os.path.isfile(os.path.join(folder, RUN_FILE)):
+            return folder
+        folder = os.path.dirname(folder)
+    return None
+
+
+def data_of_runs(ckpts):
+    """(source, fingerprint, run folder) of the data the runs of these checkpoints trained on, or None
+    where none of them has a run folder that records it; UserError where they trained on different data."""
+    found = {}
+    for ckpt in ckpts:
+        d = run_folder_of(ckpt)
+        if d is None:
+            continue
+        run = read_run_file(d, who=os.path.join(d, RUN_FILE))
+        data = remembered_data(d, run, who=f"--ckpt {ckpt}: its run {d}")
+        if data is not None:
+            found.setdefault(data[1], (*data, d))
+    if len(found) > 1:
+        runs = " and ".join(d for _, _, d in found.values())
+        raise UserError(f"the runs {runs} trained on different data; evaluate their checkpoints one run at a time, "
+                        f"or pass --data")
+    return next(iter(found.values()), None)
 
 
 def resumed_config(parser, args, argv, backend):
@@ -79,6 +145,11 @@ def resumed_config(parser, args, argv, backend):
         raise UserError(f"--resume continues with the run's saved settings; drop {flags} "
                         f"(only --epochs, --data, --device, --no-progress may change)")
     saved.update({k: getattr(args, k) for k in given})
+    # The run's own data, found from here, unless --data names other, or the run was started on
+    # $CIFAR10's (or the default) data and $CIFAR10 is set now.
+    if "data" not in given and (saved["data"] is not None or not os.environ.get("CIFAR10")):
+        data = remembered_data(d, run, who=f"--resume {d}")
+        saved["data"] = data[0] if data else saved["data"]
     saved.update(resume=d, out=d, overwrite=False)
     return RunConfig.from_args(framework, saved, backend.options)
 
@@ -94,7 +165,7 @@ def check_same_data(d, data_info):
         was = ", ".join(f"{k} {saved.get(k)}" for k in keys)
         now = ", ".join(f"{k} {data_info[k]}" for k in keys)
         raise UserError(f"--resume {d}: the data from {data_info['source']} is not what this run trained on "
-                        f"({now}; the run had {was}, from {saved.get('source')}); resume with that data")
+                        f"({now}; the run had {was}, from {saved.get('source')}); pass --data with that data")
 
 
 def as_argv(parser, settings):

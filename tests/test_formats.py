@@ -71,15 +71,16 @@ def edit_train_state(fw, path, change):
 
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_a_run_from_before_run_ids_resumes_and_gets_an_id(fw, tmp_path, capsys):
-    """run.json and train states of format 2 as written before they named their run: the train state
-    is taken as the run's, which has an id from then on."""
+    """run.json and train states of format 2 as written before they named their run and where its data
+    is from the run folder: the train state is taken as the run's, which has an id from then on, and the
+    data is the one run.json recorded."""
     out = str(tmp_path / "run")
     main(fw)([*RUN, "--epochs", "1", "--out", out])
     state = os.path.join(out, "dropout", "train_state" + FRAMEWORKS[fw].ckpt_ext)
     edit_train_state(fw, state, lambda raw: raw.pop("run_id"))
     run_file = os.path.join(out, "run.json")
     run = json.load(open(run_file))
-    del run["run_id"]
+    del run["run_id"], run["data"]["source_from_run"]
     json.dump(run, open(run_file, "w"))
     capsys.readouterr()
     main(fw)(["--resume", out, "--epochs", "2"])
