@@ -109,8 +109,12 @@ def data_of_runs(ckpts):
         d = run_folder_of(ckpt)
         if d is None:
             continue
-        run = read_run_file(d, who=os.path.join(d, RUN_FILE))
-        data = remembered_data(d, run, who=f"--ckpt {ckpt}: its run {d}")
+        who = f"--ckpt {ckpt}: its run {d}"
+        try:
+            run = read_run_file(d, who)
+        except UserError as e:  # evaluate reads it only for the data, which --data names instead
+            raise UserError(f"{e}; pass --data") from None
+        data = remembered_data(d, run, who)
         if data is not None:
             found.setdefault(data[1], (*data, d))
     if len(found) > 1:

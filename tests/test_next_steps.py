@@ -114,6 +114,13 @@ def test_changed_data_at_the_same_path_is_one_line_naming_it(remembered_run, tmp
     EVALUATE["torch"](["--ckpt", "run/baseline/best.pt", "--data", "data.tar.gz"])
 
 
+def test_a_damaged_run_file_beside_a_checkpoint_is_one_line(remembered_run, capsys):
+    (remembered_run / "run.json").write_text("{not json")
+    err = refused(EVALUATE["torch"], ["--ckpt", "run/baseline/best.pt"], str(remembered_run), capsys)
+    assert "run.json is unreadable" in err and "pass --data" in err
+    EVALUATE["torch"](["--ckpt", "run/baseline/best.pt", "--data", "data.tar.gz"])  # control
+
+
 def test_data_given_to_the_run_beats_cifar10_set_later(remembered_run, monkeypatch, capsys):
     """$CIFAR10 stands for the data only where the run was started on it (then the run's own copy is
     the fallback): a run given --data keeps it."""
