@@ -28,14 +28,20 @@ def test_dropout_only_in_train_mode():
     assert not torch.equal(m(x), m(x))
 
 
-def run(tmp_path, *extra, name="run"):
+def run(tmp_path, *extra, name="run", data="synthetic:2000"):
     out = str(tmp_path / name)
-    train.main(["--data", "synthetic:2000", "--out", out, "--no-progress", *extra])
+    train.main(["--data", data, "--out", out, "--no-progress", *extra])
     return out
 
 
-def test_one_epoch_on_synthetic_learns_and_writes_outputs(tmp_path):
-    out = run(tmp_path, "--model", "both", "--epochs", "1")
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """Both models, one epoch on synthetic data: read by the tests below, never changed."""
+    return run(tmp_path_factory.mktemp("torch"), "--model", "both", "--epochs", "1")
+
+
+def test_one_epoch_on_synthetic_learns_and_writes_outputs(one_epoch):
+    out = one_epoch
     for m in ("baseline", "dropout"):
         epochs, h = history_without_timings(os.path.join(out, m, "history.json"))
         assert h["framework"] == "torch" and h["model"] == m and h["best_epoch"] == 1
@@ -49,16 +55,15 @@ def test_one_epoch_on_synthetic_learns_and_writes_outputs(tmp_path):
 
 
 def test_same_seed_same_history_other_seed_differs(tmp_path):
-    runs = [run(tmp_path, "--model", "dropout", "--epochs", "2", "--seed", s, name=f"r{i}")
+    runs = [run(tmp_path, "--model", "dropout", "--epochs", "2", "--seed", s, name=f"r{i}", data="synthetic:500")
             for i, s in enumerate(["5", "5", "6"])]
     a, b, c = (history_without_timings(os.path.join(r, "dropout", "history.json"))[0] for r in runs)
     assert a == b
     assert a != c
 
 
-def test_evaluate_reports_accuracy_and_confusion_matrix(tmp_path):
-    out = run(tmp_path, "--model", "baseline", "--epochs", "1")
-    ckpt = os.path.join(out, "baseline", "best.pt")
+def test_evaluate_reports_accuracy_and_confusion_matrix(one_epoch, tmp_path):
+    ckpt = os.path.join(one_epoch, "baseline", "best.pt")
     report = evaluate.main(["--ckpt", ckpt, "--data", "synthetic:2000", "--out", str(tmp_path / "ev")])
     assert report["test_acc"] > 0.5
     assert sum(map(sum, report["confusion_matrix"])) == report["n_test"] == 400
