@@ -13,15 +13,15 @@ from experiment.split import EVAL_BATCH
 from flax_impl.checkpoint import check_shapes, load_checkpoint
 from flax_impl.convert import TORCH_NAMES, torch_to_flax
 from flax_impl.device import pick_device
-from flax_impl.models import build_model
-from flax_impl.steps import init_state, make_optimizer
+from flax_impl.models import Network
+from flax_impl.steps import init_state, logits_of, make_optimizer
 from flax_impl.trainer import JAX_PRECISION
 
 FRAMEWORK = FRAMEWORKS["flax"]
 
 
 def load_weights(path):
-    """(model name, model, params, Described) from a Flax checkpoint or a PyTorch one
+    """(model name, Network, params, Described) from a Flax checkpoint or a PyTorch one
     (this project's, or the tutorial's bare state_dict), told apart by their content, not their name."""
     blob = read_regular(path, FILE_LIMIT, path)
     if blob[:2] in (b"PK", b"\x80\x02"):  # torch.save's zip archive, or its older pickle
@@ -34,15 +34,16 @@ def load_weights(path):
                 described, params = load_torch_params(path)
             except UserError:
                 raise flax_error from None
-    model = build_model(described.model or "baseline", described.dropout_rate)
+    network = Network(described.model or "baseline")
     # The model's parameter shapes, traced only: nothing is compiled or run (each op of an eager init
     # would be compiled on its own, seconds on a GPU).
-    check_shapes(path, params, jax.eval_shape(lambda: init_state(model, make_optimizer(1e-3), 0))["params"])
-    return described.model or STATE_DICT_ONLY, model, params, described
+    check_shapes(path, params, jax.eval_shape(lambda: init_state(network, make_optimizer(1e-3), 0))["params"])
+    return described.model or STATE_DICT_ONLY, network, params, described
 
 
 def load_params(path):
-    """(model name, model, params) of a checkpoint (load_weights)."""
+    """(model name, Network, params) of a checkpoint (load_weights): nnx.merge(network.graph, params) is
+    the model holding the weights."""
     return load_weights(path)[:3]
 
 
@@ -66,10 +67,10 @@ def load_predictor(path, device, precision=None):
     """(model name, predict(x) -> logits) at `precision`, by default the one the checkpoint was
     trained at (on a GPU, JAX's own default would be TF32); predict.precision says which,
     predict.epoch which epoch the weights are from (None: not recorded)."""
-    name, model, params, described = load_weights(path)
+    name, network, params, described = load_weights(path)
     dev = pick_device(device)
     params = jax.device_put(params, dev)
-    apply = jax.jit(lambda p, x: model.apply({"params": p}, x, train=False))
+    apply = jax.jit(lambda p, x: logits_of(network.graph, p, x))
 
     def predict(x):
         with jax.default_matmul_precision(JAX_PRECISION[predict.precision]):  # part of the compile key

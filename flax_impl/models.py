@@ -1,14 +1,19 @@
-"""The tutorial's networks as Flax Linen modules (NHWC inside, 62,006 parameters each), initialised as
-PyTorch initialises them (or with Flax's defaults); their convolution and pooling in flax_impl.ops.
+"""The tutorial's two networks as Flax NNX modules (NHWC inside, 62,006 parameters each), initialised
+as PyTorch initialises them (or with Flax's defaults); their convolution and pooling in flax_impl.ops.
 
-Layer names match torch_ref (conv1, conv2, fc1..fc3) so weights convert one to one. The conv
-output is flattened in PyTorch's (C, H, W) order, so fc1's weights line up with PyTorch's.
+Layers are built in __init__ with explicit sizes and named as torch_ref's (conv1, conv2, fc1..fc3), so
+weights convert one to one. The conv output is flattened in PyTorch's (C, H, W) order, so fc1's weights
+line up with PyTorch's. DropoutModel's rate is an input of each call, not a setting: lanes of
+different rates (0: the BaseLine, bit for bit) are one compiled program (flax_impl.steps).
 """
-import flax.linen as nn
+from dataclasses import dataclass
+from functools import cached_property
+
 import jax
 import jax.numpy as jnp
+from flax import nnx
+from jax import lax
 
-from experiment.variants import VARIANTS
 from flax_impl.ops import conv_valid, max_pool_2x2
 
 
@@ -23,83 +28,115 @@ def torch_uniform(fan_in):
     return init
 
 
-class Conv(nn.Module):
-    features: int
-    kernel_size: int = 5
-    init_scheme: str = "torch"
-    impl: str = "matmul"
-
-    @nn.compact
-    def __call__(self, x):
-        k, cin = self.kernel_size, x.shape[-1]
-        if self.init_scheme == "torch":
-            w_init = b_init = torch_uniform(k * k * cin)
-        else:  # Flax's nn.Conv defaults
-            w_init, b_init = nn.initializers.lecun_normal(), nn.initializers.zeros_init()
-        kernel = self.param("kernel", w_init, (k, k, cin, self.features))
-        bias = self.param("bias", b_init, (self.features,))
-        return conv_valid(x, kernel, bias, self.impl)
-
-
-def dense(x, features, init, name):
-    """nn.Dense named `name` applied to x; with init 'torch', PyTorch's init for x's fan-in."""
+def initializers(init, fan_in):
+    """(kernel, bias) initializers: PyTorch's for `fan_in` ('torch') or Flax's nnx.Linear/nnx.Conv defaults."""
     if init == "torch":
-        bound = torch_uniform(x.shape[-1])
-        return nn.Dense(features, kernel_init=bound, bias_init=bound, name=name)(x)
-    return nn.Dense(features, name=name)(x)
+        return torch_uniform(fan_in), torch_uniform(fan_in)
+    return nnx.initializers.lecun_normal(), nnx.initializers.zeros_init()
 
 
-# LeNet(dropout_rate=PER_LANE): the rate is an input of each call (one per lane of a vmapped program).
-PER_LANE = "per-lane"
+class Conv(nnx.Module):
+    """A VALID, stride-1 convolution with a (k, k, in, out) kernel, as nnx.Conv's, computed as
+    flax_impl.ops formulates it (`impl`)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, *, init, impl, rngs):
+        k = kernel_size
+        kernel_init, bias_init = initializers(init, k * k * in_channels)
+        self.kernel = nnx.Param(kernel_init(rngs.params(), (k, k, in_channels, out_channels)))
+        self.bias = nnx.Param(bias_init(rngs.params(), (out_channels,)))
+        self.impl = impl
+
+    def __call__(self, x):
+        return conv_valid(x, self.kernel[...], self.bias[...], self.impl)
 
 
-class LaneDropout(nn.Module):
-    """nn.Dropout with the rate as an input rather than a setting, so lanes of one program can use
-    different rates. Same key (make_rng in a module of the same name), same mask, same 1/(1-p)
-    scaling as nn.Dropout; a lane whose rate is 0 gets its input unchanged, bit for bit."""
+def linear(in_features, out_features, *, init, rngs):
+    kernel_init, bias_init = initializers(init, in_features)
+    return nnx.Linear(in_features, out_features, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
 
-    @nn.compact
-    def __call__(self, x, rate, deterministic):
-        if deterministic:
+
+class Dropout(nnx.Module):
+    """nnx.Dropout with the rate an input of the call: the same mask from the same key (the 'dropout'
+    stream of the call's rngs), the same 1/(1-rate) scaling. Rate 0 returns its input, bit for bit,
+    and no mask reaches the gradient; no rngs (evaluation): its input."""
+
+    def __call__(self, x, rate, rngs):
+        if rngs is None:
             return x
         keep = 1.0 - rate
-        mask = jax.random.bernoulli(self.make_rng("dropout"), p=keep, shape=x.shape)
-        return jnp.where(rate > 0, jax.lax.select(mask, x / keep, jnp.zeros_like(x)), x)
+        mask = jax.random.bernoulli(rngs.dropout(), p=keep, shape=x.shape)
+        return jnp.where(rate > 0, lax.select(mask, x / keep, jnp.zeros_like(x)), x)
 
 
-class LeNet(nn.Module):
-    """BaseLineModel when dropout_rate is None, DropoutModel otherwise; with PER_LANE, the rate of
-    each call is given as `rate` (0: exactly the BaseLine)."""
-    dropout_rate: float | str | None = None
-    init_scheme: str = "torch"
+class BaseLineModel(nnx.Module):
+    def __init__(self, *, init="torch", impl="matmul", rngs: nnx.Rngs):
+        self.conv1 = Conv(3, 6, 5, init=init, impl=impl, rngs=rngs)
+        self.conv2 = Conv(6, 16, 5, init=init, impl=impl, rngs=rngs)
+        self.fc1 = linear(16 * 5 * 5, 120, init=init, rngs=rngs)
+        self.fc2 = linear(120, 84, init=init, rngs=rngs)
+        self.fc3 = linear(84, 10, init=init, rngs=rngs)
+        self.impl = impl
+
+    def features(self, x):
+        """conv1, conv2 (each ReLU, 2x2 max pool), flattened in PyTorch's (C, H, W) order."""
+        x = max_pool_2x2(nnx.relu(self.conv1(x)), self.impl)
+        x = max_pool_2x2(nnx.relu(self.conv2(x)), self.impl)
+        return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+    def __call__(self, x, rate=None, rngs=None):
+        """Logits of NHWC images. A training step's `rate` and `rngs` (its dropout) change nothing here:
+        both models are called alike."""
+        x = nnx.relu(self.fc1(self.features(x)))
+        x = nnx.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class DropoutModel(BaseLineModel):
+    def __init__(self, *, init="torch", impl="matmul", rngs: nnx.Rngs):
+        super().__init__(init=init, impl=impl, rngs=rngs)
+        self.dropout_1 = Dropout()
+        self.dropout_2 = Dropout()
+        self.dropout_3 = Dropout()
+
+    def __call__(self, x, rate=None, rngs=None):
+        """Logits of NHWC images; a training step drops units before fc1, fc2 and fc3 with probability
+        `rate` (a number or a traced scalar), its masks drawn from rngs.dropout (nnx.Rngs(dropout=key));
+        no rngs: evaluation, no dropout."""
+        x = self.features(x)
+        x = nnx.relu(self.fc1(self.dropout_1(x, rate, rngs)))
+        x = nnx.relu(self.fc2(self.dropout_2(x, rate, rngs)))
+        return self.fc3(self.dropout_3(x, rate, rngs))
+
+
+MODEL_CLASSES = {"baseline": BaseLineModel, "dropout": DropoutModel}  # a network per experiment.variants name
+
+
+@dataclass(frozen=True)
+class Network:
+    """A variant's network with Flax's --init and --impl: how its parameters are drawn (build) and its
+    graph (the nnx.GraphDef that nnx.merge rebuilds the module from, given its parameters). Hashable:
+    equal settings, equal graph."""
+    model: str
+    init: str = "torch"
     impl: str = "matmul"
 
-    @nn.compact
-    def __call__(self, x, train=False, rate=None):
-        x = max_pool_2x2(nn.relu(Conv(6, init_scheme=self.init_scheme, impl=self.impl, name="conv1")(x)), self.impl)
-        x = max_pool_2x2(nn.relu(Conv(16, init_scheme=self.init_scheme, impl=self.impl, name="conv2")(x)), self.impl)
-        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # PyTorch's flatten order
-        x = nn.relu(dense(self._drop(1, x, train, rate), 120, self.init_scheme, "fc1"))
-        x = nn.relu(dense(self._drop(2, x, train, rate), 84, self.init_scheme, "fc2"))
-        return dense(self._drop(3, x, train, rate), 10, self.init_scheme, "fc3")
+    def __post_init__(self):
+        if self.model not in MODEL_CLASSES:
+            raise ValueError(f"unknown model {self.model!r}")
 
-    def _drop(self, i, x, train, rate):
-        """dropout_1..3 before fc1..fc3, as in the tutorial; masks from the 'dropout' rng."""
-        if self.dropout_rate is None:
-            return x
-        if self.dropout_rate == PER_LANE:
-            return LaneDropout(name=f"dropout_{i}")(x, rate, not train)
-        return nn.Dropout(self.dropout_rate, deterministic=not train, name=f"dropout_{i}")(x)
+    def build(self, rngs):
+        """The module, its parameters drawn from rngs.params."""
+        return MODEL_CLASSES[self.model](init=self.init, impl=self.impl, rngs=rngs)
+
+    @cached_property
+    def graph(self):
+        return graph_of(self.build)
 
 
-def build_model(name, dropout_rate=0.5, init_scheme="torch", impl="matmul"):
-    """A variant of experiment.variants (Dropout's at dropout_rate), or 'lanes': every lane with its
-    own rate (PER_LANE)."""
-    if name == "lanes":
-        return LeNet(PER_LANE, init_scheme, impl)
-    if name not in VARIANTS:
-        raise ValueError(f"unknown model {name!r}")
-    return LeNet(dropout_rate if VARIANTS[name].has_dropout else None, init_scheme, impl)
+def graph_of(build):
+    """The nnx.GraphDef of the module build(rngs) returns, traced only (nnx.eval_shape): nothing is
+    drawn or computed."""
+    return nnx.graphdef(nnx.eval_shape(lambda: build(nnx.Rngs(0))))
 
 
 def count_parameters(params):

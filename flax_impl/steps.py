@@ -1,17 +1,20 @@
 """The optimizer, the train step and the program that runs it over lanes: pure, jit-compiled functions.
 
-State is a plain dict {params, opt_state, step, key}: no hidden RNG. Each step's dropout key is
-fold_in(run key, global step), so a run is a function of its seed alone. `make_epoch_fn` runs a
-whole epoch's full batches as one compiled lax.scan over the device-resident data; LaneProgram maps
-every function over a leading lane axis (jax.vmap; squeezed away for one lane, see over_lanes) and
-lays it out on a (lanes, data) mesh (flax_impl.device): the state's lane axis is sharded over
-`lanes`, each batch over `data` with --data-parallel. The data sit on the devices once; only the
-per-epoch batch indices travel.
+State is a plain dict {params, opt_state, step, key}: no hidden RNG. params is the model's nnx.Param
+state as a plain dict (nnx.to_pure_dict: the tree checkpoints hold); each function rebuilds the
+model from its graph (nnx.split once: flax_impl.models.Network.graph) with nnx.merge, which costs
+tracing only. Each step's dropout key is fold_in(run key, global step), so a run is a function of its
+seed alone; a lane's dropout rate is an input beside its state. `make_epoch_fn` runs a whole epoch's
+full batches as one compiled lax.scan over the device-resident data; LaneProgram maps every function
+over a leading lane axis (jax.vmap; squeezed away for one lane, see over_lanes) and lays it out on a
+(lanes, data) mesh (flax_impl.device): the state's lane axis is sharded over `lanes`, each batch over
+`data` with --data-parallel. The data sit on the devices once; only the per-epoch batch indices travel.
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
 
 from experiment.metrics import TRAIN_EVAL, chunk_average, image_sum
 from experiment.split import eval_batches, split_full
@@ -24,20 +27,24 @@ def make_optimizer(lr):
     return optax.adam(lr, b1=0.9, b2=0.999, eps=1e-8)
 
 
-def init_state(model, tx, seed, rate=None):
-    """Params from `seed` (init key), run key for dropout derived from the same seed; `rate`, the
-    lane's dropout rate, for a model whose rate is per lane (flax_impl.models.PER_LANE)."""
+def init_state(network, tx, seed):
+    """Params of `network` (flax_impl.models.Network) from `seed` (the init key, as nnx.Rngs(params=...)),
+    run key for dropout derived from the same seed."""
     init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
-    params = model.init(init_key, jnp.zeros((1, 32, 32, 3), jnp.float32))["params"]
-    state = {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32), "key": run_key}
-    return state if rate is None else {**state, "rate": jnp.asarray(rate, jnp.float32)}
+    params = nnx.to_pure_dict(nnx.state(network.build(nnx.Rngs(params=init_key)), nnx.Param))
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32), "key": run_key}
 
 
-def loss_and_logits(model, params, x, y, key=None, rate=None):
-    """(mean cross-entropy, logits) of a batch; `key`: a training step's dropout key (None: evaluation,
-    no dropout); `rate`: the lane's rate, for a model whose rate is per lane."""
-    train = key is not None
-    logits = model.apply({"params": params}, x, train=train, rngs={"dropout": key} if train else None, rate=rate)
+def logits_of(graph, params, x, rate=None, key=None):
+    """The model's logits: rebuilt from its graph and params (nnx.merge), called as its class says;
+    `rate` and `key`: a training step's dropout rate and key (no key: evaluation, no dropout)."""
+    model = nnx.merge(graph, params)
+    return model(x) if key is None else model(x, rate, nnx.Rngs(dropout=key))
+
+
+def loss_and_logits(graph, params, x, y, rate=None, key=None):
+    """(mean cross-entropy, logits) of a batch (logits_of)."""
+    logits = logits_of(graph, params, x, rate, key)
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
 
 
@@ -51,36 +58,37 @@ def zeros_of(f, *args):
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(f, *args))
 
 
-def make_train_step(model, tx, micro_batch):
-    """(state, x, y) -> (state, metrics); metrics as batch_metrics (loss: the batch mean, as CrossEntropyLoss).
+def make_train_step(graph, tx, micro_batch):
+    """(state, rate, x, y) -> (state, metrics); metrics as batch_metrics (loss: the batch mean, as
+    CrossEntropyLoss); `rate`: the lane's dropout rate.
 
     A batch that is a multiple of `micro_batch` is processed in chunks of that size whose
     gradients are averaged (see flax_impl.options.MICRO_BATCH); micro_batch 0 or None: never.
     """
-    grad_fn = jax.value_and_grad(lambda p, x, y, k, r: loss_and_logits(model, p, x, y, k, r), has_aux=True)
+    grad_fn = jax.value_and_grad(lambda p, x, y, r, k: loss_and_logits(graph, p, x, y, r, k), has_aux=True)
 
-    def grads_and_metrics(params, x, y, key, rate):
-        (loss, logits), grads = grad_fn(params, x, y, key, rate)
+    def grads_and_metrics(params, x, y, rate, key):
+        (loss, logits), grads = grad_fn(params, x, y, rate, key)
         return grads, batch_metrics(logits, y, loss)
 
-    def chunked(params, x, y, key, rate):
+    def chunked(params, x, y, rate, key):
         n = x.shape[0] // micro_batch
         xs, ys = split_full(x, micro_batch)[0], split_full(y, micro_batch)[0]
 
         def body(acc, chunk):
             i, xc, yc = chunk
-            out = grads_and_metrics(params, xc, yc, jax.random.fold_in(key, i), rate)
+            out = grads_and_metrics(params, xc, yc, rate, jax.random.fold_in(key, i))
             return jax.tree_util.tree_map(jnp.add, acc, out), None
 
-        zero = zeros_of(grads_and_metrics, params, xs[0], ys[0], key, rate)
+        zero = zeros_of(grads_and_metrics, params, xs[0], ys[0], rate, key)
         (grads, metrics), _ = jax.lax.scan(body, zero, (jnp.arange(n), xs, ys))
         means = {k: chunk_average(k, v, n) for k, v in metrics.items()}
         return jax.tree_util.tree_map(lambda g: g / n, grads), means
 
-    def step(state, x, y):
+    def step(state, rate, x, y):
         key = jax.random.fold_in(state["key"], state["step"])
         split = micro_batch and x.shape[0] > micro_batch and x.shape[0] % micro_batch == 0
-        grads, metrics = (chunked if split else grads_and_metrics)(state["params"], x, y, key, state.get("rate"))
+        grads, metrics = (chunked if split else grads_and_metrics)(state["params"], x, y, rate, key)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         new = dict(state, params=optax.apply_updates(state["params"], updates), opt_state=opt_state,
                    step=state["step"] + 1)
@@ -90,21 +98,21 @@ def make_train_step(model, tx, micro_batch):
 
 
 def make_epoch_fn(step, unroll=1):
-    """(state, data_x, data_y, batch_idx[nb, B]) -> (state, {metric: per-step values[nb]}): one scan,
+    """(state, rate, data_x, data_y, batch_idx[nb, B]) -> (state, {metric: per-step values[nb]}): one scan,
     `unroll` steps per loop iteration (fewer iterations for the device's loop to launch; the same
     steps in the same order)."""
 
-    def epoch(state, data_x, data_y, batch_idx):
-        return jax.lax.scan(lambda st, idx: step(st, data_x[idx], data_y[idx]), state, batch_idx, unroll=unroll)
+    def epoch(state, rate, data_x, data_y, batch_idx):
+        return jax.lax.scan(lambda st, idx: step(st, rate, data_x[idx], data_y[idx]), state, batch_idx, unroll=unroll)
 
     return epoch
 
 
-def make_eval_fn(model):
+def make_eval_fn(graph):
     """(params, x[nb, B, ...], y[nb, B]) -> {metric: sum over the images}, deterministic."""
 
     def metrics(params, x, y):
-        loss, logits = loss_and_logits(model, params, x, y)
+        loss, logits = loss_and_logits(graph, params, x, y)
         return batch_metrics(logits, y, loss)
 
     def evaluate(params, xs, ys):
@@ -132,8 +140,10 @@ def over_lanes(f, n_lanes, in_axes):
 
 
 class LaneProgram:
-    """init(seeds, rates) -> state; epoch(state, x, y, batch_idx[lanes, nb, B]) and step(state, x, y,
-    idx[lanes, B]) -> (state, per-step metrics); evaluate(params, xs, ys) -> metric sums.
+    """init(seeds) -> state; epoch(state, rates, x, y, batch_idx[lanes, nb, B]) and step(state, rates,
+    x, y, idx[lanes, B]) -> (state, per-step metrics); evaluate(params, xs, ys) -> metric sums. A
+    lane's dropout rate (rates[lane]) is an input of the program, as its state is: lanes of any rates
+    share it (a BaseLine network ignores them).
 
     By default nothing is donated: the state an epoch started from stays readable, so the checkpoints
     of epoch N can be written from it while epoch N+1 trains (it costs one more copy of a state that
@@ -141,22 +151,22 @@ class LaneProgram:
     `options` (flax_impl.options.FlaxOptions): data_parallel, micro_batch, scan_unroll, donate, none of
     which changes what a step computes."""
 
-    def __init__(self, model, tx, mesh, n_lanes, options=FlaxOptions()):
-        self.lanes_sh = sharding(mesh, "lanes")                   # state, keys: leading lane axis
+    def __init__(self, network, tx, mesh, n_lanes, options=FlaxOptions()):
+        self.lanes_sh = sharding(mesh, "lanes")                   # state, rates, keys: leading lane axis
         self.batch_sh = sharding(mesh, "lanes", None, "data")     # batch indices [lane, step, batch]
         self.replicated = sharding(mesh)
         n = n_lanes
-        init = lambda seed, rate: init_state(model, tx, seed, rate)  # noqa: E731
-        self.init = jax.jit(over_lanes(init, n, (0, 0)), out_shardings=self.lanes_sh)
+        self.init = jax.jit(over_lanes(lambda seed: init_state(network, tx, seed), n, (0,)),
+                            out_shardings=self.lanes_sh)
         # Chunking a batch into micro-batches (a CPU cache trick) would fight the batch sharding.
-        step = make_train_step(model, tx, micro_batch=None if options.data_parallel else options.micro_batch)
+        step = make_train_step(network.graph, tx, micro_batch=None if options.data_parallel else options.micro_batch)
         # Per-lane batches are gathered inside the compiled code: data stays put, indices travel.
-        gather_step = lambda st, x, y, idx: step(st, x[idx], y[idx])  # noqa: E731
+        gather_step = lambda st, rate, x, y, idx: step(st, rate, x[idx], y[idx])  # noqa: E731
         donate = (0,) if options.donate else ()
-        self.step = jax.jit(over_lanes(gather_step, n, (0, None, None, 0)), donate_argnums=donate)
-        self.epoch = jax.jit(over_lanes(make_epoch_fn(step, options.scan_unroll), n, (0, None, None, 0)),
-                             donate_argnums=donate)
-        self.evaluate = jax.jit(over_lanes(make_eval_fn(model), n, (0, None, None)))
+        lanes_in = (0, 0, None, None, 0)  # state, rate, data x, data y, batch indices
+        self.step = jax.jit(over_lanes(gather_step, n, lanes_in), donate_argnums=donate)
+        self.epoch = jax.jit(over_lanes(make_epoch_fn(step, options.scan_unroll), n, lanes_in), donate_argnums=donate)
+        self.evaluate = jax.jit(over_lanes(make_eval_fn(network.graph), n, (0, None, None)))
 
     def replicate(self, x):
         return put(x, self.replicated)

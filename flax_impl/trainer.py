@@ -12,7 +12,8 @@ from experiment.metrics import finite_or_raise, image_sum, prefixed
 from flax_impl.checkpoint import shape_mismatch
 from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
-from flax_impl.models import build_model
+from experiment.variants import VARIANTS
+from flax_impl.models import Network
 from flax_impl.steps import DeviceData, LaneProgram, make_optimizer
 
 # --precision as JAX names it: float32 dots and convolutions at HIGHEST (full float32) or HIGH (TF32).
@@ -83,21 +84,17 @@ class FlaxEpoch:
                 **{k: v for split, chunks in self.evaluated.items() for k, v in t.eval_metrics(chunks, split).items()}}
 
 
-def lanes_model(lanes, options):
-    """(model, per-lane rates or None): lanes of one network and rate use that model exactly as it is
-    trained alone; lanes of several (BaseLine and Dropout, or several rates) the model whose rate is an
-    input, each lane's rate given."""
-    kinds = {(lane.model, lane.dropout_rate) for lane in lanes}
-    if len(kinds) == 1:
-        (name, rate), = kinds
-        return build_model(name, rate, options.init, options.impl), None
-    rates = np.array([lane.dropout_rate for lane in lanes], np.float32)
-    return build_model("lanes", init_scheme=options.init, impl=options.impl), rates
+def lanes_network(lanes, options):
+    """The network all lanes train: DropoutModel when any lane has dropout (a BaseLine lane is one of
+    rate 0, bit for bit), else BaseLineModel, as a lane alone would train."""
+    dropout = any(VARIANTS[lane.model].has_dropout for lane in lanes)
+    return Network("dropout" if dropout else "baseline", options.init, options.impl)
 
 
 class FlaxTrainer:
     """All lanes in one compiled program: the state has a leading lane axis and every function
-    maps over it (flax_impl.steps), with the model lanes_model gives. Pipelined: start_epoch queues
+    maps over it (flax_impl.steps), with the network lanes_network gives and each lane's dropout rate
+    as an input. Pipelined: start_epoch queues
     the work and returns; the loop reads the metrics later."""
 
     pipelined = True
@@ -114,12 +111,13 @@ class FlaxTrainer:
         self.versions = {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}
         self.batch_size, self.fuse = config.batch_size, self.options.fuse
         self.precision = JAX_PRECISION[config.precision]
-        self.model, rates = lanes_model(self.lanes, self.options)
+        self.network = lanes_network(self.lanes, self.options)
         self.tx = make_optimizer(config.lr)
-        p = self.program = LaneProgram(self.model, self.tx, self.mesh, len(self.lanes), self.options)
+        p = self.program = LaneProgram(self.network, self.tx, self.mesh, len(self.lanes), self.options)
         seeds = put(np.array([lane.seed for lane in self.lanes]), p.lanes_sh)
+        self.rates = put(np.array([lane.dropout_rate for lane in self.lanes], np.float32), p.lanes_sh)
         with jax.default_matmul_precision(self.precision):
-            self.state = p.init(seeds, None if rates is None else put(rates, p.lanes_sh))
+            self.state = p.init(seeds)
         self.data = DeviceData(splits, p, config.eval_train)
         self.n_train = self.data.n_train
 
@@ -151,16 +149,16 @@ class FlaxTrainer:
         p, d = self.program, self.data
         full, rest = put(batches.full, p.batch_sh), batches.rest
         if self.fuse == "scan":
-            self.state, steps = p.epoch(self.state, d.train_x, d.train_y, full)
+            self.state, steps = p.epoch(self.state, self.rates, d.train_x, d.train_y, full)
         else:
             outs = []
             for b in range(full.shape[1]):
-                self.state, out = p.step(self.state, d.train_x, d.train_y, full[:, b])
+                self.state, out = p.step(self.state, self.rates, d.train_x, d.train_y, full[:, b])
                 outs.append(out)
             steps = {k: jnp.stack([o[k] for o in outs], axis=1) for k in outs[0]}
         last = None
         if rest.shape[1]:
-            self.state, last = p.step(self.state, d.train_x, d.train_y, put(rest, p.lanes_sh))
+            self.state, last = p.step(self.state, self.rates, d.train_x, d.train_y, put(rest, p.lanes_sh))
         return steps, last
 
     def dispatch_validate(self):
@@ -197,6 +195,8 @@ class FlaxTrainer:
         bit, laid out on the devices as before: a resumed run computes exactly what the
         uninterrupted one would have."""
         template = fetch(self.state)
+        # Only the template's keys are read: lanes of several rates kept theirs in the state ("rate") until
+        # the rate became an input of the program, and such a file resumes (tests/test_lanes.py).
         state = serialization.from_state_dict(template, tree)
         wrong = shape_mismatch(state, template)
         if wrong:

@@ -1,6 +1,7 @@
 """Build the same model in both frameworks from one torch init, and run it side by side.
 
-The Flax forward and loss-and-gradient are one jit-compiled program per model, cached here for the
+A Flax model is named by its network (flax_impl.models.Network, or a mutant's: `build` and `graph`).
+The Flax forward and loss-and-gradient are one jit-compiled program per model graph, cached here for the
 session: every test that needs a model's forward or gradient (and its negative controls, for the same
 model) runs the program another test already compiled. jit compiles once per input shape and matmul precision, so
 the cache holds one executable per (model, shape, precision). On a GPU each compile costs about a
@@ -12,10 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
+from flax import nnx
 
 from flax_impl.convert import torch_to_flax
-from flax_impl.models import build_model as build_flax
-from flax_impl.steps import init_state, make_optimizer
+from flax_impl.models import Network
+from flax_impl.steps import init_state, logits_of, make_optimizer
 from torch_ref.models import build_model as build_torch
 
 # Where PyTorch runs: 'cpu', or 'cuda' under `pytest parity_tests --device gpu` (set by conftest).
@@ -34,8 +36,7 @@ def device_flag():
 def twin_models(name, seed=0):
     torch.manual_seed(seed)
     tm = on_device(build_torch(name))
-    fm = build_flax(name)
-    return tm, fm, torch_to_flax(tm.state_dict())
+    return tm, Network(name), torch_to_flax(tm.state_dict())
 
 
 def nchw(x):
@@ -48,9 +49,9 @@ def torch_logits(tm, x):
         return tm(nchw(x)).cpu().numpy()
 
 
-@functools.cache  # Flax modules compare and hash by their settings: one program per model
-def forward_program(fm):
-    return jax.jit(lambda params, x: fm.apply({"params": params}, x))
+@functools.cache  # graphs compare and hash by their structure and settings: one program per model
+def forward_program(graph):
+    return jax.jit(lambda params, x: logits_of(graph, params, x))
 
 
 def init_params(fm, seed):
@@ -75,7 +76,7 @@ def flax_init_many(fm, seeds):
 
 
 def flax_logits(fm, params, x):
-    return np.asarray(forward_program(fm)(params, jnp.asarray(x)))
+    return np.asarray(forward_program(fm.graph)(params, jnp.asarray(x)))
 
 
 def torch_loss_and_grads(tm, x, y):
@@ -88,20 +89,28 @@ def torch_loss_and_grads(tm, x, y):
 
 
 @functools.cache
-def loss_and_grads_program(fm):
+def loss_and_grads_program(graph):
     def loss_fn(p, x, y):
-        return optax.softmax_cross_entropy_with_integer_labels(fm.apply({"params": p}, x), y).mean()
+        return optax.softmax_cross_entropy_with_integer_labels(logits_of(graph, p, x), y).mean()
     return jax.jit(jax.value_and_grad(loss_fn))
 
 
 def flax_loss_and_grads(fm, params, x, y):
-    loss, grads = loss_and_grads_program(fm)(params, jnp.asarray(x), jnp.asarray(y))
+    loss, grads = loss_and_grads_program(fm.graph)(params, jnp.asarray(x), jnp.asarray(y))
     return float(loss), jax.tree_util.tree_map(np.asarray, grads)
 
 
 def named_leaves(tree):
     """{'conv1/kernel': leaf, ...} of a parameter tree."""
     return {"/".join(str(getattr(k, "key", k)) for k in path): v for path, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def dropout_outputs(model, *args):
+    """(logits, [dropout_1's output, dropout_2's, dropout_3's]) of model(*args), through nnx.capture:
+    each method's output, kept as an nnx.Intermediate, without touching the model's code."""
+    logits, seen = nnx.capture(model, nnx.Intermediate, method_outputs=nnx.Intermediate)(*args)
+    seen = nnx.to_pure_dict(seen)
+    return logits, [seen[f"dropout_{i}"]["__call__"][0] for i in (1, 2, 3)]
 
 
 def leaves(tree):
@@ -115,6 +124,6 @@ def lowered_programs(trainer, batches):
     p, d = trainer.program, trainer.data
     with jax.default_matmul_precision(trainer.precision):
         full = put(batches.full, p.batch_sh)
-        epoch = p.epoch.lower(trainer.state, d.train_x, d.train_y, full).as_text()
+        epoch = p.epoch.lower(trainer.state, trainer.rates, d.train_x, d.train_y, full).as_text()
         xs, ys = d.evaluated["val"][0][0]
         return epoch, p.evaluate.lower(trainer.state["params"], xs, ys).as_text()

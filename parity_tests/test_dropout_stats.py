@@ -1,16 +1,16 @@
 """Dropout in each framework: keep rate, 1/(1-p) scaling, eval identity, keys, independence."""
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from flax import nnx
 
-from flax_impl.models import build_model
-from parity_tests.helpers import twin_models
+from flax_impl.models import Dropout, Network
+from parity_tests.helpers import dropout_outputs, twin_models
 from parity_tests.tolerances import KEEP_FRACTION_ATOL, MASK_CORRELATION_MAX
 
 N = 1_000_000  # units per draw
@@ -18,7 +18,8 @@ N = 1_000_000  # units per draw
 
 @functools.partial(jax.jit, static_argnames=("train", "scaled"))  # one program per shape and flags, not one per op
 def flax_dropout(x, key, train=True, scaled=True):
-    out = nn.Dropout(0.5, deterministic=not train).apply({}, x, rngs={"dropout": key})
+    """The models' dropout layer at rate 0.5, in training (its key) or evaluation (none)."""
+    out = Dropout()(x, 0.5, nnx.Rngs(dropout=key) if train else None)
     return out if scaled else out * 0.5  # negative control: dropout without 1/(1-p)
 
 
@@ -62,20 +63,11 @@ def test_keys_decide_masks():
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))  # one program, not one compile per eager op
-def layer_masks(model, params, key, batch=4096):
-    masks = []
-
-    def capture(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        if isinstance(context.module, nn.Dropout):
-            masks.append(out != 0)
-        return out
-
+def layer_masks(graph, params, key, batch=4096):
     x = jnp.ones((batch, 32, 32, 3))  # all-positive activations: every unit's mask is visible
-    params = jax.tree_util.tree_map(jnp.abs, params)
-    with nn.intercept_methods(capture):
-        model.apply({"params": params}, x, train=True, rngs={"dropout": key})
-    return masks
+    model = nnx.merge(graph, jax.tree_util.tree_map(jnp.abs, params))
+    _, outputs = dropout_outputs(model, x, 0.5, nnx.Rngs(dropout=key))
+    return [out != 0 for out in outputs]
 
 
 def max_mask_correlation(masks):
@@ -87,7 +79,7 @@ def test_three_layers_masks_are_independent():
     # Any weights show the masks (layer_masks makes every activation positive): converted ones cost
     # no JAX program, where a Flax init would compile each of its ops.
     params = twin_models("dropout")[2]
-    masks = [np.asarray(m) for m in layer_masks(build_model("dropout"), params, jax.random.PRNGKey(1))]
+    masks = [np.asarray(m) for m in layer_masks(Network("dropout").graph, params, jax.random.PRNGKey(1))]
     assert [m.shape[1] for m in masks] == [400, 120, 84]
     r = max_mask_correlation(masks)
     print(f"max |correlation| between the three layers' masks: {r:.4f} (tol {MASK_CORRELATION_MAX})")

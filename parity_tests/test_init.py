@@ -6,7 +6,7 @@ import torch
 from scipy import stats
 
 from flax_impl.convert import torch_to_flax
-from flax_impl.models import build_model
+from flax_impl.models import Network
 from parity_tests.helpers import flax_init_many, leaves
 from parity_tests.tolerances import KS_P_MIN
 from torch_ref.models import build_model as build_torch
@@ -16,7 +16,7 @@ SEEDS = range(20)  # pooled, so that even a 6-element bias has 120 samples
 
 @functools.cache  # the KS test and the bounds check read the same draws
 def pooled_flax(init_scheme):
-    model = build_model("baseline", init_scheme=init_scheme)
+    model = Network("baseline", init=init_scheme)
     return {k: v.ravel() for k, v in flax_init_many(model, SEEDS).items()}
 
 

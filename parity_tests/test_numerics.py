@@ -5,8 +5,7 @@ import torch
 from flax.errors import FlaxError
 
 from flax_impl.convert import flax_to_torch, torch_to_flax
-from flax_impl.models import build_model as build_flax
-from flax_impl.models import count_parameters
+from flax_impl.models import Network, count_parameters
 from parity_tests.helpers import (
     device_flag,
     flax_logits,
@@ -18,7 +17,7 @@ from parity_tests.helpers import (
     torch_loss_and_grads,
     twin_models,
 )
-from parity_tests.mutants import BrokenLeNet
+from parity_tests.mutants import BrokenNetwork
 from parity_tests.tolerances import GRAD_RTOL_OF_MAX, LOGITS_ATOL, LOSS_ATOL
 from torch_ref.models import build_model as build_torch
 
@@ -76,13 +75,13 @@ def forward_diff(flax_model, x, name="baseline"):
 
 
 def test_the_mutant_without_bugs_is_correct(real_batch):
-    assert forward_diff(BrokenLeNet(), real_batch[0]) <= LOGITS_ATOL
+    assert forward_diff(BrokenNetwork(), real_batch[0]) <= LOGITS_ATOL
 
 
 @pytest.mark.parametrize("bug", [dict(flatten_nhwc=True), dict(same_padding=True), dict(pool_stride_1=True)],
                          ids=str)
 def test_negative_control_forward_bugs_are_caught(bug, real_batch):
-    diff = forward_diff(BrokenLeNet(**bug), real_batch[0])
+    diff = forward_diff(BrokenNetwork(**bug), real_batch[0])
     print(f"{bug}: max |logit diff| {diff:.2e}")
     assert diff > LOGITS_ATOL
 
@@ -96,26 +95,26 @@ def test_forward_agrees_after_training(real_batch, tmp_path, real_data):
     tm = on_device(build_torch("dropout"))
     tm.load_state_dict(torch.load(tmp_path / "dropout" / "last.pt", weights_only=True))  # the tutorial's way
     x = real_batch[0]
-    diff = np.abs(torch_logits(tm, x) - flax_logits(build_flax("dropout"), torch_to_flax(tm.state_dict()), x)).max()
+    diff = np.abs(torch_logits(tm, x) - flax_logits(Network("dropout"), torch_to_flax(tm.state_dict()), x)).max()
     print(f"trained DropoutModel: max |logit diff| {diff:.2e} (tol {LOGITS_ATOL})")
     assert diff <= LOGITS_ATOL
 
 
 def test_negative_control_structure_check_rejects_same_padding():
     """SAME padding leaves 8x8 maps: fc1 would need 1024 inputs, so the parameter trees differ."""
-    import jax
-    # Shapes only: jax.eval_shape traces the init without computing (or compiling) anything.
-    broken = jax.eval_shape(BrokenLeNet(same_padding=True).init, jax.random.PRNGKey(0),
-                            np.zeros((1, 32, 32, 3), np.float32))
+    from flax import nnx
+    # Shapes only: nnx.eval_shape traces the init without computing (or compiling) anything.
+    broken = nnx.state(nnx.eval_shape(lambda: BrokenNetwork(same_padding=True).build(nnx.Rngs(0))), nnx.Param)
     _, _, params = twin_models("baseline")
-    assert {k: v.shape for k, v in leaves(broken["params"]).items()} != {k: v.shape for k, v in leaves(params).items()}
+    assert {k: v.shape for k, v in leaves(nnx.to_pure_dict(broken)).items()} != \
+        {k: v.shape for k, v in leaves(params).items()}
 
 
 def test_negative_control_gradient_check_rejects_nhwc_flatten(real_batch):
     x, y = real_batch[0][:64], real_batch[1][:64]
     tm, _, params = twin_models("baseline", seed=1)
     _, gt = torch_loss_and_grads(tm, x, y)
-    _, gf = flax_loss_and_grads(BrokenLeNet(flatten_nhwc=True), params, x, y)
+    _, gf = flax_loss_and_grads(BrokenNetwork(flatten_nhwc=True), params, x, y)
     worst = max(np.abs(leaves(gt)[k] - g).max() / max(1.0, np.abs(leaves(gt)[k]).max()) for k, g in leaves(gf).items())
     print(f"NHWC flatten: max gradient diff / max(1, max|g|) {worst:.2e}")
     assert worst > GRAD_RTOL_OF_MAX

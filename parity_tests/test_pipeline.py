@@ -76,7 +76,7 @@ def flax_batches(ft, order, shuffle=False):
     and two more training programs (full and partial batch) would cost seconds each on a GPU."""
     seen, step = [], ft.program.step
 
-    def recorder(state, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
+    def recorder(state, rates, x, y, idx):  # the per-step path gathers batch `idx` of the device-resident data
         idx = np.asarray(idx)[0]
         if shuffle:
             idx = np.random.default_rng(len(seen)).permutation(idx)
@@ -152,9 +152,9 @@ def test_negative_control_interop_check_rejects_untransposed_conversion(real_bat
     tm = build_torch("baseline")
     wrong = torch_to_flax(tm.state_dict())
     wrong["fc2"]["kernel"] = wrong["fc2"]["kernel"].reshape(84, 120).T.reshape(120, 84)  # a plain reshape
-    from flax_impl.models import build_model
+    from flax_impl.models import Network
     with pytest.raises(AssertionError):
-        compare_predictions(predict(tm, x, "cpu").numpy(), helpers.flax_logits(build_model("baseline"), wrong, x))
+        compare_predictions(predict(tm, x, "cpu").numpy(), helpers.flax_logits(Network("baseline"), wrong, x))
 
 
 @functools.cache
@@ -180,7 +180,7 @@ def train_curves(framework, model, seed, splits, epochs, flax_trainer=None):
         trainer = flax_trainer or make_trainer("flax", model, splits, seed, fuse="scan")
         p = trainer.program
         with jax.default_matmul_precision(trainer.precision):  # as the trainer built it: same program
-            state = p.init(put(np.array([seed]), p.lanes_sh), None)  # the seed's own dropout run key
+            state = p.init(put(np.array([seed]), p.lanes_sh))  # the seed's own dropout run key
         params = jax.tree_util.tree_map(lambda a: a[None], torch_to_flax(init))
         fresh = {"params": params, "opt_state": lanes_opt_init(trainer.tx)(params)}
         # Laid out as the trainer's own state: its compiled epoch is then the one `flax_impl.train` runs

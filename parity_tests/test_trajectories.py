@@ -9,17 +9,17 @@ is the algorithm: same model, same loss, same optimiser, same batches, same mask
 """
 import functools
 
-import flax.linen as nn
 import jax
 import numpy as np
 import optax
 import pytest
 import torch
 import torch.nn.functional as F
+from flax import nnx
 
 from flax_impl.convert import torch_to_flax
 from flax_impl.steps import make_optimizer
-from parity_tests.helpers import leaves, nchw, on_device, twin_models
+from parity_tests.helpers import dropout_outputs, leaves, nchw, on_device, twin_models
 from parity_tests.tolerances import (
     CONTROL_STEPS,
     CONTROL_STEPS_ADAM_EPS,
@@ -56,18 +56,14 @@ def flax_step_fn(fm, train):
     """One jit-compiled Adam step that also returns the dropout masks Flax drew."""
 
     def loss_fn(params, x, y, key):
-        masks = []
-
-        def capture(next_fun, args, kwargs, context):
-            out = next_fun(*args, **kwargs)
-            if isinstance(context.module, nn.Dropout) and train:
-                # out = x/keep where kept, 0 where dropped; where x == 0 the mask is irrelevant
-                # (the unit is a ReLU/pool output of 0, whose gradient is 0 in both frameworks).
-                masks.append(out != 0)
-            return out
-
-        with nn.intercept_methods(capture):
-            logits = fm.apply({"params": params}, x, train=train, rngs={"dropout": key} if train else None)
+        model = nnx.merge(fm.graph, params)
+        if train:
+            logits, outputs = dropout_outputs(model, x, 0.5, nnx.Rngs(dropout=key))
+            # out = x/keep where kept, 0 where dropped; where x == 0 the mask is irrelevant
+            # (the unit is a ReLU/pool output of 0, whose gradient is 0 in both frameworks).
+            masks = [out != 0 for out in outputs]
+        else:
+            logits, masks = model(x), []
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), masks
 
     @jax.jit

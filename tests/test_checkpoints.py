@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 import torch
+from flax import nnx
 
 from experiment.data import load_cifar10
 from experiment.split import normalize
@@ -63,20 +64,23 @@ def readme_snippet(marker):
 
 
 def test_the_readmes_plain_flax_snippet_predicts_as_the_project(runs):
-    """The Linen LeNet of docs/usage.md, written without this project's code, loads best.msgpack and gives
+    """The NNX LeNet of docs/usage.md, written without this project's code, loads best.msgpack and gives
     the project's logits; the same model flattening the natural NHWC way does not."""
     images = normalize(load_cifar10(DATA).test_x[:200])
     best = os.path.join(runs["flax"], "dropout", "best.msgpack")
     code = readme_snippet("plain-flax-loading").replace("runs/flax/dropout/best.msgpack", best)
     scope = {"images": images}
     exec(code, scope)
-    _, model, params = flax_evaluate.load_params(best)
-    want = np.asarray(model.apply({"params": params}, images))
+    _, network, params = flax_evaluate.load_params(best)
+    want = np.asarray(nnx.merge(network.graph, params)(images))
     np.testing.assert_allclose(np.asarray(scope["logits"]), want, atol=1e-5)
-    # Negative control: the natural flatten order runs without error and predicts otherwise.
+    # Negative control: the natural flatten order runs without error and predicts otherwise (how often
+    # depends on the trained weights: on these learnable synthetic images, from 1 in 10 predictions up).
     exec(code.replace("jnp.transpose(x, (0, 3, 1, 2)).reshape", "x.reshape"), scope)
+    diff = np.abs(np.asarray(scope["logits"]) - want).max()
     agree = (np.asarray(scope["logits"]).argmax(1) == want.argmax(1)).mean()
-    assert agree < 0.9, agree
+    print(f"NHWC flatten: max |logit diff| {diff:.2e}, predictions agree {agree:.1%}")
+    assert diff > 100 * 1e-5 and agree < 0.95, (diff, agree)
     assert jax.tree_util.tree_structure(scope["checkpoint"]["params"]) == jax.tree_util.tree_structure(params)
 
 

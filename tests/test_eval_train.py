@@ -26,9 +26,11 @@ def train_set_loss(fw, ckpt):
         from torch_ref.trainer import predict
         logits = predict(model_from_checkpoint(ckpt)[1], splits.train_x, torch.device("cpu"))
     else:
+        from flax import nnx
+
         from flax_impl.evaluate import load_params
-        _, model, params = load_params(ckpt)
-        logits = torch.from_numpy(np.array(model.apply({"params": params}, splits.train_x, train=False)))
+        _, network, params = load_params(ckpt)
+        logits = torch.from_numpy(np.array(nnx.merge(network.graph, params)(splits.train_x)))
     y = torch.from_numpy(splits.train_y).long()
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
@@ -44,8 +46,9 @@ def test_eval_train_measures_the_training_set_in_eval_mode_and_changes_nothing_e
     assert [{k: v for k, v in r.items() if k not in EVAL_FIELDS} for r in rows] == rows_plain  # training unchanged
     loss, acc = train_set_loss(fw, os.path.join(measured, "dropout", "last" + EXT[fw]))
     last = rows[-1]
-    # float32 forward passes in other batch groupings (1,000-image evaluation batches vs the whole set): 1e-5
-    assert abs(last["train_eval_loss"] - loss) < 1e-5 and abs(last["train_eval_acc"] - acc) < 1e-9
+    # float32 forward passes in other batch groupings (1,000-image evaluation batches vs the whole set): 1e-5.
+    # An accuracy is a count of the 320 images (one image: 3e-3), divided in float32 or float64: 1e-6.
+    assert abs(last["train_eval_loss"] - loss) < 1e-5 and abs(last["train_eval_acc"] - acc) < 1e-6
     assert abs(last["train_loss"] - loss) > 1e-3  # control: the train-mode running loss is another number
 
 

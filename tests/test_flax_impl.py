@@ -10,9 +10,9 @@ import torch
 from flax_impl import evaluate as flax_evaluate
 from flax_impl import train as flax_train
 from flax_impl.convert import flax_to_torch, torch_to_flax
-from flax_impl.models import build_model, count_parameters
+from flax_impl.models import Network, count_parameters
 from flax_impl.ops import conv_valid, max_pool_2x2
-from flax_impl.steps import init_state, make_optimizer
+from flax_impl.steps import init_state, logits_of, make_optimizer
 from tests.conftest import history_without_timings
 from torch_ref import train as torch_train
 from torch_ref.models import build_model as build_torch
@@ -22,10 +22,10 @@ X = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype(np.float32)
 
 @pytest.mark.parametrize("name", ["baseline", "dropout"])
 def test_shapes_and_parameter_count(name):
-    model = build_model(name)
-    params = init_state(model, make_optimizer(1e-3), 0)["params"]
+    network = Network(name)
+    params = init_state(network, make_optimizer(1e-3), 0)["params"]
     assert count_parameters(params) == 62006
-    assert model.apply({"params": params}, jnp.asarray(X)).shape == (8, 10)
+    assert logits_of(network.graph, params, jnp.asarray(X)).shape == (8, 10)
     assert sorted(params) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
 
 
@@ -41,10 +41,9 @@ def test_conversion_round_trip_is_exact(name):
 def test_converted_weights_give_pytorch_logits():
     torch.manual_seed(0)
     tm = build_torch("baseline").eval()
-    fm = build_model("baseline")
     with torch.no_grad():
         want = tm(torch.from_numpy(X.transpose(0, 3, 1, 2).copy())).numpy()
-    got = np.asarray(fm.apply({"params": torch_to_flax(tm.state_dict())}, jnp.asarray(X)))
+    got = np.asarray(logits_of(Network("baseline").graph, torch_to_flax(tm.state_dict()), jnp.asarray(X)))
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
@@ -58,15 +57,15 @@ def test_matmul_and_xla_formulations_agree():
 
 
 def test_dropout_is_identity_in_eval_and_random_in_train():
-    model = build_model("dropout")
-    params = init_state(model, make_optimizer(1e-3), 0)["params"]
+    network = Network("dropout")
+    params = init_state(network, make_optimizer(1e-3), 0)["params"]
     x = jnp.asarray(X)
-    a = model.apply({"params": params}, x)
-    np.testing.assert_array_equal(a, model.apply({"params": params}, x))
+    a = logits_of(network.graph, params, x)
+    np.testing.assert_array_equal(a, logits_of(network.graph, params, x))
     k = jax.random.PRNGKey(3)
-    t1 = model.apply({"params": params}, x, train=True, rngs={"dropout": k})
-    t2 = model.apply({"params": params}, x, train=True, rngs={"dropout": k})
-    t3 = model.apply({"params": params}, x, train=True, rngs={"dropout": jax.random.PRNGKey(4)})
+    t1 = logits_of(network.graph, params, x, 0.5, k)
+    t2 = logits_of(network.graph, params, x, 0.5, k)
+    t3 = logits_of(network.graph, params, x, 0.5, jax.random.PRNGKey(4))
     np.testing.assert_array_equal(t1, t2)
     assert not np.allclose(t1, t3) and not np.allclose(t1, a)
 
