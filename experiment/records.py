@@ -6,6 +6,7 @@ Trainers only compute (experiment.trainer); every file of a training run is writ
     OUT/<folder>/seed_<s>/       a lane of several seeds (--seeds)
         best.*, last.*           the weights of the epoch of lowest val loss, and of the last one
         history.json             its epochs (this schema), curves.png their figure
+        events.out.tfevents.*    the same epochs for TensorBoard (experiment.tensorboard)
     OUT/<folder>/train_state.*   a trainer's lanes of one folder: what --resume continues from
     OUT/train_state.*            a trainer whose lanes span folders (one program for all)
 
@@ -29,6 +30,7 @@ from experiment.metrics import EPOCH_FIELDS, epoch_fields, log_text
 from experiment.plots import plot_curves, plot_mean_std
 from experiment.provenance import code_version_here, machine, versions
 from experiment.runfile import RUN_FILE, new_run_id, run_id_of, write_run_file
+from experiment.tensorboard import LaneBoard
 from experiment.variants import VARIANTS
 
 SCHEMA_VERSION = 1
@@ -70,6 +72,7 @@ class LaneRecord:
 
     def __init__(self, lane, folder):
         self.lane, self.folder, self.history = lane, folder, None
+        self.board = LaneBoard(folder)
 
     def path(self, name):
         return os.path.join(self.folder, name)
@@ -142,6 +145,7 @@ class TrainerRecords:
             # while the next epoch adds to the history).
             histories.append(copy.deepcopy(r.history))
             writer.submit(save_history, histories[-1], r.path("history.json"))
+            writer.submit(r.board.show, histories[-1])
             lines.append(f"[{r.history['framework']} {r.lane.folder} seed {r.lane.seed}] epoch "
                          f"{epoch}/{run.config.epochs}  {log_text(row)}  {seconds:.1f}s{shared}"
                          f"{'  *best' if is_best else ''}")
@@ -242,8 +246,11 @@ class RunRecords:
 
     def finish(self):
         """With several folders: OUT/curves.png, the tutorial's loss and accuracy panels (normal_train,
-        normal_val, drop_train, drop_val, ...; mean ± std with --seeds); returns its path (None: one folder)."""
+        normal_val, drop_train, drop_val, ...; mean ± std with --seeds); returns its path (None: one folder).
+        Every lane's event file is closed (the writer has written everything by now)."""
         config = self.config
+        for r in self.lanes:
+            r.board.close()
         histories = {f: [r.history for r in rs] for f, rs in self.by_folder().items()}
         if len(histories) < 2:
             return None
