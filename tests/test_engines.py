@@ -1,6 +1,7 @@
 """The PyTorch engines (--engine fast, vmap, cudagraph, vmap-cudagraph) against the tutorial engine: the same maths
 step by step (float64), the same dropout in distribution, the same files, resumable, one-line
 refusals. CPU only, except the two CUDA tests at the end."""
+import fnmatch
 import json
 import os
 
@@ -12,6 +13,7 @@ from torch.func import vmap
 from experiment.lanes import Lane
 from experiment.sources.synthetic import make_synthetic
 from experiment.split import EpochBatches, make_splits
+from experiment.tensorboard import EVENT_FILES
 from tests.conftest import history_without_timings
 from torch_ref import evaluate, train
 from torch_ref.engines import ENGINES, make_trainer
@@ -176,7 +178,9 @@ def read_json(path):
 
 
 def files(folder):
-    return sorted(os.path.relpath(os.path.join(r, f), folder) for r, _, fs in os.walk(folder) for f in fs)
+    """The files under folder; an event file by its pattern (its name holds the time and the process)."""
+    named = lambda f: EVENT_FILES if fnmatch.fnmatch(f, EVENT_FILES) else f  # noqa: E731
+    return sorted(os.path.relpath(os.path.join(r, named(f)), folder) for r, _, fs in os.walk(folder) for f in fs)
 
 
 @pytest.fixture(scope="module")
