@@ -7,6 +7,9 @@ import glob
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from experiment import tensorboard
-from tests.conftest import TRAIN
+from tests.conftest import REPO, TRAIN
 
 LANES = ["--data", "synthetic:300", "--dropout-rates", "0,0.5", "--seeds", "1,2", "--no-progress"]
 ONE_LANE = ["--data", "synthetic:300", "--model", "dropout", "--no-progress"]
@@ -150,3 +153,23 @@ def test_without_tensorboard_a_run_says_so_once_and_trains_on(tmp_path, monkeypa
     assert len(folders) == 4 and all(len(history_of(f)["epochs"]) == 2 for f in folders)
     assert not glob.glob(os.path.join(out, "**", tensorboard.EVENT_FILES), recursive=True)
     shutil.rmtree(out)
+
+
+@pytest.mark.slow  # a real process, killed
+def test_a_killed_run_leaves_readable_events_and_its_resume_shows_each_epoch_once(tmp_path):
+    out = str(tmp_path / "run")
+    argv = [sys.executable, "-m", "flax_impl.train", *LANES, "--epochs", "6", "--out", out]
+    p = subprocess.Popen(argv, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if "epoch 3/" in line:
+            break
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    for folder in lane_folders(out):  # what was written reads, each epoch as history.json has it (or not yet)
+        got, want = shown(folder), from_history(history_of(folder))
+        assert all(values == want[tag][:len(values)] for tag, values in got.items()), folder
+        assert len(got["loss/val"]) >= 2
+    TRAIN["flax"](["--resume", out, "--no-progress"])
+    for folder in lane_folders(out):
+        assert [e for e, _ in shown(folder)["loss/val"]] == [1, 2, 3, 4, 5, 6]
+        assert differences(folder) == [], folder
