@@ -166,6 +166,7 @@ def test_what_a_lease_brings_back_and_the_next_resumes_from(tmp_path):
     (seed / "history.json").write_text(json.dumps({"epochs": [{}] * 3}))
     (seed / "best.msgpack").write_bytes(os.urandom(2**20))
     (seed / "evaluation.json").write_text("{}")
+    (seed / "events.out.tfevents.1764770000.host.123.0").write_bytes(b"events")
     os.utime(seed / "best.msgpack", (1e9, 1e9))  # the evaluation is newer than its checkpoint: it stays valid
     (work / main_flax.out / "train_state.msgpack").write_bytes(os.urandom(2**20))
     big = work / "sweep" / "batch_64"
@@ -184,7 +185,9 @@ def test_what_a_lease_brings_back_and_the_next_resumes_from(tmp_path):
         ["sweep/batch_64"]
     assert sorted(os.listdir(out)) == ["results.tar.gz", "state.tar.gz.1"]  # the old part 3 went, after the new
     with tarfile.open(out / "results.tar.gz") as tar:
-        assert not [n for n in tar.getnames() if n.endswith(".msgpack") or device_pack.CACHE in n]
+        names = tar.getnames()
+        assert not [n for n in names if n.endswith(".msgpack") or device_pack.CACHE in n or "tfevents" in n]
+        assert f"./{main_flax.out}/baseline/seed_0/history.json" in names  # control: the history comes back
     again = tmp_path / "again"
     device_pack.unpack_previous(str(out), str(again))
     assert (again / main_flax.out / "train_state.msgpack").read_bytes() == \

@@ -29,6 +29,7 @@ UNPACK_BYTES, UNPACK_MEMBERS = 2 * 2**30, 100_000
 STATE_PER_LANE = 2**20  # a Flax or PyTorch lane's train state (params and Adam's two moments) and best checkpoint
 STATE = "state.tar.gz"
 SKIP = (".msgpack", ".pt", ".tmp")
+EVENTS = "tfevents"
 CACHE = ".cache"  # the lease's caches, under its work folder: data/ (decoded) and jax/ (compiled programs)
 COMPILE_CACHE = os.path.join(CACHE, "jax")
 
@@ -42,7 +43,9 @@ def atomic_bytes(path, data):
 def pack_results(work, out):
     def keep(info):
         parts = info.name.split("/")
-        skip = os.path.basename(info.name).endswith(SKIP) or CACHE in parts or info.issym()  # the data's link
+        name = os.path.basename(info.name)
+        # Checkpoints stay; TensorBoard's events repeat history.json (a lease's results are scarce bytes).
+        skip = name.endswith(SKIP) or EVENTS in name or CACHE in parts or info.issym()  # the data's link
         return None if skip else info
     with tarfile.open(os.path.join(out, "results.tar.gz.tmp"), "w:gz") as tar:
         tar.add(work, arcname=".", filter=keep)
