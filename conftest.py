@@ -69,8 +69,8 @@ def pytest_unconfigure(config):
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
-    from tests.conftest import NO_REAL_DATA
-    skipped = [r for r in reporter.stats.get("skipped", []) if NO_REAL_DATA in str(r.longrepr)]
+    from tests.conftest import real_data_skips
+    skipped = real_data_skips(reporter.stats)
     if skipped:
         reporter.write_line(
             f"{len(skipped)} tests that need the real CIFAR-10 were skipped: no data found ($CIFAR10 unset or "

@@ -68,6 +68,11 @@ def tar_folder(folder, path):
 NO_REAL_DATA = "real CIFAR-10 not available (set CIFAR10=path)"  # the skip reason the run's summary counts
 
 
+def real_data_skips(stats):
+    """The skipped reports among pytest's terminal stats that skipped for want of the real data."""
+    return [r for r in stats.get("skipped", []) if NO_REAL_DATA in str(r.longrepr)]
+
+
 def real_data_path():
     """The real CIFAR-10 copy: $CIFAR10 (which `make test` sets to the data `make train` was given),
     else the shared JPEG copy beside the checkout; None when neither is there."""
