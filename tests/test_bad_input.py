@@ -240,6 +240,7 @@ def test_evaluate_refused_creates_no_output_folder(fw, data, says, run_copy, bad
     assert says in err
 
 
+@pytest.mark.slow  # processes of their own
 def test_real_cli_prints_one_line_without_traceback(tmp_path):
     """The same path through `python -m`, not only in-process."""
     for prog in (f.train for f in FRAMEWORKS.values()):  # the default --out, in this test's own folder

@@ -204,6 +204,7 @@ def test_cli_engine_writes_the_tutorial_files_and_its_checkpoints_evaluate(engin
     assert read_json(os.path.join(ref, "baseline", "history.json"))["versions"]["torch_deterministic_algorithms"]
 
 
+@pytest.mark.slow  # two training runs per engine
 @pytest.mark.parametrize("engine", ["fast", "vmap"])
 def test_resumed_run_equals_uninterrupted_run(engine, tmp_path):
     flags = ["--engine", engine, "--seeds", "0,1"]

@@ -22,6 +22,7 @@ def lines_by_label(ax):
     return {line.get_label(): line for line in ax.get_lines()}
 
 
+@pytest.mark.slow  # a training run of three lanes
 def test_a_rates_figure_names_every_rate_and_keeps_one_colour_per_rate(drawn):
     TRAIN["flax"](["--data", "synthetic:300", "--epochs", "3", "--no-progress", "--out", "run",
                    "--dropout-rates", "0,0.25,0.5"])

@@ -92,6 +92,7 @@ def differences(text, reference):
     return wrong
 
 
+@pytest.mark.slow  # lowers every training program
 @pytest.mark.parametrize("program", sorted(REFERENCE))
 def test_the_program_has_the_linen_programs_ops_and_precision(lowered, program):
     text = lowered[program]
@@ -99,6 +100,7 @@ def test_the_program_has_the_linen_programs_ops_and_precision(lowered, program):
     assert differences(text, REFERENCE[program]) == []
 
 
+@pytest.mark.slow  # lowers every training program
 def test_negative_controls_another_formulation_or_precision_is_caught(lowered):
     """XLA's convolutions where the matmul formulation was, and one dot at another precision."""
     assert differences(lowered[("dropout-xla", "epoch")], REFERENCE[("dropout", "epoch")])

@@ -58,16 +58,19 @@ def default_run():
     return run()
 
 
+@pytest.mark.slow  # three Flax runs of other programs (the default, donated, a control)
 def test_a_donated_program_computes_the_default_bit_for_bit(default_run):
     assert same(run(donate=True), default_run)
     assert not same(run(lr=1e-3 * (1 + 1e-6)), default_run)  # control: the check sees a tiny change
 
 
+@pytest.mark.slow  # two Flax runs of other programs
 def test_an_unrolled_scan_computes_the_default_up_to_rounding(default_run):
     assert same(run(scan_unroll=4), default_run, atol=REORDERED_ATOL)
     assert not same(run(lr=2e-3), default_run, atol=REORDERED_ATOL)  # control: the check sees another lr
 
 
+@pytest.mark.slow  # a donated run beside the default one
 def test_donated_snapshots_stay_readable_without_the_device_copy_they_would_not(default_run, monkeypatch):
     """With --donate each epoch's first step consumes the state; the snapshot of the epoch before is
     a device copy, so it is still there when the loop reads it. The control: without the copy, the
@@ -82,6 +85,7 @@ def baseline_lane(runs):
     return [({k: v[:1] for k, v in m.items()}, jax.tree_util.tree_map(lambda a: a[:1], p)) for m, p in runs]
 
 
+@pytest.mark.slow  # three Flax runs of other programs
 def test_whole_batches_compute_the_chunked_gradient():
     """The BaseLine lane: the same gradient summed in another order. A Dropout lane draws its masks
     once per batch instead of once per 64-image chunk (a key per chunk): the same distribution, other

@@ -255,6 +255,7 @@ def test_flax_evaluate_refuses_a_state_dict_with_an_extra_tensor(run_copy, capsy
         assert "fc4.weight" in err
 
 
+@pytest.mark.slow  # two processes of their own
 def test_a_plain_pickle_checkpoint_is_one_line_not_three(run_copy, tmp_path):
     """PyTorch warns about the pickle before it refuses it; what the user reads is one line."""
     import pickle

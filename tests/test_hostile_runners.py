@@ -65,6 +65,7 @@ def test_an_evaluation_older_than_its_checkpoint_is_not_reported(tmp_path):
 TORCH_RUN = ["--frameworks", "torch", "--seeds", "0", "--data", "synthetic:300", "--batch-size", "32"]
 
 
+@pytest.mark.slow  # several training runs
 def test_a_retrained_seed_reports_its_own_test_accuracy_and_no_run_is_relabelled(tmp_path, capsys):
     out = str(tmp_path / "conv")
     convergence.main([*TORCH_RUN, "--epochs", "1", "--out", out])

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import types
 
+import pytest
+
 from tests.conftest import NO_REAL_DATA, REPO, real_data_skips
 
 
@@ -52,6 +54,7 @@ def test_a_path_that_does_not_exist_is_not_remembered(tmp_path):
     assert r.returncode == 0 and not remembered.exists(), r.stderr
 
 
+@pytest.mark.slow  # make and a pytest process
 def test_skipped_real_data_tests_are_said_at_the_end_with_the_command(tmp_path):
     env = {**os.environ, "CIFAR10": str(tmp_path / "no-such-data.tar.gz")}
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -52,6 +52,7 @@ def printed(text, before, after="$"):
     return match.group(1)
 
 
+@pytest.mark.slow  # a run and the commands it prints, each a process of its own
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_test_them_and_to_go_on_run_as_printed(fw, tmp_path, fresh_shell):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -70,6 +71,7 @@ def test_test_them_and_to_go_on_run_as_printed(fw, tmp_path, fresh_shell):
     assert len(json.load(open(a / "run" / "baseline" / "history.json"))["epochs"]) == 2
 
 
+@pytest.mark.slow  # a run stopped by Ctrl-C and its resume, processes of their own
 def test_continue_with_after_ctrl_c_runs_as_printed(tmp_path, fresh_shell):
     data_tar(tmp_path)
     # As the README starts a run: the data in $CIFAR10 (relative), which the new shell does not have.

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 COUNTED = '''
@@ -39,6 +41,7 @@ def pytest_in(folder, *args):
                           cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # a pytest process of its own
 def test_costs_counts_compiles_and_steps(tmp_path):
     r = pytest_in(tmp_path, "test_counted.py", "--costs")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -49,12 +52,14 @@ def test_costs_counts_compiles_and_steps(tmp_path):
     assert int(rows["test_takes_three_adam_steps"][7]) == 3, r.stdout
 
 
+@pytest.mark.slow  # a pytest process of its own
 def test_costs_before_a_test_path_runs_that_file_and_keeps_it(tmp_path):
     r = pytest_in(tmp_path, "--costs", "test_counted.py")
     assert (tmp_path / "test_counted.py").read_text() == COUNTED  # not replaced by the JSON
     assert r.returncode == 0 and "2 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
 
 
+@pytest.mark.slow  # a pytest process of its own
 def test_costs_json_writes_every_row_to_the_file_named(tmp_path):
     r = pytest_in(tmp_path, "--costs-json", "costs.json", "test_counted.py")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -33,6 +33,7 @@ def seeded_copy(seeded_runs, tmp_path):
     return copy
 
 
+@pytest.mark.slow  # a second training run
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_resume_refuses_the_train_state_of_another_run_with_the_same_lanes(fw, run_copy, tmp_path, capsys):
     out, other = run_copy(fw), str(tmp_path / "other")
@@ -47,6 +48,7 @@ def test_resume_refuses_the_train_state_of_another_run_with_the_same_lanes(fw, r
     assert "resuming at epoch 2" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # reads runs of two seeds trained for the file
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_resume_refuses_a_run_whose_lane_folder_was_renamed(fw, seeded_copy, capsys):
     out = seeded_copy(fw)
@@ -59,6 +61,7 @@ def test_resume_refuses_a_run_whose_lane_folder_was_renamed(fw, seeded_copy, cap
     assert "resuming at epoch 2" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # reads runs of two seeds trained for the file
 @pytest.mark.parametrize("fw", ["flax", "torch"])
 def test_overwrite_refuses_to_leave_lanes_of_the_run_it_replaces(fw, seeded_copy, capsys):
     out = seeded_copy(fw)

@@ -103,6 +103,7 @@ def write_stale_epoch(folder):
     board.close()
 
 
+@pytest.mark.slow  # a run, its stale and lost epochs, two resumes
 def test_a_resumed_run_shows_each_epoch_once(tmp_path):
     """After a kill: one lane's folder holds an epoch 2 that was written but never committed, another
     lost its events; resumed, both show epochs 1 and 2 of history.json, once each."""
