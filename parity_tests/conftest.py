@@ -8,6 +8,7 @@ import torch
 
 from tests.conftest import (  # noqa: F401  (shared fixtures)
     REPO,
+    one_torch_thread,
     private_cache,
     real_data,
     real_data_cache,
@@ -105,10 +106,6 @@ def deterministic_torch():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """PyTorch on one CPU thread: the suite's models and batches are tiny, and a thread pool made
-    them slower, several times so on a busy machine (as tests/test_engines.py found)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def torch_on_one_thread_all_session():
+    with one_torch_thread():
+        yield

@@ -1,3 +1,4 @@
+import contextlib
 import importlib
 import json
 import os
@@ -102,23 +103,52 @@ OTHER = {"flax": "torch", "torch": "flax"}
 TINY_RUN = ["--data", "synthetic:300", "--model", "baseline", "--epochs", "1", "--no-progress"]
 
 
-@pytest.fixture(scope="session")
-def finished_runs(tmp_path_factory):
-    """One finished tiny run per framework; each test works on a copy."""
+@contextlib.contextmanager
+def one_torch_thread():
+    """PyTorch on one CPU thread: the tests' models and batches are tiny, and a thread pool made them
+    slower, several times so on a busy machine."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def torch_on_one_thread():
+    with one_torch_thread():
+        yield
+
+
+def train_each(tmp_path_factory, args):
+    """{framework: the folder of a finished run of `args`}, trained once for the tests that copy it."""
     runs = {}
     for fw, main in TRAIN.items():
         runs[fw] = str(tmp_path_factory.mktemp(fw) / "run")
-        main([*TINY_RUN, "--out", runs[fw]])
+        main([*args, "--out", runs[fw]])
     return runs
+
+
+def copier(runs, tmp_path, name):
+    """copy(fw): a fresh copy of runs[fw] in this test's folder, for a test that changes it."""
+    def copy(fw):
+        dst = str(tmp_path / f"{fw}-{name}")
+        shutil.copytree(runs[fw], dst)
+        return dst
+    return copy
+
+
+@pytest.fixture(scope="session")
+def finished_runs(tmp_path_factory):
+    """One finished tiny run per framework; each test works on a copy."""
+    return train_each(tmp_path_factory, TINY_RUN)
 
 
 @pytest.fixture
 def run_copy(finished_runs, tmp_path):
-    def copy(fw):
-        dst = str(tmp_path / f"{fw}-run")
-        shutil.copytree(finished_runs[fw], dst)
-        return dst
-    return copy
+    return copier(finished_runs, tmp_path, "run")
 
 
 def snapshot(folder):

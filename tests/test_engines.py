@@ -31,13 +31,7 @@ NO_DROPOUT = [Lane("baseline", 0.0, 0, "baseline"), Lane("dropout", 0.0, 1, "dro
 TINY = ["--data", "synthetic:300", "--batch-size", "32", "--no-progress"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tiny models run faster without a thread pool, many times so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_on_one_thread")
 
 
 @pytest.fixture(autouse=True)

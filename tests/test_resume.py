@@ -21,7 +21,8 @@ import pytest
 from experiment.frameworks import FRAMEWORKS
 from tests.conftest import REPO, TRAIN, history_without_timings
 
-pytestmark = pytest.mark.slow  # real processes killed at random points
+pytestmark = [pytest.mark.slow,  # real processes killed at random points
+              pytest.mark.usefixtures("torch_on_one_thread")]  # here as in the children (ENV)
 
 PROGS = {name: fw.train for name, fw in FRAMEWORKS.items()}
 EXT = {name: fw.ckpt_ext for name, fw in FRAMEWORKS.items()}
@@ -35,15 +36,6 @@ TRIALS = int(os.environ.get("KILL_TRIALS", "1"))
 # alike (a resumed run must compute the bits of an uninterrupted one, thread count included): these
 # tiny models run several times faster without a thread pool on a busy machine.
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def command(fw, *args):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import EXT, TINY_RUN, TRAIN, refused
+from tests.conftest import EXT, TINY_RUN, TRAIN, copier, refused, train_each
 
 RESUME = ["--epochs", "2", "--no-progress"]
 BOTH = ["--data", "synthetic:300", "--model", "both", "--seeds", "0,1", "--epochs", "1", "--no-progress"]
@@ -17,20 +17,12 @@ BOTH = ["--data", "synthetic:300", "--model", "both", "--seeds", "0,1", "--epoch
 def seeded_runs(tmp_path_factory):
     """A finished run of both models and seeds 0,1 per framework (Flax: one train state for all four
     lanes in OUT; PyTorch: one per model folder)."""
-    runs = {}
-    for fw, main in TRAIN.items():
-        runs[fw] = str(tmp_path_factory.mktemp(fw) / "run")
-        main([*BOTH, "--out", runs[fw]])
-    return runs
+    return train_each(tmp_path_factory, BOTH)
 
 
 @pytest.fixture
 def seeded_copy(seeded_runs, tmp_path):
-    def copy(fw):
-        dst = str(tmp_path / f"{fw}-seeded")
-        shutil.copytree(seeded_runs[fw], dst)
-        return dst
-    return copy
+    return copier(seeded_runs, tmp_path, "seeded")
 
 
 @pytest.mark.slow  # a second training run
