@@ -9,10 +9,10 @@ from flax import serialization
 
 from experiment.errors import UserError
 from experiment.metrics import finite_or_raise, image_sum, prefixed
+from experiment.variants import VARIANTS
 from flax_impl.checkpoint import shape_mismatch
 from flax_impl.compilation import STATS, enable_cache
 from flax_impl.device import describe, fetch, make_mesh, pick_devices, put, start_distributed
-from experiment.variants import VARIANTS
 from flax_impl.models import Network
 from flax_impl.steps import DeviceData, LaneProgram, make_optimizer
 

@@ -5,6 +5,7 @@ import os
 import shutil
 
 from experiment.cli import list_of, positive_int
+from experiment.runfile import RUN_FILE
 
 
 def int_list(item=positive_int, what="positive integers like 64,128"):
@@ -83,5 +84,5 @@ def clear_for_training(run_folder, lane_folders):
     not train them."""
     for folder in lane_folders:
         shutil.rmtree(folder, ignore_errors=True)
-    if os.path.exists(os.path.join(run_folder, "run.json")):
-        os.remove(os.path.join(run_folder, "run.json"))
+    if os.path.exists(os.path.join(run_folder, RUN_FILE)):
+        os.remove(os.path.join(run_folder, RUN_FILE))
