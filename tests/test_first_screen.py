@@ -149,6 +149,20 @@ def test_the_slowdown_line_says_the_epoch_it_measured():
     assert "val loss after 10 epochs" in fs.slowdown_line(claims, conv)
 
 
+def test_the_ahead_at_the_end_claim_names_the_epoch_it_was_judged_at():
+    """A run planned for fewer than the tutorial's 100 epochs is judged on a3 at its own end: the first
+    screen says that epoch, as the claim's own sentence does."""
+    from benchmarks.report.claims import tutorial_claims
+    from tests.test_verdicts import flat_run, histories, run
+    claims = {"flax": tutorial_claims(histories(*run(2, 3)), histories(*flat_run(560, 3)))}
+    a3 = next(c for c in claims["flax"] if c["id"] == "a3")
+    assert "at epoch 3" in a3["claim"]
+    line = fs.tutorial_line(claims)
+    assert "BaseLine still ahead at epoch 3:" in line and "at epoch 100" not in line
+    claims = {"flax": tutorial_claims(histories(*run(2, 120)), histories(*flat_run(560, 120)))}  # control
+    assert "BaseLine still ahead at epoch 100:" in fs.tutorial_line(claims)
+
+
 def test_the_first_screen_leads_with_the_eval_mode_training_loss_where_it_was_measured(tmp_path):
     from tests.made_up_results import MadeUp, built, short, write_folder
     from tests.test_verdicts import flat_run, run

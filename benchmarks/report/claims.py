@@ -204,6 +204,7 @@ def judge(claim_id, b, d, ext, why):
         v = CLAIMS[claim_id](bs, ds)
     if v is None:
         return None
+    v["needs_epoch"] = needed  # the epoch it is about (the first screen names it)
     nan = not_a_number(bs, "baseline") or not_a_number(ds, "dropout")
     if nan:
         return not_judged(v, f"not judged: {nan}, within the epochs this claim reads (1–{span})", None)

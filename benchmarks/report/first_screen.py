@@ -14,7 +14,7 @@ from benchmarks.report.stats import ALPHA, MIN_SEEDS
 from benchmarks.report.words import fmt, p_text
 
 SHORT = {"a1": "BaseLine overfits", "a2": "its val accuracy peaks near epoch 50",
-         "a3": "BaseLine still ahead at epoch 100", "b": "Dropout removes the overfitting",
+         "a3": "BaseLine still ahead at epoch {needs}", "b": "Dropout removes the overfitting",
          "c1": "Dropout slows the train loss (train mode)", "c1e": "Dropout slows the train loss (eval mode)",
          "c2": "Dropout slows the val loss",
          "d1": "Dropout overtakes at 200–300 (curves cross)", "d2": "Dropout passes BaseLine's kept checkpoint at 200–300"}
@@ -147,8 +147,10 @@ def when(claim_id, by_fw):
 
 def label(claim_id, by_fw):
     from_eval = any(c.get("source") == FROM_EVAL_TRAIN for c in by_fw.values())
-    return SHORT.get(claim_id, claim_id).replace("(eval mode)", "(eval mode, the --eval-train runs)" if from_eval
-                                                 else "(eval mode)")
+    text = SHORT.get(claim_id, claim_id)
+    if "{needs}" in text:  # a3: the tutorial's epoch 100, or the run's planned end if sooner
+        text = text.replace("{needs}", " / ".join(dict.fromkeys(str(c["needs_epoch"]) for c in by_fw.values())))
+    return text.replace("(eval mode)", "(eval mode, the --eval-train runs)" if from_eval else "(eval mode)")
 
 
 def tutorial_line(claims):
